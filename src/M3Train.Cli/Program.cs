@@ -1,0 +1,38 @@
+using System.CommandLine;
+using System.Reflection;
+using M3Train.Cli.Verbs;
+
+namespace M3Train.Cli;
+
+public static class Program
+{
+    public static string Version { get; } =
+        (typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0").Split('+')[0];
+
+    public static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("M3Train: train, evaluate and export BGE-M3-style embedding models (dense, sparse and multi-vector heads) on TorchSharp.");
+        root.Add(InfoCommand.Create());
+        return root;
+    }
+
+    public static int Main(string[] args)
+    {
+        try
+        {
+            return BuildRoot().Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (UserError(e) is { } message)
+        {
+            Console.Error.WriteLine($"error: {message}");
+            return 2;
+        }
+    }
+
+    static string? UserError(Exception e)
+    {
+        for (Exception? x = e; x != null; x = x.InnerException)
+            if (x is M3TrainException) return x.Message;
+        return null;
+    }
+}
