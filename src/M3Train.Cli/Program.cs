@@ -19,6 +19,7 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        M3Train.Runtime.RunLogging.Configure();
         try
         {
             return BuildRoot().Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
@@ -27,6 +28,10 @@ public static class Program
         {
             Console.Error.WriteLine($"error: {message}");
             return 2;
+        }
+        finally
+        {
+            M3Train.Runtime.RunLogging.Close();
         }
     }
 
