@@ -78,19 +78,22 @@ public sealed class M3UnifiedLoss
                 $"every head's scores must be [{b}, {expectedColumns}] ({(input.InBatchNegatives ? "B, B·G" : "B, G")}), got " +
                 string.Join(", ", local.Select(kv => $"{kv.Key} [{string.Join(", ", kv.Value.shape)}]")));
 
-        Tensor? globalTeacher = input.TeacherScores is null ? null : TeacherTargets.FromScores(input.TeacherScores, g).to(local.Values.First().device);
-        Tensor? teacher = globalTeacher, exclude = input.ExcludeMask;
+        // Teacher scores and the mask are built on the host from the data; one copy each to the scores' device.
+        var device = local.Values.First().device;
+        Tensor? globalTeacher = input.TeacherScores is null ? null : TeacherTargets.FromScores(input.TeacherScores, g).to(device);
+        Tensor? globalExclude = input.ExcludeMask?.to(device);
+        Tensor? teacher = globalTeacher, exclude = globalExclude;
         if (cross is not null)
         {
             teacher = globalTeacher?[TensorIndex.Slice(cross.Rank * b, (cross.Rank + 1) * b)];
-            exclude = input.ExcludeMask is null ? null : FalseNegativeMask.LocalBlock(input.ExcludeMask, cross.Rank, (int)b, g);
+            exclude = globalExclude is null ? null : FalseNegativeMask.LocalBlock(globalExclude, cross.Rank, (int)b, g);
         }
 
         var parts = new Dictionary<M3Head, Tensor>();
         foreach (var head in _heads)
         {
             parts[head] = head == M3Head.Dense && cross is not null
-                ? HeadLoss(Logits(cross.Global), globalTeacher, input.ExcludeMask, g, inBatch: true)
+                ? HeadLoss(Logits(cross.Global), globalTeacher, globalExclude, g, inBatch: true)
                 : HeadLoss(local[head], teacher, exclude, g, input.InBatchNegatives);
         }
 

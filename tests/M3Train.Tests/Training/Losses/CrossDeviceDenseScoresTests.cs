@@ -79,5 +79,33 @@ public class CrossDeviceDenseScoresTests
         var block = FalseNegativeMask.LocalBlock(mask.Mask, rank: 1, localQueries: B, groupSize: G);
         Assert.True(block[0, 3].item<bool>());
         Assert.Equal(1, block.sum().item<long>());
+
+        const double tau = 0.05;
+        var q = Embeddings(57, W * B);
+        var p = Embeddings(58, W * B * G);
+        var sparse = Random(new Random(59), B, B * G, 0.4);
+        var result = new M3UnifiedLoss(new LossConfig { Temperature = tau, Heads = [M3Head.Dense, M3Head.Sparse] }).Compute(new M3LossInput
+        {
+            GroupSize = G,
+            DenseCrossDevice = CrossDeviceDenseScores.FromGathered(ToTensor(q), ToTensor(p), rank: 1, worldSize: W),
+            Sparse = ToTensor(sparse),
+            ExcludeMask = mask.Mask,
+        }, microStep: 1);
+
+        var globalExclude = new bool[W * B, W * B * G];
+        globalExclude[2, 7] = true;
+        var localExclude = new bool[B, B * G];
+        localExclude[0, 3] = true;
+        var global = Scale(Product(q, p), 1 / tau);
+        var local = new double[B, B * G];
+        for (int r = 0; r < B; r++)
+            for (int j = 0; j < B * G; j++) local[r, j] = global[B + r, B * G + j];
+        var s = Scale(sparse, 1 / tau);
+        var ensemble = Combine((1.0, local), (0.3, s));
+        double lDense = InfoNce(global, G, globalExclude);
+        double l = (lDense + InfoNce(ensemble, G, localExclude) + 0.1 * InfoNce(s, G, localExclude)) / 3;
+        double lPrime = (SelfDistill(local, ensemble, localExclude) + 0.1 * SelfDistill(s, ensemble, localExclude)) / 2;
+        Assert.Equal(lDense, Value(result.LossDense!), 10);
+        Assert.Equal((l + lPrime) / 2, Value(result.Loss), 10);
     }
 }
