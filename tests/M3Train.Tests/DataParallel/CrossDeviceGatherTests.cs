@@ -1,10 +1,10 @@
-using M3Train.Parallel;
+using M3Train.DataParallel;
 using M3Train.Training;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace M3Train.Tests.Parallel;
+namespace M3Train.Tests.DataParallel;
 
 public class CrossDeviceGatherTests
 {

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace M3Train.Parallel;
+namespace M3Train.DataParallel;
 
 /// <summary>
 /// Gathers the replicas' representations onto one device for cross-device negatives (M3-SPEC section 4,
