@@ -14,9 +14,11 @@ public sealed class TrainData : IDisposable
 {
     const string NoInBatchNegativesSuffix = "no_in_batch_neg";
 
-    TrainData(DataConfig config, IReadOnlyList<DataFileIndex> files, IReadOnlyList<TrainDataset> datasets)
+    TrainData(DataConfig config, IReadOnlyList<DataFileIndex> files, IReadOnlyList<TrainDataset> datasets,
+        IReadOnlyDictionary<string, IReadOnlyList<BadRow>> skippedRows)
     {
         Config = config;
+        SkippedRows = skippedRows;
         Files = files;
         Datasets = datasets;
         var material = new StringBuilder();
@@ -33,6 +35,9 @@ public sealed class TrainData : IDisposable
     /// <summary>Every file read, including those of dropped datasets.</summary>
     public IReadOnlyList<DataFileIndex> Files { get; }
     public IReadOnlyList<TrainDataset> Datasets { get; }
+    /// <summary>Rows left out under <c>on_bad_row: skip</c>, by file path (files without bad rows are absent).</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<BadRow>> SkippedRows { get; }
+
     /// <summary>Identifies the datasets' contents: a resumed run checks it against its saved position.</summary>
     public string Fingerprint { get; }
 
@@ -44,11 +49,14 @@ public sealed class TrainData : IDisposable
         try
         {
             var accepted = new List<(DataFileIndex File, List<RowInfo> Rows)>();
+            var skipped = new Dictionary<string, IReadOnlyList<BadRow>>();
             foreach (var (path, noInBatch) in found)
             {
                 var file = DataFileIndex.Build(path, noInBatch, tokenizer, config);
                 files.Add(file);
-                accepted.Add((file, ApplyBadRowPolicy(file, config)));
+                var (good, bad) = ApplyBadRowPolicy(file, config);
+                accepted.Add((file, good));
+                if (bad.Count > 0) skipped[file.Path] = bad;
             }
             var datasets = FormDatasets(accepted, config);
             if (datasets.Count == 0)
@@ -59,7 +67,7 @@ public sealed class TrainData : IDisposable
                     d.Type is null ? "" : $", type {d.Type}");
             int cached = files.Count(f => f.FromCache);
             Log.Information("Read {Files} data files ({Cached} token counts from cache), {Datasets} datasets", files.Count, cached, datasets.Count);
-            return new TrainData(config, files, datasets);
+            return new TrainData(config, files, datasets, skipped);
         }
         catch
         {
@@ -110,7 +118,7 @@ public sealed class TrainData : IDisposable
     }
 
     /// <summary>The rows that train; throws on the first bad row under error, logs each under skip.</summary>
-    static List<RowInfo> ApplyBadRowPolicy(DataFileIndex file, DataConfig config)
+    static (List<RowInfo> Good, List<BadRow> Bad) ApplyBadRowPolicy(DataFileIndex file, DataConfig config)
     {
         var bad = file.BadRows.ToList();
         var good = new List<RowInfo>(file.Rows.Count);
@@ -129,7 +137,7 @@ public sealed class TrainData : IDisposable
         if (bad.Count > 0) Log.Warning("{File}: skipped {Skipped} of {Total} rows (data.on_bad_row: skip)", file.Path, bad.Count, file.TotalRows);
         if (file.TotalRows == 0) throw new M3TrainException($"{file.Path}: holds no rows");
         if (good.Count == 0) throw new M3TrainException($"{file.Path}: no rows left after skipping {bad.Count} bad rows");
-        return good;
+        return (good, bad);
     }
 
     /// <summary>One dataset per file, except small files (fewer rows than data.small_dataset_rows), merged per folder.</summary>
