@@ -24,8 +24,11 @@ public sealed class Utf8LineReader : IDisposable
     /// <summary>1-based number of the line last returned.</summary>
     public long LineNumber { get; private set; }
 
-    /// <summary>Byte offset in the stream where the next line starts (for seeking back to it).</summary>
+    /// <summary>Byte offset in the stream where the next line starts.</summary>
     public long Position { get; private set; }
+
+    /// <summary>Byte offset in the stream where the line last returned starts (for reading it again later).</summary>
+    public long LineStart { get; private set; }
 
     /// <summary>The next line without its terminator; valid until the next call. False at the end.</summary>
     public bool TryReadLine(out ReadOnlySpan<byte> line)
@@ -50,6 +53,7 @@ public sealed class Utf8LineReader : IDisposable
                     int consumed = newline >= 0 ? length + 1 : length;
                     if (length > 0 && _buffer[_start + length - 1] == (byte)'\r') length--;
                     line = _buffer.AsSpan(_start, length);
+                    LineStart = Position;
                     _start += consumed;
                     Position += consumed;
                     LineNumber++;
