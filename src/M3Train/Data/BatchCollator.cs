@@ -1,3 +1,4 @@
+using M3Train.Training.Losses;
 using M3Train.Text;
 
 namespace M3Train.Data;
@@ -39,7 +40,9 @@ public sealed class BatchCollator(TrainData data, XlmrTokenizer tokenizer, long 
         return new TrainBatch(epoch, step, planned.Dataset, dataset.Name, planned.Bin, rows,
             EncodedBatch.Pad(queryIds, config.PadToMultipleOf), EncodedBatch.Pad(passageIds, config.PadToMultipleOf),
             scores, g, planned.NoInBatchNegatives,
-            SubBatches(queryIds, subBatch, config.PadToMultipleOf), SubBatches(passageIds, subBatch, config.PadToMultipleOf));
+            SubBatches(queryIds, subBatch, config.PadToMultipleOf), SubBatches(passageIds, subBatch, config.PadToMultipleOf),
+            groups.SelectMany(x => x.Passages).Select(TextHash.Of).ToArray(),
+            read.Select(r => r.Positives.Select(TextHash.Of).ToArray()).ToArray());
     }
 
     static IReadOnlyList<EncodedBatch>? SubBatches(int[][] ids, int? size, int padToMultipleOf)

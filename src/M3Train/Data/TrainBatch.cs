@@ -10,6 +10,8 @@ namespace M3Train.Data;
 /// <item><see cref="TeacherScores"/> [B, G] row-major, aligned with the passages; null when the dataset has none.</item>
 /// <item><see cref="QuerySubBatches"/>/<see cref="PassageSubBatches"/>: the same rows cut into sub-batches of the run's
 /// sub-batch size, each padded to its own longest text; null unless sub-batching and <c>data.pad_per_sub_batch</c> are on.</item>
+/// <item><see cref="PassageHashes"/> [B·G] hashes of the passage texts and <see cref="PositiveHashes"/> [B][#pos] of every
+/// positive of each row, for masking in-batch negatives that are really positives.</item>
 /// </list>
 /// </summary>
 public sealed record TrainBatch(
@@ -25,7 +27,9 @@ public sealed record TrainBatch(
     int GroupSize,
     bool NoInBatchNegatives,
     IReadOnlyList<EncodedBatch>? QuerySubBatches,
-    IReadOnlyList<EncodedBatch>? PassageSubBatches)
+    IReadOnlyList<EncodedBatch>? PassageSubBatches,
+    ulong[]? PassageHashes = null,
+    ulong[][]? PositiveHashes = null)
 {
     public int BatchSize => Queries.BatchSize;
 }

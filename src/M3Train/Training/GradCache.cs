@@ -23,7 +23,8 @@ public static class GradCache
     public static IReadOnlyDictionary<string, Tensor> Step(
         IReadOnlyList<EncodeChunk> chunks,
         Func<IReadOnlyDictionary<string, IReadOnlyList<Tensor>>, IReadOnlyDictionary<string, Tensor>> loss,
-        string lossKey = "loss")
+        string lossKey = "loss",
+        Func<IReadOnlyList<IReadOnlyList<Tensor>>, IReadOnlyList<Tensor>>? concat = null)
     {
         // Pass 1: representations without a graph.
         var cached = new List<IReadOnlyList<Tensor>>(chunks.Count);
@@ -38,7 +39,7 @@ public static class GradCache
 
         // Pass 2: loss over the whole batch; gradients with respect to the cached representations.
         var leaves = cached.Select(reps => reps.Select(r => r.requires_grad_(r.is_floating_point())).ToList()).ToList();
-        var grouped = Group(chunks, leaves);
+        var grouped = Group(chunks, leaves, concat ?? ConcatAlongBatch);
         var parts = loss(grouped);
         var total = parts[lossKey];
         var differentiable = leaves.SelectMany(l => l).Where(t => t.requires_grad).ToList();
@@ -66,19 +67,21 @@ public static class GradCache
         return parts.ToDictionary(kv => kv.Key, kv => kv.Value.detach());
     }
 
-    static Dictionary<string, IReadOnlyList<Tensor>> Group(IReadOnlyList<EncodeChunk> chunks, List<List<Tensor>> reps)
+    static Dictionary<string, IReadOnlyList<Tensor>> Group(IReadOnlyList<EncodeChunk> chunks, List<List<Tensor>> reps,
+        Func<IReadOnlyList<IReadOnlyList<Tensor>>, IReadOnlyList<Tensor>> concat)
     {
         var result = new Dictionary<string, IReadOnlyList<Tensor>>();
         foreach (var group in chunks.Select((c, i) => (c.Group, i)).GroupBy(x => x.Group))
         {
-            var members = group.Select(x => reps[x.i]).ToList();
-            int width = members[0].Count;
-            result[group.Key] = Enumerable.Range(0, width)
-                .Select(r => members.Count == 1 ? members[0][r] : cat(members.Select(m => m[r]).ToList(), 0))
-                .ToList();
+            var members = group.Select(x => (IReadOnlyList<Tensor>)reps[x.i]).ToList();
+            result[group.Key] = members.Count == 1 ? members[0] : concat(members);
         }
         return result;
     }
+
+    /// <summary>Default concatenation: representation r of every chunk along dim 0 (chunks must agree in the other dims).</summary>
+    public static IReadOnlyList<Tensor> ConcatAlongBatch(IReadOnlyList<IReadOnlyList<Tensor>> chunks) =>
+        Enumerable.Range(0, chunks[0].Count).Select(r => cat(chunks.Select(c => c[r]).ToList(), 0)).ToList();
 
     /// <summary>Seeds every generator that dropout may draw from (CPU and all CUDA devices).</summary>
     public static void Reseed(long seed)

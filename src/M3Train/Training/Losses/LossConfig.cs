@@ -47,6 +47,7 @@ public sealed record LossConfig
     public bool MaskDuplicateNegatives { get; init; } = true;
 
     /// <summary>The heads that are trained and that form the ensemble. Default all three.</summary>
+    [M3Train.Config.ConfigIgnore] // set from model.heads, the one place a run names its heads
     public IReadOnlyList<M3Head> Heads { get; init; } = [M3Head.Dense, M3Head.Sparse, M3Head.Colbert];
 
     /// <summary>Weight of <c>L_dense</c> in L and of <c>L'_dense</c> in L'. Default 1.0.</summary>
