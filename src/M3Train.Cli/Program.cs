@@ -13,11 +13,13 @@ public static class Program
     {
         var root = new RootCommand("M3Train: train, evaluate and export BGE-M3-style embedding models (dense, sparse and multi-vector heads) on TorchSharp.");
         root.Add(InfoCommand.Create());
+        root.Add(TokenizeCommand.Create());
         return root;
     }
 
     public static int Main(string[] args)
     {
+        M3Train.Runtime.RunLogging.Configure();
         try
         {
             return BuildRoot().Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
@@ -26,6 +28,10 @@ public static class Program
         {
             Console.Error.WriteLine($"error: {message}");
             return 2;
+        }
+        finally
+        {
+            M3Train.Runtime.RunLogging.Close();
         }
     }
 
