@@ -1,3 +1,4 @@
+using M3Train.Text;
 using Microsoft.ML.OnnxRuntime;
 
 namespace M3Train.Onnx;
@@ -12,19 +13,21 @@ public sealed class OnnxM3Encoder : IDisposable
 {
     readonly InferenceSession session;
     readonly RunOptions runOptions = new();
-    readonly long padId;
 
-    OnnxM3Encoder(string folder, OnnxManifest manifest, InferenceSession session)
+    OnnxM3Encoder(string folder, OnnxManifest manifest, XlmrTokenizer tokenizer, InferenceSession session)
     {
         Folder = folder;
         Manifest = manifest;
+        Tokenizer = tokenizer;
         this.session = session;
-        padId = manifest.Config.PadTokenId;
     }
 
     public string Folder { get; }
 
     public OnnxManifest Manifest { get; }
+
+    /// <summary>The tokenizer copied into the export folder.</summary>
+    public XlmrTokenizer Tokenizer { get; }
 
     /// <param name="folder">An export folder (manifest.json, model.onnx, tokenizer files).</param>
     /// <param name="intraOpThreads">ONNX Runtime threads per operator; 0 = its default (all cores).</param>
@@ -36,10 +39,21 @@ public sealed class OnnxM3Encoder : IDisposable
             throw new M3OnnxException($"{modelPath}: not found");
         if (manifest.ExternalDataFile is { } data && !File.Exists(Path.Combine(folder, data)))
             throw new M3OnnxException($"{Path.Combine(folder, data)}: not found (the model's weights are in this file)");
+        XlmrTokenizer tokenizer;
+        try
+        {
+            tokenizer = XlmrTokenizer.FromFolder(folder);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException)
+        {
+            throw new M3OnnxException(e.Message, e);
+        }
+        if (manifest.Config.PadTokenId != XlmrTokenizer.PadId)
+            throw new M3OnnxException($"{Path.Combine(folder, OnnxManifest.FileName)}: pad_token_id {manifest.Config.PadTokenId} differs from the XLM-R tokenizer's {XlmrTokenizer.PadId}");
         using var options = new SessionOptions { IntraOpNumThreads = intraOpThreads };
         try
         {
-            return new OnnxM3Encoder(folder, manifest, new InferenceSession(modelPath, options));
+            return new OnnxM3Encoder(folder, manifest, tokenizer, new InferenceSession(modelPath, options));
         }
         catch (OnnxRuntimeException e)
         {
@@ -72,29 +86,31 @@ public sealed class OnnxM3Encoder : IDisposable
     }
 
     /// <summary>
-    /// Encodes tokenized texts (each with &lt;s&gt; and &lt;/s&gt;, unpadded) in length-sorted batches of
-    /// <paramref name="batchSize"/>; results in input order.
+    /// Encodes texts: tokenized and truncated to <paramref name="maxLength"/> tokens (default: the manifest's
+    /// max_length), run in length-sorted batches of <paramref name="batchSize"/>; results in input order.
     /// </summary>
-    public IReadOnlyList<M3Encoding> Encode(IReadOnlyList<long[]> tokenIds, int batchSize = 16, M3OutputParts parts = M3OutputParts.All)
+    public IReadOnlyList<M3Encoding> Encode(IReadOnlyList<string> texts, int batchSize = 16, int? maxLength = null, M3OutputParts parts = M3OutputParts.All) =>
+        Encode(Tokenizer.EncodeBatch(texts, maxLength ?? Manifest.MaxLength), batchSize, parts);
+
+    /// <summary>
+    /// Encodes tokenized texts (each with &lt;s&gt; and &lt;/s&gt;, unpadded) in batches of <paramref name="batchSize"/>,
+    /// longest first as FlagEmbedding does, so each batch pads little; results in input order.
+    /// </summary>
+    public IReadOnlyList<M3Encoding> Encode(IReadOnlyList<int[]> tokenIds, int batchSize = 16, M3OutputParts parts = M3OutputParts.All)
     {
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "must be at least 1");
+        foreach (int[] row in tokenIds)
+            if (row.Length > Manifest.Config.MaxTokens)
+                throw new M3OnnxException($"a text has {row.Length} tokens; the model takes at most {Manifest.Config.MaxTokens}");
         var results = new M3Encoding[tokenIds.Count];
         int[] order = Enumerable.Range(0, tokenIds.Count).OrderByDescending(i => tokenIds[i].Length).ToArray();
-        foreach (int[] batch in order.Chunk(batchSize))
+        foreach (int[] rows in order.Chunk(batchSize))
         {
-            int length = batch.Max(i => tokenIds[i].Length);
-            var ids = new long[batch.Length * length];
-            var mask = new long[batch.Length * length];
-            Array.Fill(ids, padId);
-            for (int r = 0; r < batch.Length; r++)
-            {
-                long[] row = tokenIds[batch[r]];
-                row.CopyTo(ids, r * length);
-                mask.AsSpan(r * length, row.Length).Fill(1);
-            }
-            var outputs = Run(ids, mask, batch.Length, length, parts);
-            for (int r = 0; r < batch.Length; r++)
-                results[batch[r]] = outputs.ToEncoding(r, ids.AsSpan(r * length, length), mask.AsSpan(r * length, length), Manifest.Config.SpecialTokenIds);
+            var batch = EncodedBatch.Pad(rows.Select(i => tokenIds[i]).ToList());
+            var outputs = Run(batch.InputIds, batch.AttentionMask, batch.BatchSize, batch.SequenceLength, parts);
+            int length = batch.SequenceLength;
+            for (int r = 0; r < rows.Length; r++)
+                results[rows[r]] = outputs.ToEncoding(r, batch.InputIds.AsSpan(r * length, length), batch.AttentionMask.AsSpan(r * length, length), Manifest.Config.SpecialTokenIds);
         }
         return results;
     }

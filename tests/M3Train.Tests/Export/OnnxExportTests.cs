@@ -67,7 +67,7 @@ public sealed class OnnxExportTests
         int length = 12, batch = 4;
         var (ids, mask) = OnnxTestBatches.Make(batch, length, source.Config.VocabSize, seed: 7);
         var texts = Enumerable.Range(0, batch)
-            .Select(b => ids.AsSpan(b * length, length).ToArray().Where((_, t) => mask[b * length + t] == 1).ToArray())
+            .Select(b => ids.AsSpan(b * length, length).ToArray().Where((_, t) => mask[b * length + t] == 1).Select(id => (int)id).ToArray())
             .ToArray();
 
         var encodings = encoder.Encode(texts, batchSize: 3);
@@ -81,7 +81,7 @@ public sealed class OnnxExportTests
             var expected = new Dictionary<int, double>();
             for (int t = 0; t < texts[b].Length; t++)
             {
-                int id = (int)texts[b][t];
+                int id = texts[b][t];
                 if (id <= 3 || sparse[b][t] <= 0) continue;
                 expected[id] = Math.Max(expected.GetValueOrDefault(id), sparse[b][t]);
             }
