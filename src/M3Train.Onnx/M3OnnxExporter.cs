@@ -40,17 +40,14 @@ public static class M3OnnxExporter
     {
         var config = source.Config;
         config.Validate();
-        if (options.Opset < OnnxExportOptions.MinOpset)
-            throw new M3OnnxException($"opset {options.Opset} is too old: the graph needs LayerNormalization, which opset {OnnxExportOptions.MinOpset} introduced (use --opset {OnnxExportOptions.MinOpset} or newer)");
-        if (options.Opset > OnnxExportOptions.MaxOpset)
-            throw new M3OnnxException($"opset {options.Opset} is newer than this exporter supports ({OnnxExportOptions.MinOpset}..{OnnxExportOptions.MaxOpset})");
+        CheckOptions(outputFolder, options);
         int maxLength = options.MaxLength ?? config.MaxTokens;
         if (maxLength < 2 || maxLength > config.MaxTokens)
             throw new M3OnnxException($"max length {maxLength} is out of range: the model takes 2..{config.MaxTokens} tokens (max_position_embeddings {config.MaxPositionEmbeddings} - pad_token_id {config.PadTokenId} - 1)");
         string tokenizerModel = Path.Combine(source.TokenizerFolder, TokenizerFileNames[0]);
         if (!File.Exists(tokenizerModel))
             throw new M3OnnxException($"{tokenizerModel}: not found (the export folder needs the tokenizer to encode text)");
-        PrepareFolder(outputFolder, options.Force, source);
+        PrepareFolder(outputFolder, source);
 
         var builder = new OnnxGraphBuilder("m3_encoder", options.Opset);
         int colbertDim = M3OnnxGraph.Write(builder, config, source.Weights, options.Precision);
@@ -105,6 +102,22 @@ public static class M3OnnxExporter
         return new OnnxExportResult(modelPath, external ? dataPath : null, new FileInfo(modelPath).Length, dataBytes, manifest);
     }
 
+    /// <summary>
+    /// The checks that need no weights (opset range, existing output folder), so a caller can fail fast before
+    /// reading gigabytes of checkpoint; <see cref="Export"/> makes them again.
+    /// </summary>
+    public static void CheckOptions(string outputFolder, OnnxExportOptions options)
+    {
+        if (options.Opset < OnnxExportOptions.MinOpset)
+            throw new M3OnnxException($"opset {options.Opset} is too old: the graph needs LayerNormalization, which opset {OnnxExportOptions.MinOpset} introduced (use --opset {OnnxExportOptions.MinOpset} or newer)");
+        if (options.Opset > OnnxExportOptions.MaxOpset)
+            throw new M3OnnxException($"opset {options.Opset} is newer than this exporter supports ({OnnxExportOptions.MinOpset}..{OnnxExportOptions.MaxOpset})");
+        if (File.Exists(outputFolder))
+            throw new M3OnnxException($"{outputFolder}: exists and is a file");
+        if (Directory.Exists(outputFolder) && !options.Force)
+            throw new M3OnnxException($"{outputFolder}: exists (use --force to overwrite)");
+    }
+
     /// <summary>IR version of the ONNX release that introduced the opset (1.12: 17 → IR 8 … 1.18: 23 → IR 11).</summary>
     internal static long IrVersion(int opset) => opset switch
     {
@@ -115,10 +128,10 @@ public static class M3OnnxExporter
     };
 
     /// <summary>
-    /// An existing folder is an error unless forced; forced, the export's own files are replaced and other files
-    /// are left alone. Never the folder the weights or tokenizer come from.
+    /// An existing folder (refused unless forced by <see cref="CheckOptions"/>) gets the export's own files replaced
+    /// and keeps its other files. Never the folder the weights or tokenizer come from.
     /// </summary>
-    static void PrepareFolder(string outputFolder, bool force, OnnxExportSource source)
+    static void PrepareFolder(string outputFolder, OnnxExportSource source)
     {
         string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(outputFolder));
         foreach (string? input in new[] { source.TokenizerFolder, source.SourceCheckpoint })
@@ -126,10 +139,6 @@ public static class M3OnnxExporter
             if (input is not null && string.Equals(full, Path.TrimEndingDirectorySeparator(Path.GetFullPath(input)), StringComparison.Ordinal))
                 throw new M3OnnxException($"{outputFolder}: the output folder is the model folder; export to a new folder");
         }
-        if (File.Exists(full))
-            throw new M3OnnxException($"{outputFolder}: exists and is a file");
-        if (Directory.Exists(full) && !force)
-            throw new M3OnnxException($"{outputFolder}: exists (use --force to overwrite)");
         Directory.CreateDirectory(full);
     }
 

@@ -62,13 +62,12 @@ public static class ExportOnnxCommand
 
     static int Run(DirectoryInfo model, DirectoryInfo output, OnnxPrecision precision, int opset, int? maxLength, bool force)
     {
+        var options = new OnnxExportOptions { Precision = precision, Opset = opset, MaxLength = maxLength, Force = force };
+        M3OnnxExporter.CheckOptions(output.FullName, options);
         var source = ReadCheckpoint(model.FullName);
         Log.Information("Exporting {Model} ({Layers} layers, hidden {Hidden}) to {Output} in {Precision}, opset {Opset}",
-            model.FullName, source.Config.NumHiddenLayers, source.Config.HiddenSize, output.FullName, precision, opset);
-        var result = M3OnnxExporter.Export(source, output.FullName, new OnnxExportOptions
-        {
-            Precision = precision, Opset = opset, MaxLength = maxLength, Force = force,
-        });
+            model.FullName, source.Config.NumHiddenLayers, source.Config.HiddenSize, output.FullName, precision.ToString().ToLowerInvariant(), opset);
+        var result = M3OnnxExporter.Export(source, output.FullName, options);
         Log.Information("Wrote {Model} ({ModelMiB:F1} MiB){External}, max length {MaxLength}",
             result.ModelPath, result.ModelBytes / 1048576.0,
             result.ExternalDataPath is null ? "" : $" and {result.ExternalDataPath} ({result.ExternalDataBytes / 1048576.0:F1} MiB)",
