@@ -47,10 +47,10 @@ public static class M3OnnxExporter
         string tokenizerModel = Path.Combine(source.TokenizerFolder, TokenizerFileNames[0]);
         if (!File.Exists(tokenizerModel))
             throw new M3OnnxException($"{tokenizerModel}: not found (the export folder needs the tokenizer to encode text)");
-        PrepareFolder(outputFolder, source);
 
         var builder = new OnnxGraphBuilder("m3_encoder", options.Opset);
         int colbertDim = M3OnnxGraph.Write(builder, config, source.Weights, options.Precision);
+        PrepareFolder(outputFolder, source);
 
         long weightBytes = builder.Weights.Sum(x => (long)Bytes(x.Data).Length);
         bool external = options.ForceExternalData || weightBytes > InlineLimitBytes;

@@ -209,6 +209,7 @@ public sealed class OnnxExportTests
         var noHeads = source with { Weights = source.Weights.Where(kv => !kv.Key.StartsWith("colbert_linear.")).ToDictionary() };
         var e = Assert.Throws<M3OnnxException>(() => M3OnnxExporter.Export(noHeads, temp.Sub("a"), new OnnxExportOptions()));
         Assert.Contains("without heads", e.Message);
+        Assert.False(Directory.Exists(temp.Sub("a")), "nothing is written for weights that cannot be exported");
 
         var wrong = source.Weights.ToDictionary();
         wrong["encoder.layer.0.attention.self.query.weight"] = new OnnxWeight(new float[32], [1, 32]);
