@@ -70,7 +70,7 @@ public static class TokenizerBenchmark
     static long EncodeAll(XlmrTokenizer tokenizer, IReadOnlyList<string> texts, int threads)
     {
         var counts = new long[threads];
-        System.Threading.Tasks.Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, worker =>
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, worker =>
         {
             int from = (int)((long)texts.Count * worker / threads), to = (int)((long)texts.Count * (worker + 1) / threads);
             long n = 0;

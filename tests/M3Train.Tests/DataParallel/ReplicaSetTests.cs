@@ -1,9 +1,9 @@
-using M3Train.Parallel;
+using M3Train.DataParallel;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace M3Train.Tests.Parallel;
+namespace M3Train.Tests.DataParallel;
 
 public class ReplicaSetTests
 {

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace M3Train.Parallel;
+namespace M3Train.DataParallel;
 
 /// <summary>
 /// Data-parallel replicas of one model in one process (TorchSharp has no torch.distributed): replica 0 is

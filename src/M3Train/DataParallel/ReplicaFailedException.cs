@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace M3Train.Parallel;
+namespace M3Train.DataParallel;
 
 /// <summary>A data-parallel replica failed; all replicas stopped. Carries which one and why.</summary>
 public sealed class ReplicaFailedException(int replica, Device device, Exception cause)

@@ -1,0 +1,14 @@
+namespace M3Train.Checkpoints;
+
+/// <summary>How strictly <see cref="M3CheckpointLoader"/> matches a checkpoint to the model.</summary>
+public sealed record M3CheckpointLoadOptions
+{
+    /// <summary>Accept model parameters the checkpoint lacks (they keep their fresh initialization). Default false: error listing them.</summary>
+    public bool AllowMissing { get; init; }
+
+    /// <summary>Accept checkpoint keys the model does not have (kept and written back on save). Default false: error listing them.</summary>
+    public bool AllowUnexpected { get; init; }
+
+    /// <summary>D' of freshly initialized multi-vector heads, when the checkpoint has no head files. Default null: the hidden size.</summary>
+    public int? ColbertDim { get; init; }
+}

@@ -1,0 +1,35 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace M3Train.Model;
+
+/// <summary>
+/// Settings every part of one model reads at forward time (one shared instance per model, so
+/// flipping a flag on the model reaches all layers), and the mixed-precision primitives they use.
+/// </summary>
+public sealed class ComputeSettings
+{
+    /// <summary>Matmul precision; default fp32.</summary>
+    public ComputePrecision Precision { get; set; } = ComputePrecision.Float32;
+
+    /// <summary>Recompute each encoder layer in backward instead of keeping its activations; default off.</summary>
+    public bool GradientCheckpointing { get; set; }
+
+    /// <summary>Dtype of matmul operands and outputs.</summary>
+    public ScalarType MatmulType => Precision == ComputePrecision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
+
+    /// <summary>x Wᵀ + b with operands cast to <see cref="MatmulType"/>; the fp32 weights are left as they are.</summary>
+    public Tensor Linear(Linear layer, Tensor x)
+    {
+        if (Precision == ComputePrecision.Float32) return layer.forward(x);
+        var type = MatmulType;
+        using var weight = layer.weight!.to(type);
+        using var bias = layer.bias?.to(type);
+        return nn.functional.linear(x.to(type), weight, bias);
+    }
+
+    /// <summary>LayerNorm in fp32 whatever the input dtype, so statistics of bf16 activations stay exact.</summary>
+    public static Tensor LayerNorm(LayerNorm norm, Tensor x) =>
+        norm.forward(x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32));
+}

@@ -1,0 +1,119 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace M3Train.Model;
+
+/// <summary>
+/// Query × passage score matrices of the three M3 representations (spec section 3), differentiable.
+/// Shapes: Nq queries, Np passages, L tokens, D hidden, D' multi-vector size. All scores fp32 and not
+/// divided by a temperature (the losses do that).
+/// </summary>
+public static class M3Scores
+{
+    /// <summary>Default bound on the elements of one chunk of multi-vector token scores (Nq·Lq·chunk·Lp), 2^26 (256 MB fp32).</summary>
+    public const long DefaultColbertChunkElements = 1L << 26;
+
+    /// <summary>⟨e_q, e_p⟩: q [Nq, D], p [Np, D] → [Nq, Np].</summary>
+    public static Tensor Dense(Tensor q, Tensor p) => q.matmul(p.transpose(0, 1));
+
+    /// <summary>
+    /// Lexical score Σ_t w_q(t)·w_p(t) with w(t) the max token weight of id t in a text:
+    /// ids [N, L] int64 and weights [N, L] per side → [Nq, Np]. Equal in value and gradient to
+    /// FlagEmbedding's [N, L, V] scatter + max-pool (a repeated id's gradient reaches only its max
+    /// occurrence), but memory is O(N·L) for the pooling and O(N·U) for the scores, U the number of
+    /// distinct ids in the batch: nothing grows with V or with L·V.
+    /// </summary>
+    public static Tensor Sparse(Tensor qIds, Tensor qWeights, Tensor pIds, Tensor pWeights)
+    {
+        using var scope = NewDisposeScope();
+        var (qSorted, qPooled) = MaxPerId(qIds, qWeights);
+        var (pSorted, pPooled) = MaxPerId(pIds, pWeights);
+        long nq = qSorted.shape[0], np = pSorted.shape[0];
+        // Number the ids that occur in this batch 0..U-1 and score in that compact space.
+        var (distinct, inverse, _) = cat([qSorted.flatten(), pSorted.flatten()]).unique(sorted: true, return_inverse: true);
+        long u = distinct.shape[0];
+        var qIndex = inverse!.narrow(0, 0, qSorted.numel()).view(qSorted.shape);
+        var pIndex = inverse.narrow(0, qSorted.numel(), pSorted.numel()).view(pSorted.shape);
+        var qBag = zeros(nq, u, dtype: qPooled.dtype, device: qPooled.device).scatter_add(1, qIndex, qPooled); // [Nq, U]
+        var pBag = zeros(np, u, dtype: pPooled.dtype, device: pPooled.device).scatter_add(1, pIndex, pPooled); // [Np, U]
+        return qBag.matmul(pBag.transpose(0, 1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Per text, the max weight of each distinct id: ids [N, L], weights [N, L] → (ids sorted [N, L],
+    /// weights [N, L]) where the first position of each id's run holds that id's max weight and the
+    /// other positions 0. Sorting by weight (descending, stable) and then by id (stable) puts each id's
+    /// max occurrence first, the earliest one on ties, like <c>torch.max</c>; gradients flow through the
+    /// sorts back to exactly that occurrence.
+    /// </summary>
+    public static (Tensor SortedIds, Tensor Pooled) MaxPerId(Tensor ids, Tensor weights)
+    {
+        using var scope = NewDisposeScope();
+        var (byWeight, weightOrder) = weights.sort(dim: -1, descending: true, stable: true);
+        var idsByWeight = ids.gather(-1, weightOrder);
+        var (sortedIds, idOrder) = idsByWeight.sort(dim: -1, stable: true);
+        var sortedWeights = byWeight.gather(-1, idOrder); // [N, L]
+        var first = ones_like(sortedIds, dtype: ScalarType.Bool);
+        first[.., 1..] = sortedIds[.., 1..].ne(sortedIds[.., ..^1]);
+        var pooled = sortedWeights * first; // [N, L]
+        return (sortedIds.MoveToOuterDisposeScope(), pooled.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// The lexical representation as a dense [N, V] matrix (FlagEmbedding's <c>sparse_vecs</c> in eval mode),
+    /// for export and comparison: O(N·V), not for training-size batches of a large vocabulary.
+    /// </summary>
+    public static Tensor SparseEmbedding(Tensor ids, Tensor weights, long vocabSize)
+    {
+        using var scope = NewDisposeScope();
+        var (sorted, pooled) = MaxPerId(ids, weights);
+        var bag = zeros(ids.shape[0], vocabSize, dtype: pooled.dtype, device: pooled.device).scatter_add(1, sorted, pooled);
+        return bag.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Multi-vector score (Σ_i max_j q_i·p_j) / (number of query tokens after CLS): q [Nq, Lq-1, D'],
+    /// qMask [Nq, Lq-1] (1 = token), p [Np, Lp-1, D'] → [Nq, Np]. Without <paramref name="pMask"/>, a
+    /// passage's zero padding rows take part in the max with score 0, as in FlagEmbedding's training loss
+    /// and <c>compute_score</c>; with it they are left out, as in its per-pair <c>colbert_score</c> (the two
+    /// differ only when every real token of a passage scores below 0 against a query token). Passages are
+    /// processed in chunks so the [Nq, Lq, chunk, Lp] token scores stay under <paramref name="chunkElements"/>.
+    /// </summary>
+    public static Tensor Colbert(Tensor q, Tensor qMask, Tensor p, Tensor? pMask = null, long chunkElements = DefaultColbertChunkElements)
+    {
+        using var scope = NewDisposeScope();
+        long nq = q.shape[0], lq = q.shape[1], d = q.shape[2];
+        long np = p.shape[0], lp = p.shape[1];
+        var queries = q.reshape(nq * lq, d); // [Nq·Lq, D']
+        long chunk = Math.Max(1, chunkElements / Math.Max(1, nq * lq * lp));
+        var parts = new List<Tensor>();
+        for (long start = 0; start < np; start += chunk)
+        {
+            long n = Math.Min(chunk, np - start);
+            var passages = p.narrow(0, start, n).reshape(n * lp, d); // [n·Lp, D']
+            var tokenScores = queries.matmul(passages.transpose(0, 1)).view(nq, lq, n, lp); // [Nq, Lq, n, Lp]
+            if (pMask is not null)
+            {
+                var padding = pMask.narrow(0, start, n).eq(0).view(1, 1, n, lp);
+                tokenScores = tokenScores.masked_fill(padding, float.NegativeInfinity);
+            }
+            parts.Add(tokenScores.max(-1).values.sum(1)); // [Nq, n]
+        }
+        var sums = cat(parts, 1); // [Nq, Np]
+        var counts = qMask.sum(-1, keepdim: true, type: ScalarType.Float32); // [Nq, 1]
+        return (sums / counts).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The training ensemble S_dense + w_s·S_lex + w_c·S_mul (FlagEmbedding: w_s = 0.3, w_c = 1).</summary>
+    public static Tensor Ensemble(Tensor dense, Tensor sparse, Tensor colbert, double sparseWeight = 0.3, double colbertWeight = 1.0) =>
+        dense + sparse * sparseWeight + colbert * colbertWeight;
+
+    /// <summary>Dense scores of two sets of representations.</summary>
+    public static Tensor Dense(M3Representations q, M3Representations p) => Dense(q.Dense, p.Dense);
+
+    /// <summary>Lexical scores of two sets of representations.</summary>
+    public static Tensor Sparse(M3Representations q, M3Representations p) => Sparse(q.InputIds, q.TokenWeights, p.InputIds, p.TokenWeights);
+
+    /// <summary>Multi-vector scores of two sets of representations, training semantics (padding rows score 0).</summary>
+    public static Tensor Colbert(M3Representations q, M3Representations p) => Colbert(q.ColbertVectors, q.ColbertMask, p.ColbertVectors);
+}
