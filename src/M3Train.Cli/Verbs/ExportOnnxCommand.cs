@@ -1,15 +1,14 @@
-using System.Collections;
 using System.CommandLine;
+using M3Train.Checkpoints;
 using M3Train.Onnx;
 using Serilog;
-using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
 namespace M3Train.Cli.Verbs;
 
 /// <summary>
 /// <c>m3train export-onnx</c>: a checkpoint folder (encoder + M3 heads + tokenizer) to an ONNX folder that runs
-/// with ONNX Runtime alone. The weights are read here with TorchSharp.PyBridge; M3Train.Onnx writes the graph.
+/// with ONNX Runtime alone. The weights are read here with the TorchSharp checkpoint loader; M3Train.Onnx writes the graph.
 /// Its errors (<see cref="M3OnnxException"/>) reach the user as plain messages, like <see cref="M3TrainException"/>.
 /// </summary>
 public static class ExportOnnxCommand
@@ -76,58 +75,26 @@ public static class ExportOnnxCommand
     }
 
     /// <summary>
-    /// config.json, model.safetensors (else pytorch_model.bin) with or without the masked-LM <c>roberta.</c> prefix,
-    /// and both head files; LM-head weights are dropped.
+    /// The checkpoint through the project's loader (model.safetensors or pytorch_model.bin, with or without the
+    /// masked-LM <c>roberta.</c> prefix, every shape checked), as HF-keyed arrays; LM-head weights are dropped.
+    /// Both head files must be there: the loader would otherwise make random heads.
     /// </summary>
     static OnnxExportSource ReadCheckpoint(string folder)
     {
-        string[] heads = ["colbert_linear", "sparse_linear"];
-        var missing = heads.Where(h => !File.Exists(Path.Combine(folder, $"{h}.pt"))).Select(h => $"{h}.pt").ToList();
+        var missing = new[] { "colbert_linear.pt", "sparse_linear.pt" }.Where(h => !File.Exists(Path.Combine(folder, h))).ToList();
         if (missing.Count > 0)
             throw new M3TrainException($"{folder}: no {string.Join(" or ", missing)}: exporting a folder without heads would give meaningless sparse and ColBERT outputs (export a checkpoint saved with its M3 heads)");
         var config = OnnxEncoderConfig.FromHfConfig(Path.Combine(folder, "config.json"));
-
+        using var checkpoint = M3Checkpoint.Load(folder);
         var weights = new Dictionary<string, OnnxWeight>();
-        string safetensors = Path.Combine(folder, "model.safetensors");
-        string bin = Path.Combine(folder, "pytorch_model.bin");
-        if (File.Exists(safetensors))
+        foreach (var (name, parameter) in checkpoint.Model.named_parameters())
         {
-            foreach (var (key, tensor) in Safetensors.LoadStateDict(safetensors))
-                AddEncoderWeight(weights, key, tensor);
-        }
-        else if (File.Exists(bin))
-        {
-            foreach (DictionaryEntry entry in PyTorchUnpickler.UnpickleStateDict(bin))
-                AddEncoderWeight(weights, (string)entry.Key, (Tensor)entry.Value!);
-        }
-        else
-        {
-            throw new M3TrainException($"{folder}: neither model.safetensors nor pytorch_model.bin found");
-        }
-        foreach (string head in heads)
-        {
-            foreach (DictionaryEntry entry in PyTorchUnpickler.UnpickleStateDict(Path.Combine(folder, $"{head}.pt")))
-            {
-                using var tensor = (Tensor)entry.Value!;
-                weights[$"{head}.{entry.Key}"] = ToWeight(tensor);
-            }
+            if (name.StartsWith("lm_head.", StringComparison.Ordinal)) continue;
+            // M3Model holds the encoder as its field "model"; the heads are top-level, as in FlagEmbedding.
+            string key = name.StartsWith("model.", StringComparison.Ordinal) ? name["model.".Length..] : name;
+            using var values = parameter.detach().to_type(ScalarType.Float32).cpu().contiguous();
+            weights[key] = new OnnxWeight(values.data<float>().ToArray(), parameter.shape);
         }
         return new OnnxExportSource { Config = config, Weights = weights, TokenizerFolder = folder, SourceCheckpoint = folder };
-    }
-
-    static void AddEncoderWeight(Dictionary<string, OnnxWeight> weights, string key, Tensor tensor)
-    {
-        using (tensor)
-        {
-            if (key.StartsWith("lm_head.", StringComparison.Ordinal)) return;
-            string name = key.StartsWith("roberta.", StringComparison.Ordinal) ? key["roberta.".Length..] : key;
-            weights[name] = ToWeight(tensor);
-        }
-    }
-
-    static OnnxWeight ToWeight(Tensor tensor)
-    {
-        using var values = tensor.to_type(ScalarType.Float32).contiguous();
-        return new OnnxWeight(values.data<float>().ToArray(), tensor.shape);
     }
 }

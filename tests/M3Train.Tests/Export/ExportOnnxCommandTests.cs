@@ -42,7 +42,12 @@ public sealed class ExportOnnxCommandTests
             File.Copy(file, Path.Combine(model, Path.GetFileName(file)));
         var state = Safetensors.LoadStateDict(Path.Combine(TinyM3.ModelDir, "model.safetensors"));
         var prefixed = state.ToDictionary(kv => "roberta." + kv.Key, kv => kv.Value);
-        prefixed["lm_head.dense.weight"] = torch.zeros(4, 4);
+        long d = state["embeddings.word_embeddings.weight"].shape[1], v = state["embeddings.word_embeddings.weight"].shape[0];
+        prefixed["lm_head.dense.weight"] = torch.zeros(d, d);
+        prefixed["lm_head.dense.bias"] = torch.zeros(d);
+        prefixed["lm_head.layer_norm.weight"] = torch.ones(d);
+        prefixed["lm_head.layer_norm.bias"] = torch.zeros(d);
+        prefixed["lm_head.bias"] = torch.zeros(v);
         Safetensors.SaveStateDict(Path.Combine(model, "model.safetensors"), prefixed);
         foreach (var t in prefixed.Values) t.Dispose();
 
