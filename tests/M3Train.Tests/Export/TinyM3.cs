@@ -54,18 +54,4 @@ internal static class TinyM3
 
     /// <summary>A fresh folder under the system temp folder, deleted with the returned handle.</summary>
     public static TempFolder Temp() => new();
-
-    internal sealed class TempFolder : IDisposable
-    {
-        public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "m3onnx-" + Guid.NewGuid().ToString("N"));
-
-        public string Sub(string name) => System.IO.Path.Combine(Path, name);
-
-        public TempFolder() => Directory.CreateDirectory(Path);
-
-        public void Dispose()
-        {
-            if (Directory.Exists(Path)) Directory.Delete(Path, recursive: true);
-        }
-    }
 }
