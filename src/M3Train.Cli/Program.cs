@@ -14,6 +14,7 @@ public static class Program
         var root = new RootCommand("M3Train: train, evaluate and export BGE-M3-style embedding models (dense, sparse and multi-vector heads) on TorchSharp.");
         root.Add(InfoCommand.Create());
         root.Add(TokenizeCommand.Create());
+        root.Add(ExportOnnxCommand.Create());
         return root;
     }
 
@@ -38,7 +39,7 @@ public static class Program
     static string? UserError(Exception e)
     {
         for (Exception? x = e; x != null; x = x.InnerException)
-            if (x is M3TrainException) return x.Message;
+            if (x is M3TrainException or M3Train.Onnx.M3OnnxException) return x.Message;
         return null;
     }
 }
