@@ -6,6 +6,13 @@ namespace M3Train.Text;
 /// </summary>
 public sealed record EncodedBatch(long[] InputIds, long[] AttentionMask, int BatchSize, int SequenceLength)
 {
+    /// <summary>Whether any text is padded; a model given this skips its attention mask when there is none.</summary>
+    public bool HasPadding() => HasPadding(0, BatchSize);
+
+    /// <summary>Whether any of the rows <paramref name="first"/> .. <paramref name="first"/> + <paramref name="count"/> - 1 is padded.</summary>
+    public bool HasPadding(int first, int count) =>
+        AttentionMask.AsSpan(first * SequenceLength, count * SequenceLength).Contains(0L);
+
     /// <summary>Pads to the longest row, rounded up to a multiple of <paramref name="padToMultipleOf"/>; mask 1 on tokens, 0 on padding.</summary>
     public static EncodedBatch Pad(IReadOnlyList<int[]> ids, int padToMultipleOf = 1)
     {

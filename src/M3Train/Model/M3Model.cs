@@ -66,12 +66,13 @@ public sealed class M3Model : nn.Module<Tensor, Tensor, M3Representations>
 
     /// <summary>
     /// Encodes a batch: input_ids [B, L] int64, attention_mask [B, L] → the three representations.
-    /// In training mode <paramref name="dropoutSeed"/> fixes the dropout masks (see <see cref="XlmRobertaModel.Forward"/>).
+    /// In training mode <paramref name="dropoutSeed"/> fixes the dropout masks; pass <paramref name="hasPadding"/>
+    /// when the host batch tells it, to spare a device sync (see <see cref="XlmRobertaModel.Forward"/>).
     /// </summary>
-    public M3Representations Encode(Tensor inputIds, Tensor attentionMask, long? dropoutSeed = null)
+    public M3Representations Encode(Tensor inputIds, Tensor attentionMask, long? dropoutSeed = null, bool? hasPadding = null)
     {
         using var scope = NewDisposeScope();
-        var hidden = model.Forward(inputIds, attentionMask, dropoutSeed); // [B, L, D]
+        var hidden = model.Forward(inputIds, attentionMask, dropoutSeed, hasPadding); // [B, L, D]
         var reps = new M3Representations(
             Dense: DenseHead.Forward(hidden, NormalizeEmbeddings),
             TokenWeights: sparse_linear.forward(hidden, inputIds),

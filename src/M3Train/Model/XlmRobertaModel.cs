@@ -46,28 +46,31 @@ public sealed class XlmRobertaModel : nn.Module<Tensor, Tensor, Tensor>
     /// last_hidden_state [B, L, D] fp32. In training mode with dropout, <paramref name="dropoutSeed"/>
     /// fixes every dropout mask of this call (pass the same seed to replay it, e.g. for GradCache's second
     /// pass); without it the model draws the next seed from <see cref="DropoutSeed"/> and a call counter.
-    /// The caller's CPU random stream is left as it was.
+    /// The caller's CPU random stream is left as it was. <paramref name="hasPadding"/>: whether any mask entry
+    /// is 0, when the caller knows it from the host batch; null reads it from the mask (a device-to-host sync).
     /// </summary>
-    public Tensor Forward(Tensor inputIds, Tensor attentionMask, long? dropoutSeed = null)
+    public Tensor Forward(Tensor inputIds, Tensor attentionMask, long? dropoutSeed = null, bool? hasPadding = null)
     {
         using var scope = NewDisposeScope();
         long? seed = training && _hasDropout ? dropoutSeed ?? DropoutReplay.Mix(DropoutSeed, _forwardCount++) : null;
         using var rng = seed is null ? null : DropoutReplay.PreserveCpuState();
         if (seed is long s) DropoutReplay.Seed(DropoutReplay.Mix(s, 0));
         var hidden = embeddings.forward(inputIds);
-        var last = encoder.Forward(hidden, KeyPaddingMask(attentionMask), seed);
+        var last = encoder.Forward(hidden, KeyPaddingMask(attentionMask, hasPadding), seed);
         return last.MoveToOuterDisposeScope();
     }
 
     /// <summary>
     /// The attention mask as SDPA's boolean key mask [B, 1, 1, L], or null when no text of the batch
     /// is padded: SDPA's fused kernels run unmasked attention 1.6x faster, and length-grouped batches
-    /// are often unpadded. Costs one device-to-host read per forward.
+    /// are often unpadded. Unless the caller says whether there is padding, finding out costs a
+    /// device-to-host read, which stalls the host until the device has caught up.
     /// </summary>
-    static Tensor? KeyPaddingMask(Tensor attentionMask)
+    static Tensor? KeyPaddingMask(Tensor attentionMask, bool? hasPadding)
     {
+        if (hasPadding == false) return null;
         var keep = attentionMask.to(ScalarType.Bool);
-        if (keep.all().item<bool>()) return null;
+        if (hasPadding is null && keep.all().item<bool>()) return null;
         return keep.view(keep.shape[0], 1, 1, keep.shape[1]); // [B, 1, 1, L]
     }
 

@@ -19,12 +19,17 @@ public sealed record EncodeChunk(string Group, Func<IReadOnlyList<Tensor>> Encod
 /// </summary>
 public static class GradCache
 {
-    /// <summary>Runs the three passes; parameter gradients are accumulated (.grad +=). Returns the loss's parts, detached.</summary>
+    /// <summary>
+    /// Runs the three passes; parameter gradients are accumulated (.grad +=). Returns the loss's parts, detached.
+    /// <paramref name="lossComputed"/>, when given, is called between pass 2's loss and its gradient (the end of
+    /// the forward work, for phase timing).
+    /// </summary>
     public static IReadOnlyDictionary<string, Tensor> Step(
         IReadOnlyList<EncodeChunk> chunks,
         Func<IReadOnlyDictionary<string, IReadOnlyList<Tensor>>, IReadOnlyDictionary<string, Tensor>> loss,
         string lossKey = "loss",
-        Func<IReadOnlyList<IReadOnlyList<Tensor>>, IReadOnlyList<Tensor>>? concat = null)
+        Func<IReadOnlyList<IReadOnlyList<Tensor>>, IReadOnlyList<Tensor>>? concat = null,
+        Action? lossComputed = null)
     {
         // Pass 1: representations without a graph.
         var cached = new List<IReadOnlyList<Tensor>>(chunks.Count);
@@ -42,6 +47,7 @@ public static class GradCache
         var grouped = Group(chunks, leaves, concat ?? ConcatAlongBatch);
         var parts = loss(grouped);
         var total = parts[lossKey];
+        lossComputed?.Invoke();
         var differentiable = leaves.SelectMany(l => l).Where(t => t.requires_grad).ToList();
         var grads = torch.autograd.grad([total], differentiable, allow_unused: true);
         var gradOf = new Dictionary<Tensor, Tensor?>(ReferenceEqualityComparer.Instance);

@@ -1,6 +1,7 @@
 using M3Train.Data;
 using M3Train.DataParallel;
 using M3Train.Model;
+using M3Train.Runtime;
 using M3Train.Training.Losses;
 using static TorchSharp.torch;
 
@@ -97,7 +98,8 @@ public sealed class M3BatchLoss(LossConfig config)
     {
         if (batches.Any(b => b.TeacherScores is null)) return null;
         var all = batches.SelectMany(b => b.TeacherScores!).ToArray();
-        return tensor(all, [all.Length / g, g], ScalarType.Float32, device);       // [B, G]
+        using var host = tensor(all, [all.Length / g, g], ScalarType.Float32);     // [B, G]
+        return HostToDevice.Copy(host, device);
     }
 
     static Tensor? ExcludeMask(IReadOnlyList<TrainBatch> batches, int g, bool inBatch, Device device, out int masked)

@@ -1,3 +1,4 @@
+using M3Train.Runtime;
 using static TorchSharp.torch;
 
 namespace M3Train.Training.Losses;
@@ -52,7 +53,8 @@ public sealed record FalseNegativeMask(Tensor Mask, int MaskedColumns)
                 masked++;
             }
         }
-        return new FalseNegativeMask(tensor(mask, [queries, columns], device: device ?? CPU), masked);
+        using var host = tensor(mask, [queries, columns]);
+        return new FalseNegativeMask(HostToDevice.Copy(host, device ?? CPU), masked);
     }
 
     /// <summary>Builds the mask from passage texts in batch order, hashing them with <see cref="TextHash.Of"/>.</summary>

@@ -1,0 +1,122 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using M3Train.Model;
+using M3Train.Training.Benchmarks;
+using Serilog;
+
+namespace M3Train.Cli.Verbs;
+
+/// <summary>
+/// <c>m3train bench</c>: training-step, encoding, tokenizer or data-loader throughput of one configuration,
+/// as a JSON report on stdout (and in <c>--output</c>) for comparison tables; see <see cref="BenchRunner"/>.
+/// </summary>
+public static class BenchCommand
+{
+    static readonly Option<string> ModeOption = new Option<string>("--mode")
+    {
+        Description = "step: training steps on random tokens; encode: inference encoding; tokenize: tokenizer on real text; data: the data loader on real data.",
+        DefaultValueFactory = _ => "step",
+    }.AcceptOnlyFromAmong("step", "encode", "tokenize", "data");
+
+    static readonly Option<string> PresetOption = new Option<string>("--preset")
+    {
+        Description = "Model shape, random weights: bge-m3 (large, 8192 tokens), large, base or tiny.",
+        DefaultValueFactory = _ => "base",
+    }.AcceptOnlyFromAmong([.. BenchPresets.Names]);
+
+    static readonly Option<int> QueriesOption = new("--queries") { Description = "B, queries per step.", DefaultValueFactory = _ => 8 };
+    static readonly Option<int> GroupOption = new("--group") { Description = "G, passages per query (1 positive, G-1 negatives).", DefaultValueFactory = _ => 8 };
+    static readonly Option<int> QueryLengthOption = new("--query-length") { Description = "Lq, tokens per query (maximum for --mode data).", DefaultValueFactory = _ => 64 };
+    static readonly Option<int> PassageLengthOption = new("--passage-length") { Description = "Lp, tokens per passage (maximum for --mode data).", DefaultValueFactory = _ => 512 };
+    static readonly Option<int> StepsOption = new("--steps") { Description = "Timed steps (tokenize: timed rounds, the best is reported).", DefaultValueFactory = _ => 10 };
+    static readonly Option<int> WarmupOption = new("--warmup") { Description = "Untimed steps first.", DefaultValueFactory = _ => 3 };
+
+    static readonly Option<string> PrecisionOption = new Option<string>("--precision")
+    {
+        Description = "Matmul precision: bf16 or fp32; auto is bf16 on CUDA, fp32 on CPU.",
+        DefaultValueFactory = _ => "auto",
+    }.AcceptOnlyFromAmong("auto", "bf16", "fp32");
+
+    static readonly Option<string> CheckpointingOption = new Option<string>("--checkpointing")
+    {
+        Description = "Activation checkpointing (recompute each layer in backward).",
+        DefaultValueFactory = _ => "on",
+    }.AcceptOnlyFromAmong("on", "off");
+
+    static readonly Option<int?> SubBatchOption = new("--sub-batch") { Description = "GradCache sub-batch size in texts (default: the whole batch at once)." };
+    static readonly Option<string> DeviceOption = CommonOptions.Device();
+    static readonly Option<int?> ThreadsOption = new("--threads") { Description = "libtorch intra-op threads (tokenize: tokenizer threads, default 1)." };
+    static readonly Option<string> TokenizerOption = new("--tokenizer") { Description = "Tokenizer folder for tokenize and data.", DefaultValueFactory = _ => "data/models/tiny-m3" };
+
+    static readonly Option<string[]> DataOption = new("--data")
+    {
+        Description = "Training data files or folders for tokenize and data (repeatable).",
+        DefaultValueFactory = _ => ["data/train"],
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    static readonly Option<int> SeedOption = new("--seed") { Description = "Seed of the weights and the random tokens.", DefaultValueFactory = _ => 0 };
+    static readonly Option<FileInfo?> OutputOption = new("--output") { Description = "Also write the JSON report to this file." };
+
+    public static Command Create()
+    {
+        var command = new Command("bench", "Measure training-step, encoding, tokenizer or data-loader throughput and memory; prints a JSON report.")
+        {
+            ModeOption, PresetOption, QueriesOption, GroupOption, QueryLengthOption, PassageLengthOption, StepsOption, WarmupOption,
+            PrecisionOption, CheckpointingOption, SubBatchOption, DeviceOption, ThreadsOption, TokenizerOption, DataOption, SeedOption, OutputOption,
+        };
+        command.SetAction(parseResult => Run(new BenchSettings
+        {
+            Mode = Enum.Parse<BenchMode>(parseResult.GetValue(ModeOption)!, ignoreCase: true),
+            Preset = parseResult.GetValue(PresetOption)!,
+            Queries = parseResult.GetValue(QueriesOption),
+            Group = parseResult.GetValue(GroupOption),
+            QueryLength = parseResult.GetValue(QueryLengthOption),
+            PassageLength = parseResult.GetValue(PassageLengthOption),
+            Steps = parseResult.GetValue(StepsOption),
+            Warmup = parseResult.GetValue(WarmupOption),
+            Precision = parseResult.GetValue(PrecisionOption) switch
+            {
+                "bf16" => ComputePrecision.BFloat16,
+                "fp32" => ComputePrecision.Float32,
+                _ => null,
+            },
+            Checkpointing = parseResult.GetValue(CheckpointingOption) == "on",
+            SubBatch = parseResult.GetValue(SubBatchOption),
+            Device = parseResult.GetValue(DeviceOption)!,
+            Threads = parseResult.GetValue(ThreadsOption),
+            Tokenizer = parseResult.GetValue(TokenizerOption)!,
+            Data = parseResult.GetValue(DataOption)!,
+            Seed = parseResult.GetValue(SeedOption),
+        }, parseResult.GetValue(OutputOption)));
+        return command;
+    }
+
+    static int Run(BenchSettings settings, FileInfo? output)
+    {
+        var report = BenchRunner.Run(settings);
+        string json = report.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        Console.Out.WriteLine(json);
+        if (output is not null)
+        {
+            if (output.DirectoryName is { } dir) Directory.CreateDirectory(dir);
+            File.WriteAllText(output.FullName, json + "\n");
+        }
+        Log.Information("bench {Mode} {Preset}: {Summary}", settings.Mode.ToString().ToLowerInvariant(), settings.Preset, Summary(report));
+        return 0;
+    }
+
+    static string Summary(System.Text.Json.Nodes.JsonObject report)
+    {
+        var result = report["result"]!;
+        var parts = new List<string>();
+        if (result["step_seconds"]?["mean"] is { } step) parts.Add($"step {step.GetValue<double>().ToString("F4", CultureInfo.InvariantCulture)} s");
+        if (result["batch_seconds"]?["mean"] is { } batch) parts.Add($"batch {batch.GetValue<double>().ToString("F4", CultureInfo.InvariantCulture)} s");
+        if (result["tokens_per_second"] is { } tps) parts.Add($"{tps.GetValue<double>().ToString("N0", CultureInfo.InvariantCulture)} tokens/s");
+        if (result["memory"]?["device_peak_gib"] is { } peak) parts.Add($"peak {peak.GetValue<double>().ToString("F2", CultureInfo.InvariantCulture)} GiB");
+        if (report["anchor"]?["tokens_per_second_ratio"] is { } ratio)
+            parts.Add($"{ratio.GetValue<double>().ToString("F2", CultureInfo.InvariantCulture)}x FlagEmbedding's tokens/s (H200 anchor)");
+        return parts.Count > 0 ? string.Join(", ", parts) : "done";
+    }
+}

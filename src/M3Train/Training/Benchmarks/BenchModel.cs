@@ -1,0 +1,37 @@
+using System.Text.Json.Nodes;
+using M3Train.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace M3Train.Training.Benchmarks;
+
+/// <summary>The randomly initialized model a benchmark runs, built as the trainer would set it up.</summary>
+public static class BenchModel
+{
+    /// <summary>An <see cref="M3Model"/> of <paramref name="config"/>'s shape on <paramref name="device"/>, seeded.</summary>
+    public static M3Model Create(XlmRobertaConfig config, BenchSettings s, Device device, ComputePrecision precision)
+    {
+        int longest = Math.Max(s.QueryLength, s.PassageLength);
+        if (longest > BenchPresets.MaxTokens(config))
+            throw new M3TrainException(
+                $"--preset {s.Preset} takes at most {BenchPresets.MaxTokens(config)} tokens per text, asked for {longest}; use --preset bge-m3 for up to 8192.");
+        manual_seed(s.Seed);
+        var model = new M3Model(config);
+        model.to(device);
+        model.Precision = precision;
+        model.GradientCheckpointing = s.Checkpointing;
+        model.Encoder.DropoutSeed = s.Seed;
+        return model;
+    }
+
+    public static JsonObject Describe(XlmRobertaConfig config, M3Model model) => new()
+    {
+        ["vocab_size"] = config.VocabSize,
+        ["hidden_size"] = config.HiddenSize,
+        ["layers"] = config.NumHiddenLayers,
+        ["heads"] = config.NumAttentionHeads,
+        ["intermediate_size"] = config.IntermediateSize,
+        ["max_tokens"] = BenchPresets.MaxTokens(config),
+        ["parameters"] = model.parameters().Sum(p => p.numel()),
+    };
+}

@@ -1,0 +1,100 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using M3Train.Model;
+using M3Train.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace M3Train.Training.Benchmarks;
+
+/// <summary>
+/// Runs one <c>m3train bench</c> configuration and returns its report: <c>settings</c> (everything that was
+/// asked, precision resolved), <c>machine</c>, <c>model</c>, <c>result</c> (per mode) and, when the configuration
+/// is one of issue 10's, <c>anchor</c>: the FlagEmbedding row measured on an H200 and this run's ratios to it.
+/// </summary>
+public static class BenchRunner
+{
+    public const string Schema = "m3train-bench/1";
+
+    public static JsonObject Run(BenchSettings s)
+    {
+        Validate(s);
+        if (s.Threads is int threads && s.Mode != BenchMode.Tokenize) set_num_threads(threads);
+        var device = s.Mode == BenchMode.Tokenize ? CPU : TorchDevices.Resolve(s.Device);
+        var precision = s.Precision ?? (device.type == DeviceType.CUDA ? ComputePrecision.BFloat16 : ComputePrecision.Float32);
+        var report = new JsonObject
+        {
+            ["schema"] = Schema,
+            ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
+            ["settings"] = Describe(s, precision),
+            ["machine"] = BenchMachine.Describe(device),
+        };
+        report["result"] = s.Mode switch
+        {
+            BenchMode.Step => StepBenchmark.Run(s, device, precision, report),
+            BenchMode.Encode => EncodeBenchmark.Run(s, device, precision, report),
+            BenchMode.Data => DataBenchmark.Run(s, device, precision, report),
+            _ => BenchText.RunTokenize(s),
+        };
+        if (FlagEmbeddingAnchor.Match(s, precision) is { } anchor) report["anchor"] = CompareWith(anchor, report["result"]!.AsObject());
+        return report;
+    }
+
+    static void Validate(BenchSettings s)
+    {
+        void Positive(int value, string option)
+        {
+            if (value < 1) throw new M3TrainException($"{option} must be at least 1, got {value}.");
+        }
+        Positive(s.Queries, "--queries");
+        Positive(s.Group, "--group");
+        Positive(s.Steps, "--steps");
+        if (s.Warmup < 0) throw new M3TrainException($"--warmup must be 0 or more, got {s.Warmup}.");
+        if (s.QueryLength < 2) throw new M3TrainException($"--query-length must be at least 2 (<s> and </s>), got {s.QueryLength}.");
+        if (s.PassageLength < 2) throw new M3TrainException($"--passage-length must be at least 2 (<s> and </s>), got {s.PassageLength}.");
+        if (s.SubBatch is int sub) Positive(sub, "--sub-batch");
+        if (s.Threads is int threads) Positive(threads, "--threads");
+    }
+
+    static JsonObject Describe(BenchSettings s, ComputePrecision precision) => new()
+    {
+        ["mode"] = s.Mode.ToString().ToLowerInvariant(),
+        ["preset"] = s.Preset,
+        ["queries"] = s.Queries,
+        ["group"] = s.Group,
+        ["query_length"] = s.QueryLength,
+        ["passage_length"] = s.PassageLength,
+        ["steps"] = s.Steps,
+        ["warmup"] = s.Warmup,
+        ["precision"] = precision == ComputePrecision.BFloat16 ? "bf16" : "fp32",
+        ["checkpointing"] = s.Checkpointing,
+        ["sub_batch"] = s.SubBatch,
+        ["device"] = s.Device,
+        ["threads"] = s.Threads,
+        ["seed"] = s.Seed,
+        ["tokenizer"] = s.Mode is BenchMode.Tokenize or BenchMode.Data ? s.Tokenizer : null,
+        ["data"] = s.Mode is BenchMode.Tokenize or BenchMode.Data ? new JsonArray([.. s.Data.Select(d => (JsonNode)d)]) : null,
+        ["tokens_per_step"] = s.TokensPerStep,
+    };
+
+    static JsonObject CompareWith(FlagEmbeddingAnchor anchor, JsonObject result)
+    {
+        double tokensPerSecond = result["tokens_per_second"]!.GetValue<double>();
+        double? peakGiB = result["memory"]?["device_peak_gib"]?.GetValue<double>();
+        double speed = tokensPerSecond / anchor.TokensPerSecond;
+        double? memory = peakGiB / anchor.PeakGiB;
+        return new JsonObject
+        {
+            ["source"] = FlagEmbeddingAnchor.Source,
+            ["anchor_device"] = "NVIDIA H200",
+            ["step_seconds"] = anchor.StepSeconds,
+            ["tokens_per_second"] = anchor.TokensPerSecond,
+            ["peak_gib"] = anchor.PeakGiB,
+            ["tokens_per_second_ratio"] = speed,
+            ["peak_memory_ratio"] = memory,
+            ["goal_tokens_per_second_ratio"] = FlagEmbeddingAnchor.TokensPerSecondGoal,
+            ["goal_peak_memory_ratio"] = FlagEmbeddingAnchor.PeakMemoryGoal,
+            ["goal_met"] = speed >= FlagEmbeddingAnchor.TokensPerSecondGoal && memory <= FlagEmbeddingAnchor.PeakMemoryGoal,
+        };
+    }
+}

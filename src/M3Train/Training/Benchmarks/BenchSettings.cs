@@ -1,0 +1,64 @@
+using M3Train.Model;
+
+namespace M3Train.Training.Benchmarks;
+
+/// <summary>
+/// One benchmark configuration (the options of <c>m3train bench</c>). A step processes B queries of Lq tokens
+/// and B·G passages of Lp tokens, so it holds B·(Lq + G·Lp) tokens, as in issue 10's table.
+/// </summary>
+public sealed record BenchSettings
+{
+    /// <summary>What to measure. Default step.</summary>
+    public BenchMode Mode { get; init; } = BenchMode.Step;
+
+    /// <summary>Model shape: bge-m3, large, base or tiny (<see cref="BenchPresets"/>). Default base.</summary>
+    public string Preset { get; init; } = "base";
+
+    /// <summary>B, queries per step. Default 8.</summary>
+    public int Queries { get; init; } = 8;
+
+    /// <summary>G, passages per query. Default 8.</summary>
+    public int Group { get; init; } = 8;
+
+    /// <summary>Lq, tokens per query (with &lt;s&gt; and &lt;/s&gt;). Default 64.</summary>
+    public int QueryLength { get; init; } = 64;
+
+    /// <summary>Lp, tokens per passage. Default 512.</summary>
+    public int PassageLength { get; init; } = 512;
+
+    /// <summary>Timed steps. Default 10.</summary>
+    public int Steps { get; init; } = 10;
+
+    /// <summary>Untimed steps first (allocator, kernel selection, optimizer state). Default 3.</summary>
+    public int Warmup { get; init; } = 3;
+
+    /// <summary>Matmul precision; null: bf16 on CUDA, fp32 on CPU (as <c>train.precision: auto</c>).</summary>
+    public ComputePrecision? Precision { get; init; }
+
+    /// <summary>Activation checkpointing. Default on (the fine-tuning recipe's setting).</summary>
+    public bool Checkpointing { get; init; } = true;
+
+    /// <summary>GradCache sub-batch size in texts; null encodes the whole batch at once.</summary>
+    public int? SubBatch { get; init; }
+
+    /// <summary>cpu, cuda or cuda:N. Default cpu.</summary>
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>libtorch intra-op threads (step, encode, data) or tokenizer threads (tokenize); null: libtorch's default / 1.</summary>
+    public int? Threads { get; init; }
+
+    /// <summary>Tokenizer folder for tokenize and data. Default data/models/tiny-m3.</summary>
+    public string Tokenizer { get; init; } = "data/models/tiny-m3";
+
+    /// <summary>Training data files or folders for tokenize and data. Default data/train.</summary>
+    public IReadOnlyList<string> Data { get; init; } = ["data/train"];
+
+    /// <summary>Seed of the weights and the random tokens. Default 0.</summary>
+    public int Seed { get; init; }
+
+    /// <summary>Tokens in one step: B·(Lq + G·Lp).</summary>
+    public long TokensPerStep => (long)Queries * (QueryLength + (long)Group * PassageLength);
+
+    /// <summary>Texts in one step: B + B·G.</summary>
+    public long TextsPerStep => (long)Queries * (1 + Group);
+}

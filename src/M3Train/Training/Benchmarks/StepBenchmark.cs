@@ -1,0 +1,130 @@
+using System.Text.Json.Nodes;
+using M3Train.Data;
+using M3Train.Model;
+using M3Train.Training.Losses;
+using static TorchSharp.torch;
+
+namespace M3Train.Training.Benchmarks;
+
+/// <summary>
+/// Training-step throughput: <see cref="M3TrainStep"/> (the trainer's step: encode, unified loss with
+/// self-distillation, backward, clipping, AdamW) on random-token batches. Two passes: the timed pass runs the
+/// step as training does, with one device sync after the last step (per-step times are host times between
+/// steps; on CUDA the host runs at most a launch queue ahead, so they follow the device); then a shorter pass
+/// that synchronizes at every phase boundary splits the time into input, forward, backward and optimizer.
+/// </summary>
+public static class StepBenchmark
+{
+    /// <summary>Distinct random batches cycled through, so no step sees the exact ids of the one before.</summary>
+    const int DistinctBatches = 2;
+
+    /// <summary>Steps of the phase-split pass (at most).</summary>
+    const int SplitSteps = 3;
+
+    public static JsonObject Run(BenchSettings s, Device device, ComputePrecision precision, JsonObject report)
+    {
+        var config = BenchPresets.Config(s.Preset);
+        using var model = BenchModel.Create(config, s, device, precision);
+        report["model"] = BenchModel.Describe(config, model);
+        model.train();
+        var train = new TrainConfig { SubBatchSize = s.SubBatch, ActivationCheckpointing = s.Checkpointing, Seed = s.Seed };
+        using var optimizer = OptimizerFactory.Create(model.named_parameters(), train);
+        var step = new M3TrainStep(model, device, new M3BatchLoss(new LossConfig()), optimizer, train);
+        var random = new Random(s.Seed);
+        var batches = Enumerable.Range(0, DistinctBatches)
+            .Select(i => RandomTokenBatch.Create(s.Queries, s.Group, s.QueryLength, s.PassageLength, config.VocabSize, random, i))
+            .ToArray();
+        return Measure(s, device, (i, phases) => step.Run(batches[i % batches.Length], train.Lr, phases));
+    }
+
+    /// <summary>
+    /// Warmup, timed pass and phase split around <paramref name="runStep"/> (step index, phase callback → result);
+    /// shared with <see cref="DataBenchmark"/>, whose steps come from the loader.
+    /// </summary>
+    internal static JsonObject Measure(BenchSettings s, Device device, Func<int, Action<StepPhase>?, M3StepResult> runStep)
+    {
+        var clock = new DeviceClock(device);
+        int index = 0;
+        for (int i = 0; i < s.Warmup; i++) RunDisposed(runStep, index++, null);
+
+        clock.Synchronize();
+        using var memory = new BenchMemory(device);
+        var marks = new double[s.Steps + 1];
+        double cpuStart = DeviceClock.ProcessCpuSeconds();
+        marks[0] = clock.Now;
+        M3StepResult? last = null;
+        using (var scope = NewDisposeScope())
+        {
+            for (int i = 0; i < s.Steps; i++)
+            {
+                last?.Dispose();
+                last = runStep(index++, null);
+                marks[i + 1] = clock.Now;
+            }
+            marks[s.Steps] = clock.SynchronizedNow();
+            double cpuPerStep = (DeviceClock.ProcessCpuSeconds() - cpuStart) / s.Steps;
+            var memoryReport = memory.Report();
+            double lastLoss = last!.Loss.item<float>();
+            double gradNorm = last.GradNorm.item<float>();
+            last.Dispose();
+
+            var timer = new PhaseTimer(clock);
+            for (int i = 0; i < Math.Min(s.Steps, SplitSteps); i++)
+            {
+                timer.BeginStep();
+                RunDisposed(runStep, index++, timer.End);
+            }
+            var result = Result(s, marks, timer, memoryReport, lastLoss, gradNorm);
+            result["process_cpu_seconds_per_step"] = cpuPerStep;
+            return result;
+        }
+    }
+
+    static void RunDisposed(Func<int, Action<StepPhase>?, M3StepResult> runStep, int index, Action<StepPhase>? phases)
+    {
+        using var scope = NewDisposeScope();
+        runStep(index, phases).Dispose();
+    }
+
+    static JsonObject Result(BenchSettings s, double[] marks, PhaseTimer timer, JsonObject memory, double lastLoss, double gradNorm)
+    {
+        var seconds = Enumerable.Range(0, s.Steps).Select(i => marks[i + 1] - marks[i]).ToArray();
+        double mean = (marks[^1] - marks[0]) / s.Steps;
+        var stats = TimingStats.Of(seconds) with { Mean = mean };
+        var phases = new JsonObject();
+        double sum = 0;
+        foreach (var phase in Enum.GetValues<StepPhase>())
+        {
+            double t = timer.MeanSeconds(phase);
+            phases[phase.ToString().ToLowerInvariant() + "_seconds"] = t;
+            sum += t;
+        }
+        foreach (var phase in Enum.GetValues<StepPhase>())
+            phases[phase.ToString().ToLowerInvariant() + "_fraction"] = sum > 0 ? timer.MeanSeconds(phase) / sum : 0;
+        phases["sum_seconds"] = sum;
+        phases["steps"] = timer.Steps;
+        phases["method"] = "separate pass with a device sync at every phase boundary";
+        return new JsonObject
+        {
+            ["step_seconds"] = Json(stats),
+            ["tokens_per_step"] = s.TokensPerStep,
+            ["texts_per_step"] = s.TextsPerStep,
+            ["tokens_per_second"] = s.TokensPerStep / mean,
+            ["texts_per_second"] = s.TextsPerStep / mean,
+            ["phases"] = phases,
+            ["memory"] = memory,
+            ["last_loss"] = lastLoss,
+            ["last_grad_norm"] = gradNorm,
+        };
+    }
+
+    internal static JsonObject Json(TimingStats t) => new()
+    {
+        ["mean"] = t.Mean,
+        ["p50"] = t.P50,
+        ["p90"] = t.P90,
+        ["min"] = t.Min,
+        ["max"] = t.Max,
+        ["count"] = t.Count,
+    };
+}
