@@ -23,10 +23,16 @@ public sealed class ComputeSettings
     public Tensor Linear(Linear layer, Tensor x)
     {
         if (Precision == ComputePrecision.Float32) return layer.forward(x);
+        return Linear(x, layer.weight!, layer.bias);
+    }
+
+    /// <summary>x Wᵀ + b for a weight [out, in] and bias [out] that are not one Linear's (e.g. several concatenated).</summary>
+    public Tensor Linear(Tensor x, Tensor weight, Tensor? bias)
+    {
         var type = MatmulType;
-        using var weight = layer.weight!.to(type);
-        using var bias = layer.bias?.to(type);
-        return nn.functional.linear(x.to(type), weight, bias);
+        using var w = weight.to(type);
+        using var b = bias?.to(type);
+        return nn.functional.linear(x.to(type), w, b);
     }
 
     /// <summary>LayerNorm in fp32 whatever the input dtype, so statistics of bf16 activations stay exact.</summary>

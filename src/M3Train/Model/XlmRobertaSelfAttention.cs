@@ -11,6 +11,11 @@ namespace M3Train.Model;
 /// hidden [B, L, D], keyMask [B, 1, 1, L] (true = attend) or null when nothing is padded → [B, L, D]
 /// in the matmul dtype.
 /// </summary>
+/// <remarks>
+/// The query, key and value projections run as one matmul with their weights stacked [3D, D]: the input is
+/// read (and cast to bf16) once instead of three times, and backward computes the input gradient in one
+/// matmul instead of three plus two sums. The parameters stay the three HF ones.
+/// </remarks>
 public sealed class XlmRobertaSelfAttention : nn.Module<Tensor, Tensor?, Tensor>
 {
     readonly Linear query;
@@ -37,10 +42,12 @@ public sealed class XlmRobertaSelfAttention : nn.Module<Tensor, Tensor?, Tensor>
     {
         using var scope = NewDisposeScope();
         long b = hidden.shape[0], l = hidden.shape[1];
-        Tensor Heads(Linear projection) =>
-            _compute.Linear(projection, hidden).view(b, l, _heads, _headDim).transpose(1, 2); // [B, H, L, Dh]
+        var weight = cat([query.weight!, key.weight!, value.weight!]); // [3D, D]
+        var bias = cat([query.bias!, key.bias!, value.bias!]);         // [3D]
+        var qkv = _compute.Linear(hidden, weight, bias)                    // [B, L, 3D]
+            .view(b, l, 3, _heads, _headDim).permute(2, 0, 3, 1, 4);      // [3, B, H, L, Dh]
         var context = nn.functional.scaled_dot_product_attention(
-            Heads(query), Heads(key), Heads(value), keyMask, training ? _dropout : 0.0); // [B, H, L, Dh]
+            qkv[0], qkv[1], qkv[2], keyMask, training ? _dropout : 0.0);   // [B, H, L, Dh]
         var merged = context.transpose(1, 2).reshape(b, l, _heads * _headDim); // [B, L, D]
         return merged.MoveToOuterDisposeScope();
     }
