@@ -20,23 +20,35 @@ public static class M3Scores
     /// Lexical score Σ_t w_q(t)·w_p(t) with w(t) the max token weight of id t in a text:
     /// ids [N, L] int64 and weights [N, L] per side → [Nq, Np]. Equal in value and gradient to
     /// FlagEmbedding's [N, L, V] scatter + max-pool (a repeated id's gradient reaches only its max
-    /// occurrence), but memory is O(N·L) for the pooling and O(N·U) for the scores, U the number of
-    /// distinct ids in the batch: nothing grows with V or with L·V.
+    /// occurrence), but nothing grows with V: only ids that occur in some query can score, so each side is
+    /// pooled into one slot per query token position (S = Nq·Lq slots, plus one slot for passage ids no
+    /// query has) and the scores are one [Nq, S+1] × [S+1, Np] product. Every shape is known on the host, so
+    /// nothing is read back from the device (unlike compacting with <c>unique</c>, whose size the host must wait for).
     /// </summary>
     public static Tensor Sparse(Tensor qIds, Tensor qWeights, Tensor pIds, Tensor pWeights)
     {
         using var scope = NewDisposeScope();
         var (qSorted, qPooled) = MaxPerId(qIds, qWeights);
         var (pSorted, pPooled) = MaxPerId(pIds, pWeights);
-        long nq = qSorted.shape[0], np = pSorted.shape[0];
-        // Number the ids that occur in this batch 0..U-1 and score in that compact space.
-        var (distinct, inverse, _) = cat([qSorted.flatten(), pSorted.flatten()]).unique(sorted: true, return_inverse: true);
-        long u = distinct.shape[0];
-        var qIndex = inverse!.narrow(0, 0, qSorted.numel()).view(qSorted.shape);
-        var pIndex = inverse.narrow(0, qSorted.numel(), pSorted.numel()).view(pSorted.shape);
-        var qBag = zeros(nq, u, dtype: qPooled.dtype, device: qPooled.device).scatter_add(1, qIndex, qPooled); // [Nq, U]
-        var pBag = zeros(np, u, dtype: pPooled.dtype, device: pPooled.device).scatter_add(1, pIndex, pPooled); // [Np, U]
+        var (queryIds, _) = qSorted.flatten().sort(); // [S]
+        long slots = queryIds.shape[0];
+        var qBag = zeros(qSorted.shape[0], slots + 1, dtype: qPooled.dtype, device: qPooled.device)
+            .scatter_add(1, SlotOf(qSorted, queryIds), qPooled); // [Nq, S+1]
+        var pBag = zeros(pSorted.shape[0], slots + 1, dtype: pPooled.dtype, device: pPooled.device)
+            .scatter_add(1, SlotOf(pSorted, queryIds), pPooled); // [Np, S+1]
         return qBag.matmul(pBag.transpose(0, 1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The slot of each id [N, L]: the first position of the id in the sorted query ids [S] (the same for
+    /// every occurrence, in any text), or S when no query holds it.
+    /// </summary>
+    static Tensor SlotOf(Tensor ids, Tensor sortedQueryIds)
+    {
+        long slots = sortedQueryIds.shape[0];
+        var first = searchsorted(sortedQueryIds, ids).clamp_max(slots - 1); // [N, L]
+        var found = sortedQueryIds.take(first).eq(ids);
+        return first.masked_fill(found.logical_not(), slots);
     }
 
     /// <summary>
