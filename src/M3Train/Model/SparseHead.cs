@@ -35,8 +35,9 @@ public sealed class SparseHead : nn.Module<Tensor, Tensor, Tensor>
         var type = _compute.MatmulType;
         var logits = nn.functional.linear(lastHidden.to(type), weight.to(type), bias.to(type));
         var weights = nn.functional.relu(logits.squeeze(-1).to(ScalarType.Float32)); // [B, L]
-        var unused = torch.tensor(_unusedIds, device: inputIds.device);
-        var keep = inputIds.isin(unused, invert: true);
+        // Compared one id at a time: a tensor of the ids would be a host-to-device copy every forward.
+        var keep = inputIds.ne(_unusedIds[0]);
+        foreach (long id in _unusedIds.Skip(1)) keep = keep.logical_and(inputIds.ne(id));
         return (weights * keep).MoveToOuterDisposeScope();
     }
 }

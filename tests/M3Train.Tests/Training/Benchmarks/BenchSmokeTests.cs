@@ -66,7 +66,9 @@ public class BenchSmokeTests
             var s = new BenchSettings { Preset = "bge-m3", Queries = a.Queries, Group = a.Group, QueryLength = a.QueryLength, PassageLength = a.PassageLength };
             Assert.Same(a, FlagEmbeddingAnchor.Match(s, ComputePrecision.BFloat16));
             Assert.Null(FlagEmbeddingAnchor.Match(s, ComputePrecision.Float32));
-            Assert.Null(FlagEmbeddingAnchor.Match(s with { Checkpointing = false }, ComputePrecision.BFloat16));
+            Assert.Same(a, FlagEmbeddingAnchor.Match(s with { Checkpointing = false, SubBatch = 4 }, ComputePrecision.BFloat16));
+            Assert.Null(FlagEmbeddingAnchor.Match(s with { Mode = BenchMode.Encode }, ComputePrecision.BFloat16));
+            Assert.Null(FlagEmbeddingAnchor.Match(s with { Queries = a.Queries + 1 }, ComputePrecision.BFloat16));
             Assert.Null(FlagEmbeddingAnchor.Match(s with { Preset = "large" }, ComputePrecision.BFloat16));
             // The table's tokens/s is B·(Lq + G·Lp) over its step time, to the rounding of both.
             Assert.InRange(s.TokensPerStep / a.StepSeconds / a.TokensPerSecond, 0.97, 1.03);
