@@ -22,6 +22,12 @@ public static class Program
     public static int Main(string[] args)
     {
         M3Train.Runtime.RunLogging.Configure();
+        if (!args.Any(a => a is "-h" or "--help" or "-?" or "--version") && M3Train.Runtime.ExternalLibTorch.Problem() is { } problem)
+        {
+            Console.Error.WriteLine($"error: {problem}");
+            M3Train.Runtime.RunLogging.Close();
+            return 2;
+        }
         try
         {
             return BuildRoot().Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

@@ -111,6 +111,14 @@ public static class BenchCommand
     {
         var result = report["result"]!;
         var parts = new List<string>();
+        if (result["loader"]?["batches_per_second"] is { } loader)
+            parts.Add($"loader alone {loader.GetValue<double>().ToString("N1", CultureInfo.InvariantCulture)} batches/s");
+        if (result["steps"] is { } steps)
+        {
+            result = steps;
+            if (steps["loader_wait_fraction"] is { } wait)
+                parts.Add($"steps wait {(wait.GetValue<double>() * 100).ToString("F1", CultureInfo.InvariantCulture)}% of their time for batches");
+        }
         if (result["step_seconds"]?["mean"] is { } step) parts.Add($"step {step.GetValue<double>().ToString("F4", CultureInfo.InvariantCulture)} s");
         if (result["batch_seconds"]?["mean"] is { } batch) parts.Add($"batch {batch.GetValue<double>().ToString("F4", CultureInfo.InvariantCulture)} s");
         if (result["tokens_per_second"] is { } tps) parts.Add($"{tps.GetValue<double>().ToString("N0", CultureInfo.InvariantCulture)} tokens/s");

@@ -11,10 +11,7 @@ public static class BenchModel
     /// <summary>An <see cref="M3Model"/> of <paramref name="config"/>'s shape on <paramref name="device"/>, seeded.</summary>
     public static M3Model Create(XlmRobertaConfig config, BenchSettings s, Device device, ComputePrecision precision)
     {
-        int longest = Math.Max(s.QueryLength, s.PassageLength);
-        if (longest > BenchPresets.MaxTokens(config))
-            throw new M3TrainException(
-                $"--preset {s.Preset} takes at most {BenchPresets.MaxTokens(config)} tokens per text, asked for {longest}; use --preset bge-m3 for up to 8192.");
+        CheckLengths(config, s);
         manual_seed(s.Seed);
         var model = new M3Model(config);
         model.to(device);
@@ -22,6 +19,15 @@ public static class BenchModel
         model.GradientCheckpointing = s.Checkpointing;
         model.Encoder.DropoutSeed = s.Seed;
         return model;
+    }
+
+    /// <summary>Rejects texts longer than the preset's positions allow, naming the option.</summary>
+    public static void CheckLengths(XlmRobertaConfig config, BenchSettings s)
+    {
+        int longest = Math.Max(s.QueryLength, s.PassageLength);
+        if (longest > BenchPresets.MaxTokens(config))
+            throw new M3TrainException(
+                $"--preset {s.Preset} takes at most {BenchPresets.MaxTokens(config)} tokens per text, asked for {longest}; use --preset bge-m3 for up to 8192.");
     }
 
     public static JsonObject Describe(XlmRobertaConfig config, M3Model model) => new()

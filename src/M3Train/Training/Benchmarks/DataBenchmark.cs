@@ -20,8 +20,9 @@ public static class DataBenchmark
 
     public static JsonObject Run(BenchSettings s, Device device, ComputePrecision precision, JsonObject report)
     {
-        var tokenizer = BenchText.LoadTokenizer(s.Tokenizer);
         var config = BenchPresets.Config(s.Preset);
+        BenchModel.CheckLengths(config, s);
+        var tokenizer = BenchText.LoadTokenizer(s.Tokenizer);
         if (tokenizer.VocabSize > config.VocabSize)
             throw new M3TrainException($"--tokenizer {s.Tokenizer} has {tokenizer.VocabSize} ids but --preset {s.Preset} only {config.VocabSize}; use a preset with the tokenizer's vocabulary.");
         var dataConfig = new DataConfig
