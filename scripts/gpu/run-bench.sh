@@ -9,20 +9,21 @@
 # Writes info.txt, one JSON report per run (plus its log), and summary.md (the table with ratios to the
 # FlagEmbedding anchors). Settings through the environment:
 #   STEPS=5 WARMUP=2          timed and warmup steps of the table runs
-#   SEARCH_STEPS=2            timed steps of each run of the batch-size search (warmup 1)
+#   SEARCH_STEPS=1            timed steps of each run of the batch-size search and the GradCache run (warmup 1)
 #   SEARCH=1                  search the largest B (G=8) that fits at 8192 passage tokens; 0 skips it
 #   SEARCH_MAX=64             largest B tried
 #   FIT_LIMIT_GIB=79          a run fits when its peak GPU memory is at most this (an 80 GB GPU has 79.6 GiB)
 #   NO_CHECKPOINTING=1        also run the 512- and 2048-token rows without activation checkpointing
 #   GRADCACHE=1               after the search, run twice the largest B with GradCache sub-batches of 8
 #   RUN_TIMEOUT=420           seconds before one run is stopped
+#   PYTORCH_CUDA_ALLOC_CONF   default expandable_segments:True (libtorch's allocator then fragments less near the limit)
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source_path=${1:-out/gpu/m3train-linux-x64.tar.xz}
 results=${2:-${OUT:+$OUT/bench}}
 results=${results:-out/gpu/results}
-STEPS=${STEPS:-5} WARMUP=${WARMUP:-2} SEARCH_STEPS=${SEARCH_STEPS:-2} SEARCH=${SEARCH:-1} SEARCH_MAX=${SEARCH_MAX:-64}
+STEPS=${STEPS:-5} WARMUP=${WARMUP:-2} SEARCH_STEPS=${SEARCH_STEPS:-1} SEARCH=${SEARCH:-1} SEARCH_MAX=${SEARCH_MAX:-64}
 FIT_LIMIT_GIB=${FIT_LIMIT_GIB:-79} NO_CHECKPOINTING=${NO_CHECKPOINTING:-1} GRADCACHE=${GRADCACHE:-1} RUN_TIMEOUT=${RUN_TIMEOUT:-420}
 mkdir -p "$results"
 results=$(cd "$results" && pwd)
@@ -38,6 +39,7 @@ fi
 torch_lib=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__))')/lib \
   || { echo "error: python3 cannot import torch; m3train needs a CUDA PyTorch's libtorch" >&2; exit 1; }
 export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
 # Self-contained .NET needs ICU unless globalization is invariant; m3train does not depend on cultures.
 ldconfig -p 2>/dev/null | grep -q libicuuc || export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1
 
