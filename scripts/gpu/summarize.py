@@ -37,13 +37,14 @@ def main():
         memory = res.get("memory") or (res.get("steps") or {}).get("memory") or {}
         phases = res.get("phases") or {}
         split = " / ".join(fmt(phases.get(f"{p}_fraction", 0) * 100, 0) + "%" for p in ("forward", "backward", "optimizer")) if phases else ""
+        checkpointing = ("on" if s["checkpointing"] else "off") if s["mode"] in ("step", "data") else ""
         anchor = r.get("anchor")
         versus = ""
         if anchor:
             memory_ratio = anchor.get("peak_memory_ratio")
             versus = f"{fmt(anchor['tokens_per_second_ratio'])}x, {fmt(memory_ratio)}x" + (" (goal met)" if anchor.get("goal_met") else "")
         print(f"| {name} | {m.get('device_name')} | {s['mode']} | {s['preset']} | {s['queries']} x {s['group']} | "
-              f"{s['query_length']} / {s['passage_length']} | {s['precision']} | {'on' if s['checkpointing'] else 'off'} | "
+              f"{s['query_length']} / {s['passage_length']} | {s['precision']} | {checkpointing} | "
               f"{s.get('sub_batch') or ''} | {fmt(timing.get('mean'), 3)} ({fmt(timing.get('p50'), 3)}) | "
               f"{fmt(res.get('tokens_per_second'), 0)} | {fmt(memory.get('device_peak_gib'))} | {split} | {versus} |")
 
