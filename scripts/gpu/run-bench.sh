@@ -51,7 +51,7 @@ cd "$app"   # the default --tokenizer/--data paths are relative to the published
 bench() {
   local name=$1; shift
   echo "== $name: $*" >&2
-  timeout "$RUN_TIMEOUT" ./m3train bench --device cuda --preset bge-m3 --precision bf16 "$@" \
+  timeout "$RUN_TIMEOUT" ./m3train bench --device cuda "$@" \
       --output "$results/$name.json" > /dev/null 2> "$results/$name.log"
   local rc=$?
   if [[ $rc -ne 0 ]]; then
@@ -69,19 +69,29 @@ fits() {   # fits NAME ARGS...: the run succeeded and peaked at most FIT_LIMIT_G
   [[ -n "$peak" ]] && python3 -c 'import sys;sys.exit(0 if float(sys.argv[1]) <= float(sys.argv[2]) else 1)' "$peak" "$FIT_LIMIT_GIB"
 }
 
+# Seconds-long runs on the tiny model first: the CUDA step (whole and GradCache, bf16) and encoding must work
+# before minutes go into the large ones.
+smoke=(--preset tiny --precision bf16 --queries 4 --group 4 --query-length 32 --passage-length 128 --steps 2 --warmup 1)
+bench smoke-tiny-step "${smoke[@]}" >/dev/null \
+  && bench smoke-tiny-step-sub2 "${smoke[@]}" --sub-batch 2 >/dev/null \
+  && bench smoke-tiny-encode "${smoke[@]}" --mode encode >/dev/null \
+  || { echo "error: the tiny CUDA runs failed (logs in $results); not starting the large ones" >&2; exit 1; }
+
+m3=(--preset bge-m3 --precision bf16)
+
 # Issue 10's table, as FlagEmbedding ran it (activation checkpointing).
-bench row1-8x8-512 --queries 8 --group 8 --query-length 64 --passage-length 512 --steps "$STEPS" --warmup "$WARMUP" >/dev/null
-bench row2-2x8-2048 --queries 2 --group 8 --query-length 64 --passage-length 2048 --steps "$STEPS" --warmup "$WARMUP" >/dev/null
-bench row3-1x8-8192 --queries 1 --group 8 --query-length 64 --passage-length 8192 --steps "$STEPS" --warmup "$WARMUP" >/dev/null
-bench row4-1x2-8192 --queries 1 --group 2 --query-length 64 --passage-length 8192 --steps "$STEPS" --warmup "$WARMUP" >/dev/null
+bench row1-8x8-512 "${m3[@]}" --queries 8 --group 8 --query-length 64 --passage-length 512 --steps "$STEPS" --warmup "$WARMUP" >/dev/null
+bench row2-2x8-2048 "${m3[@]}" --queries 2 --group 8 --query-length 64 --passage-length 2048 --steps "$STEPS" --warmup "$WARMUP" >/dev/null
+bench row3-1x8-8192 "${m3[@]}" --queries 1 --group 8 --query-length 64 --passage-length 8192 --steps "$STEPS" --warmup "$WARMUP" >/dev/null
+bench row4-1x2-8192 "${m3[@]}" --queries 1 --group 2 --query-length 64 --passage-length 8192 --steps "$STEPS" --warmup "$WARMUP" >/dev/null
 if [[ "$NO_CHECKPOINTING" == 1 ]]; then
-  bench row1-8x8-512-nockpt --queries 8 --group 8 --query-length 64 --passage-length 512 --checkpointing off --steps "$STEPS" --warmup "$WARMUP" >/dev/null
-  bench row2-2x8-2048-nockpt --queries 2 --group 8 --query-length 64 --passage-length 2048 --checkpointing off --steps "$STEPS" --warmup "$WARMUP" >/dev/null
+  bench row1-8x8-512-nockpt "${m3[@]}" --queries 8 --group 8 --query-length 64 --passage-length 512 --checkpointing off --steps "$STEPS" --warmup "$WARMUP" >/dev/null
+  bench row2-2x8-2048-nockpt "${m3[@]}" --queries 2 --group 8 --query-length 64 --passage-length 2048 --checkpointing off --steps "$STEPS" --warmup "$WARMUP" >/dev/null
 fi
 
 # Largest B x 8 at 8192 passage tokens: double B while it fits, then bisect.
 if [[ "$SEARCH" == 1 ]]; then
-  search() { fits "search-${1}x8-8192" --queries "$1" --group 8 --query-length 64 --passage-length 8192 --steps "$SEARCH_STEPS" --warmup 1 >/dev/null; }
+  search() { fits "search-${1}x8-8192" "${m3[@]}" --queries "$1" --group 8 --query-length 64 --passage-length 8192 --steps "$SEARCH_STEPS" --warmup 1 >/dev/null; }
   good=0 bad=0 b=2
   while (( b <= SEARCH_MAX )); do
     if search "$b"; then good=$b; b=$((b * 2)); else bad=$b; break; fi
@@ -94,7 +104,7 @@ if [[ "$SEARCH" == 1 ]]; then
   done
   echo "largest B x 8 at 8192 passage tokens within ${FIT_LIMIT_GIB} GiB: B = $good" | tee "$results/largest-batch.txt"
   if [[ "$GRADCACHE" == 1 ]]; then
-    bench "gradcache-$((good * 2))x8-8192-sub8" --queries $((good * 2)) --group 8 --query-length 64 --passage-length 8192 \
+    bench "gradcache-$((good * 2))x8-8192-sub8" "${m3[@]}" --queries $((good * 2)) --group 8 --query-length 64 --passage-length 8192 \
       --sub-batch 8 --steps "$SEARCH_STEPS" --warmup 1 >/dev/null
   fi
 fi
