@@ -15,6 +15,7 @@ public static class Program
         root.Add(InfoCommand.Create());
         root.Add(TokenizeCommand.Create());
         root.Add(ExportOnnxCommand.Create());
+        root.Add(ExtendPositionsCommand.Create());
         return root;
     }
 
