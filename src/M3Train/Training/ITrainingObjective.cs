@@ -17,6 +17,12 @@ public interface ITrainingObjective
     /// <summary>Trainable parameters beyond the model's (e.g. RetroMAE's decoder), with unique names.</summary>
     IEnumerable<(string Name, Parameter Param)> ExtraParameters => [];
 
+    /// <summary>Sums the replicas' gradients of <see cref="ExtraParameters"/> into the master's, after the trainer reduced the model's.</summary>
+    void ReduceGradients() { }
+
+    /// <summary>Copies the master's <see cref="ExtraParameters"/> to the other replicas, after each optimizer step.</summary>
+    void BroadcastWeights() { }
+
     /// <summary>Writes the objective's own state into a checkpoint folder (e.g. the decoder).</summary>
     void Save(string directory) { }
 

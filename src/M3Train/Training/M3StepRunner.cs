@@ -90,7 +90,7 @@ public sealed class M3StepRunner(ReplicaSet<M3Model> replicas, M3BatchLoss loss,
     }
 
     /// <summary>The sub-batches of a padded batch: the collator's own (each padded to its longest text) or row slices.</summary>
-    static IReadOnlyList<EncodedBatch> Pieces(EncodedBatch whole, IReadOnlyList<EncodedBatch>? collated, int subBatch)
+    internal static IReadOnlyList<EncodedBatch> Pieces(EncodedBatch whole, IReadOnlyList<EncodedBatch>? collated, int subBatch)
     {
         if (collated is not null) return collated;
         var pieces = new List<EncodedBatch>();

@@ -98,6 +98,7 @@ public sealed class Trainer : IDisposable
                 AllowMissing = config.Model.AllowMissingKeys,
                 AllowUnexpected = config.Model.AllowUnexpectedKeys,
                 ColbertDim = config.Model.ColbertDim,
+                WithLmHead = options.WithLmHead,
             });
             _loaded.Add(checkpoint);
             var model = checkpoint.Model;
@@ -216,6 +217,7 @@ public sealed class Trainer : IDisposable
                 _state = _state with { MicroStep = _state.MicroStep + 1 };
             }
             Replicas.ReduceGradients();
+            Objective.ReduceGradients();
             var gradNorm = GradientClipper.ClipByGlobalNorm(trainableParams, train.MaxGradNorm);
             var loss = sums["loss"] / train.GradientAccumulationSteps;
 
@@ -242,6 +244,7 @@ public sealed class Trainer : IDisposable
             _optimizer.step();
             _optimizer.zero_grad();
             Replicas.BroadcastWeights();
+            Objective.BroadcastWeights();
 
             int step = _state.Step + 1;
             _state = _state with
