@@ -27,6 +27,9 @@ public sealed record TrainerOptions
 
     /// <summary>Test seam: a micro-step whose loss is replaced by NaN (fault-handling tests).</summary>
     public Func<long, bool>? InjectNonFiniteLoss { get; init; }
+
+    /// <summary>Test seam: replica r fails at a micro-step (fault-handling tests).</summary>
+    public Func<int, long, bool>? InjectReplicaFailure { get; init; }
 }
 
 /// <summary>What a finished (or stopped) run reports.</summary>
@@ -47,7 +50,7 @@ public sealed record TrainerResult(int Steps, int TotalSteps, long SkippedSteps,
 /// </summary>
 public sealed class Trainer : IDisposable
 {
-    readonly RunConfig _config;
+    RunConfig _config;
     readonly TrainerOptions _options;
     readonly string _output;
     readonly CheckpointManager _checkpoints;
@@ -117,6 +120,8 @@ public sealed class Trainer : IDisposable
             devices.Count, string.Join(", ", devices.Select(d => d.ToString())), replicas[0].Precision, config.Train.ActivationCheckpointing);
 
         Tokenizer = XlmrTokenizer.FromFolder(_loaded[0].Directory);
+        if (resumeDir is not null && _state.WorldSize != devices.Count)
+            _config = config = config with { Data = KeepGlobalBatch(config.Data, _state.WorldSize, devices.Count) };
         _data = TrainData.Load(config.Data, Tokenizer);
         for (int r = 0; r < devices.Count; r++)
             _loaders.Add(new TrainDataLoader(_data, Tokenizer, config.Train.Seed, devices.Count, r, config.Train.SubBatchSize, _state.Loader));
@@ -136,6 +141,29 @@ public sealed class Trainer : IDisposable
         }
         Log.Information("Training {Total} steps ({PerEpoch} batches per epoch, accumulation {Acc}), warmup {Warmup} steps, peak lr {Lr}",
             total, _loaders[0].StepsPerEpoch, accumulation, _schedule.WarmupSteps, config.Train.Lr);
+    }
+
+    /// <summary>
+    /// Per-replica batch sizes that keep the checkpointed run's global batch on another number of replicas, so the
+    /// batch plan (and the position in it) stays the same.
+    /// </summary>
+    static DataConfig KeepGlobalBatch(DataConfig data, int before, int now)
+    {
+        if (data.TokensPerBatch is int budget)
+        {
+            if (budget * (long)before % now != 0)
+                throw new M3TrainException($"resuming a {before}-replica run on {now}: data.tokens_per_batch {budget} x {before} does not split into {now} equal slices.");
+            int scaled = (int)(budget * (long)before / now);
+            Log.Warning("Resuming a {Before}-replica run on {Now} replicas: global batch kept, data.tokens_per_batch per replica {Old} -> {New}", before, now, budget, scaled);
+            return data with { TokensPerBatch = scaled };
+        }
+        var sizes = data.BatchSizes.Select(s => s * before).ToList();
+        if (sizes.Any(s => s % now != 0))
+            throw new M3TrainException($"resuming a {before}-replica run on {now}: global batch sizes {string.Join(", ", sizes)} do not split into {now} equal slices; resume on a device count that divides them.");
+        var perReplica = sizes.Select(s => s / now).ToList();
+        Log.Warning("Resuming a {Before}-replica run on {Now} replicas: global batch kept, per-replica data.batch_sizes [{Old}] -> [{New}]",
+            before, now, string.Join(", ", data.BatchSizes), string.Join(", ", perReplica));
+        return data with { BatchSizes = perReplica };
     }
 
     static List<Device> ResolveDevices(TrainConfig train)
@@ -327,6 +355,8 @@ public sealed class Trainer : IDisposable
 
     void SaveCheckpoint()
     {
+        if (!Replicas.WeightsIdentical())
+            throw new M3TrainException($"step {_state.Step}: the replicas' weights diverged; not saving a checkpoint from an inconsistent state.");
         string path = _checkpoints.Save(_state.Step, dir =>
         {
             SaveModel(dir);
