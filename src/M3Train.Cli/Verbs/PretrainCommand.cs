@@ -12,13 +12,14 @@ public static class PretrainCommand
         var set = CommonOptions.Set();
         var resume = TrainingOptions.Resume();
         var device = TrainingOptions.DeviceOverride();
+        var devices = TrainingOptions.Devices();
         var command = new Command("pretrain", "Stage-1 pretraining from a config file: RetroMAE on {\"text\"} rows or contrastive (dense InfoNCE) on {\"query\",\"pos\"} pairs.")
         {
-            config, set, resume, device,
+            config, set, resume, device, devices,
         };
         command.SetAction(parse =>
         {
-            var (run, options) = TrainingOptions.Read(parse, config, set, resume, device, "pretrain");
+            var (run, options) = TrainingOptions.Read(parse, config, set, resume, device, devices, "pretrain");
             var result = PretrainRecipe.Run(run, options);
             return result.Stopped && result.Steps < result.TotalSteps && run.Train.StopAfter is null ? 130 : 0;
         });

@@ -4,7 +4,7 @@ namespace M3Train.Training.Pretraining;
 public enum MaskSampling
 {
     /// <summary>
-    /// Exactly k = max(1, round(r · n)) of them (0 when n = 0; round half to even), uniformly at random, as
+    /// Exactly k = max(1, round(r · n)) of them (0 when n = 0 or r = 0; round half to even), uniformly at random, as
     /// RetroMAE's collator picks a fixed number of words. Costs a sort per row.
     /// </summary>
     Exact,
