@@ -99,6 +99,35 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TwoReplicasWithCrossDeviceNegativesEqualOneReplicaOnTheWholeBatch()
+    {
+        var loss = new LossConfig { Temperature = 0.05, Heads = [M3Head.Dense] };
+        var pairs = Pairs(12);
+        var whole = Batch(pairs, 48);
+
+        var (single, singleReplicas) = Model(TinyRun.Repo("data", "models", "tiny-m3"));
+        using var _ = single;
+        var expected = new ContrastivePretrainObjective(singleReplicas, loss, 4, 42, true).Backward([whole], 0, 1.0)["loss"].item<float>();
+        var want = single.Model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad?.clone());
+
+        // Each replica takes half of the pairs; its queries also score the other replica's passages.
+        using var a = M3Checkpoint.Load(TinyRun.Repo("data", "models", "tiny-m3"));
+        using var b = M3Checkpoint.Load(TinyRun.Repo("data", "models", "tiny-m3"));
+        var replicas = new ReplicaSet<M3Model>([a.Model, b.Model], [CPU, CPU]);
+        var objective = new ContrastivePretrainObjective(replicas, loss, 4, 42, true);
+        var got = objective.Backward([Batch(pairs[..6], 48), Batch(pairs[6..], 48)], 0, 1.0)["loss"].item<float>();
+        replicas.ReduceGradients();
+
+        Assert.Equal(expected, got, 5);
+        foreach (var (name, parameter) in a.Model.named_parameters())
+        {
+            if (want[name] is not { } w) { Assert.Null(parameter.grad); continue; }
+            float diff = (parameter.grad! - w).abs().max().item<float>();
+            Assert.True(diff < 1e-5f, $"{name}: two-replica gradient differs by {diff}");
+        }
+    }
+
+    [Fact]
     public void PeakHostMemoryStaysFlatFrom64To1024PairsAtAFixedSubBatch()
     {
         if (!MemoryProbe.ResetHostPeak() || MemoryProbe.HostPeakRssBytes() is null)
