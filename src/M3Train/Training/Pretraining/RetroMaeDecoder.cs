@@ -23,13 +23,15 @@ public sealed class RetroMaeDecoder : nn.Module<Tensor, Tensor, Tensor, Tensor>
     readonly RetroMaeDecoderLayer layer;
     readonly long _paddingIdx;
 
-    public RetroMaeDecoder(XlmRobertaConfig config) : base(nameof(RetroMaeDecoder))
+    /// <param name="config">The encoder's shape.</param>
+    /// <param name="initSeed">Seed of the fresh weights' own generator, so they do not depend on torch's global one.</param>
+    public RetroMaeDecoder(XlmRobertaConfig config, long initSeed = 0) : base(nameof(RetroMaeDecoder))
     {
         embeddings = new XlmRobertaEmbeddings(config);
         layer = new RetroMaeDecoderLayer(config, Compute);
         _paddingIdx = config.PadTokenId;
         RegisterComponents();
-        InitializeWeights(config.InitializerRange);
+        InitializeWeights(config.InitializerRange, initSeed);
     }
 
     /// <summary>Matmul precision of the layer (weights stay fp32).</summary>
@@ -89,14 +91,15 @@ public sealed class RetroMaeDecoder : nn.Module<Tensor, Tensor, Tensor, Tensor>
     }
 
     /// <summary>HF's initialization, as the encoder's: normal(0, initializer_range) weights, zero biases, unit LayerNorms.</summary>
-    void InitializeWeights(double range)
+    void InitializeWeights(double range, long seed)
     {
         using var noGrad = no_grad();
+        using var generator = new Generator((ulong)seed, CPU);
         foreach (var (name, p) in named_parameters())
         {
             if (name.EndsWith("LayerNorm.weight", StringComparison.Ordinal)) p.fill_(1.0);
             else if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
-            else nn.init.normal_(p, 0.0, range);
+            else nn.init.normal_(p, 0.0, range, generator);
         }
     }
 }

@@ -58,11 +58,10 @@ public sealed class RetroMaeObjective : ITrainingObjective
             MaskId: tokenizer.MaskId, RandomLow: XlmrTokenizer.UnkId + 1, RandomHigh: tokenizer.MaskId,
             NeverMasked: [.. encoderConfig.UnusedLexicalIds, tokenizer.MaskId]);
 
-        torch.manual_seed(seed);
         var decoders = new List<RetroMaeDecoder>();
         for (int r = 0; r < models.Replicas.Count; r++)
         {
-            var decoder = new RetroMaeDecoder(encoderConfig);
+            var decoder = new RetroMaeDecoder(encoderConfig, seed);
             if (r == 0)
             {
                 string saved = Path.Combine(modelPath, RetroMaeDecoder.FileName);

@@ -10,6 +10,8 @@ using static TorchSharp.torch;
 
 namespace M3Train.Tests.Training.Pretraining;
 
+/// <summary>Runs alone: a masked-LM head the tiny model lacks is initialized from torch's global generator.</summary>
+[Collection(GlobalRandomCollection.Name)]
 public sealed class PretrainRecipeTests(ITestOutputHelper output)
 {
     static List<JsonNode> Metrics(string run) =>
