@@ -13,11 +13,15 @@ public static class Program
     {
         var root = new RootCommand("M3Train: train, evaluate and export BGE-M3-style embedding models (dense, sparse and multi-vector heads) on TorchSharp.");
         root.Add(InfoCommand.Create());
+        root.Add(FinetuneCommand.Create());
+        root.Add(TokenizeCommand.Create());
+        root.Add(ExportOnnxCommand.Create());
         return root;
     }
 
     public static int Main(string[] args)
     {
+        M3Train.Runtime.RunLogging.Configure();
         try
         {
             return BuildRoot().Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
@@ -27,12 +31,16 @@ public static class Program
             Console.Error.WriteLine($"error: {message}");
             return 2;
         }
+        finally
+        {
+            M3Train.Runtime.RunLogging.Close();
+        }
     }
 
     static string? UserError(Exception e)
     {
         for (Exception? x = e; x != null; x = x.InnerException)
-            if (x is M3TrainException) return x.Message;
+            if (x is M3TrainException or M3Train.Onnx.M3OnnxException) return x.Message;
         return null;
     }
 }

@@ -1,0 +1,46 @@
+using System.Text;
+using System.Text.Json;
+
+namespace M3Train.Onnx;
+
+/// <summary>
+/// The JSON line <c>m3train encode</c> prints per text, whichever backend computed it:
+/// <c>{"dense":[...],"lexical_weights":{"&lt;id&gt;":w,...},"colbert":[[...],...]}</c> with only the requested parts.
+/// Floats are written in their shortest round-trip form, so a reader gets the exact float32 values back.
+/// </summary>
+public static class EncodeOutputJson
+{
+    public static string Format(M3Encoding encoding, M3OutputParts parts)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            if (parts.HasFlag(M3OutputParts.Dense))
+            {
+                json.WriteStartArray("dense");
+                foreach (float v in encoding.Dense) json.WriteNumberValue(v);
+                json.WriteEndArray();
+            }
+            if (parts.HasFlag(M3OutputParts.Lexical))
+            {
+                json.WriteStartObject("lexical_weights");
+                foreach (var (id, w) in encoding.LexicalWeights) json.WriteNumber(id.ToString(), w);
+                json.WriteEndObject();
+            }
+            if (parts.HasFlag(M3OutputParts.Colbert))
+            {
+                json.WriteStartArray("colbert");
+                foreach (float[] row in encoding.ColbertVecs)
+                {
+                    json.WriteStartArray();
+                    foreach (float v in row) json.WriteNumberValue(v);
+                    json.WriteEndArray();
+                }
+                json.WriteEndArray();
+            }
+            json.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+}

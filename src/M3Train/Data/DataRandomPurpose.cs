@@ -1,0 +1,12 @@
+namespace M3Train.Data;
+
+/// <summary>Separates the <see cref="DataRandom"/> streams of the pipeline's independent random choices.</summary>
+public enum DataRandomPurpose
+{
+    /// <summary>Order of rows inside one (dataset, bin) before they are cut into batches.</summary>
+    RowOrder = 1,
+    /// <summary>Order of all batches of an epoch.</summary>
+    BatchOrder = 2,
+    /// <summary>A row's positive, negatives and passage shuffling.</summary>
+    Group = 3,
+}

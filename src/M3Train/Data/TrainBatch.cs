@@ -1,0 +1,35 @@
+using M3Train.Text;
+
+namespace M3Train.Data;
+
+/// <summary>
+/// One replica's share of a planned batch, tokenized and padded on the host. Shapes: B queries, G passages each.
+/// <list type="bullet">
+/// <item><see cref="Queries"/> [B, Lq]; for text rows (RetroMAE) the texts, and <see cref="Passages"/> is null.</item>
+/// <item><see cref="Passages"/> [B·G, Lp], ordered [q0 pos, q0 negs..., q1 pos, ...].</item>
+/// <item><see cref="TeacherScores"/> [B, G] row-major, aligned with the passages; null when the dataset has none.</item>
+/// <item><see cref="QuerySubBatches"/>/<see cref="PassageSubBatches"/>: the same rows cut into sub-batches of the run's
+/// sub-batch size, each padded to its own longest text; null unless sub-batching and <c>data.pad_per_sub_batch</c> are on.</item>
+/// <item><see cref="PassageHashes"/> [B·G] hashes of the passage texts and <see cref="PositiveHashes"/> [B][#pos] of every
+/// positive of each row, for masking in-batch negatives that are really positives.</item>
+/// </list>
+/// </summary>
+public sealed record TrainBatch(
+    int Epoch,
+    int Step,
+    int Dataset,
+    string DatasetName,
+    int Bin,
+    int[] Rows,
+    EncodedBatch Queries,
+    EncodedBatch? Passages,
+    float[]? TeacherScores,
+    int GroupSize,
+    bool NoInBatchNegatives,
+    IReadOnlyList<EncodedBatch>? QuerySubBatches,
+    IReadOnlyList<EncodedBatch>? PassageSubBatches,
+    ulong[]? PassageHashes = null,
+    ulong[][]? PositiveHashes = null)
+{
+    public int BatchSize => Queries.BatchSize;
+}

@@ -1,0 +1,23 @@
+namespace M3Train.Data;
+
+/// <summary>
+/// The reference's <c>type</c> rules (M3-SPEC section 6): <c>only_1neg</c> trains with G = 2;
+/// <c>symmetric_class</c> with G = min(negatives + 1, G); any type containing "symmetric" halves the batch size.
+/// </summary>
+public static class TrainGroupRules
+{
+    public const string OnlyOneNegative = "only_1neg";
+    public const string SymmetricClass = "symmetric_class";
+
+    /// <summary>Group size of a batch whose first row has <paramref name="type"/> and <paramref name="negatives"/> negatives.</summary>
+    public static int GroupSize(string? type, int negatives, int configuredGroupSize) => type switch
+    {
+        OnlyOneNegative => 2,
+        SymmetricClass => Math.Min(negatives + 1, configuredGroupSize),
+        _ => configuredGroupSize,
+    };
+
+    /// <summary>Per-replica batch size of a dataset whose first row has <paramref name="type"/>.</summary>
+    public static int BatchSize(string? type, int binBatchSize) =>
+        type is not null && type.Contains("symmetric", StringComparison.Ordinal) ? Math.Max(1, binBatchSize / 2) : binBatchSize;
+}

@@ -1,0 +1,118 @@
+using System.ComponentModel.DataAnnotations;
+using M3Train.Config;
+
+namespace M3Train.Training;
+
+/// <summary>Numeric precision of the forward/backward pass; master weights and the optimizer stay fp32.</summary>
+public enum Precision
+{
+    /// <summary>bf16 on CUDA, fp32 on CPU (bf16 matmuls are slow on most CPUs).</summary>
+    Auto,
+    Fp32,
+    Bf16,
+}
+
+/// <summary>Shape of the learning-rate warmup.</summary>
+public enum WarmupShape
+{
+    /// <summary>lr grows linearly from 0 to the peak.</summary>
+    Linear,
+    /// <summary>lr = peak · log(step + 1) / log(warmup steps), as DeepSpeed's WarmupDecayLR with warmup_type "log".</summary>
+    Log,
+}
+
+/// <summary>
+/// The <c>train:</c> section: optimizer, schedule, length of the run, precision, memory, checkpoints and logging.
+/// Defaults are the reference fine-tuning recipe's (M3-SPEC section 9).
+/// </summary>
+public sealed record TrainConfig : IConfigValidatable
+{
+    /// <summary>Peak learning rate. Default 1e-5.</summary>
+    [Range(0.0, 1.0, MinimumIsExclusive = true)] public double Lr { get; init; } = 1e-5;
+
+    /// <summary>
+    /// End this invocation after this many optimizer steps (with a checkpoint) while keeping the schedule of the
+    /// whole run, e.g. to train in time slices; <c>--resume latest</c> continues. Null: run to the end.
+    /// </summary>
+    [Range(1, int.MaxValue)] public int? StopAfter { get; init; }
+
+    /// <summary>Passes over the data. Default 4. Ignored when <see cref="MaxSteps"/> is set.</summary>
+    [Range(1, 100000)] public int Epochs { get; init; } = 4;
+
+    /// <summary>Stop after this many optimizer steps (null: run <see cref="Epochs"/> epochs).</summary>
+    [Range(1, int.MaxValue)] public int? MaxSteps { get; init; }
+
+    /// <summary>Share of all steps spent warming the learning rate up. Default 0.1.</summary>
+    [Range(0.0, 1.0)] public double WarmupRatio { get; init; } = 0.1;
+
+    /// <summary>Warmup shape: linear (default) or log.</summary>
+    public WarmupShape Warmup { get; init; } = WarmupShape.Linear;
+
+    /// <summary>AdamW decoupled weight decay, not applied to biases and LayerNorm weights. Default 0.</summary>
+    [Range(0.0, 1.0)] public double WeightDecay { get; init; }
+
+    /// <summary>AdamW β1. Default 0.9.</summary>
+    [Range(0.0, 1.0, MaximumIsExclusive = true)] public double AdamBeta1 { get; init; } = 0.9;
+
+    /// <summary>AdamW β2. Default 0.999.</summary>
+    [Range(0.0, 1.0, MaximumIsExclusive = true)] public double AdamBeta2 { get; init; } = 0.999;
+
+    /// <summary>AdamW ε. Default 1e-8.</summary>
+    [Range(0.0, 1.0, MinimumIsExclusive = true)] public double AdamEpsilon { get; init; } = 1e-8;
+
+    /// <summary>Clip the global gradient norm to this (0: no clipping). Default 1.0.</summary>
+    [Range(0.0, 1e6)] public double MaxGradNorm { get; init; } = 1.0;
+
+    /// <summary>Micro-batches whose gradients are summed before each optimizer step. Default 1.</summary>
+    [Range(1, 100000)] public int GradientAccumulationSteps { get; init; } = 1;
+
+    /// <summary>auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16.</summary>
+    public Precision Precision { get; init; } = Precision.Auto;
+
+    /// <summary>Recompute each encoder layer in the backward pass instead of keeping its activations. Default true.</summary>
+    public bool ActivationCheckpointing { get; init; } = true;
+
+    /// <summary>GradCache sub-batch size in texts (null: encode the whole batch at once). Memory is bounded by one sub-batch.</summary>
+    [Range(1, int.MaxValue)] public int? SubBatchSize { get; init; }
+
+    /// <summary>Train only the heads (the reference's <c>fix_encoder</c>). Same as <c>freeze: [encoder]</c>.</summary>
+    public bool FixEncoder { get; init; }
+
+    /// <summary>Parts kept fixed: any of encoder, sparse, colbert.</summary>
+    public List<string> Freeze { get; init; } = [];
+
+    /// <summary>Seed of the data order, dropout and head initialization. Default 42.</summary>
+    public int Seed { get; init; } = 42;
+
+    /// <summary>Device: cpu, cuda or cuda:N.</summary>
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>Data-parallel replicas, one per device (e.g. [cuda:0, cuda:1]); empty: one replica on <see cref="Device"/>.</summary>
+    public List<string> Devices { get; init; } = [];
+
+    /// <summary>Log metrics every this many optimizer steps. Default 10.</summary>
+    [Range(1, int.MaxValue)] public int LogEvery { get; init; } = 10;
+
+    /// <summary>Write a checkpoint every this many optimizer steps (0: only at the end). Default 500.</summary>
+    [Range(0, int.MaxValue)] public int SaveEvery { get; init; } = 500;
+
+    /// <summary>How many step checkpoints to keep (older ones are deleted). Default 3.</summary>
+    [Range(1, 10000)] public int KeepLast { get; init; } = 3;
+
+    /// <summary>Abort after this many non-finite losses in a row (each one skips its step). Default 5.</summary>
+    [Range(1, 10000)] public int MaxBadStepsInARow { get; init; } = 5;
+
+    /// <summary>Write TensorBoard event files into the run folder. Default true.</summary>
+    public bool Tensorboard { get; init; } = true;
+
+    public IEnumerable<(string Key, string Message)> Validate()
+    {
+        string[] parts = ["encoder", "sparse", "colbert"];
+        foreach (var f in Freeze.Where(f => !parts.Contains(f)))
+            yield return ("freeze", $"'{f}' is not one of {string.Join(", ", parts)}.");
+    }
+
+    /// <summary>Freeze set after folding <see cref="FixEncoder"/> in.</summary>
+    public IReadOnlySet<string> FrozenParts() =>
+        FixEncoder ? Freeze.Append("encoder").ToHashSet() : Freeze.ToHashSet();
+}

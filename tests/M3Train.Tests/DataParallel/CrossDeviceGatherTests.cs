@@ -1,0 +1,76 @@
+using M3Train.DataParallel;
+using M3Train.Training;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace M3Train.Tests.DataParallel;
+
+public class CrossDeviceGatherTests
+{
+    const int B = 8, G = 2;
+
+    static nn.Module<Tensor, Tensor> Encoder(long seed)
+    {
+        torch.manual_seed(seed);
+        return nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 4));
+    }
+
+    /// <summary>Dense InfoNCE of the queries <paramref name="rows"/> of the gathered batch against every gathered passage.</summary>
+    static Tensor DenseLoss(Tensor allQ, Tensor allP, long firstRow, long rows)
+    {
+        var q = nn.functional.normalize(allQ[TensorIndex.Slice(firstRow, firstRow + rows)], dim: -1);
+        var p = nn.functional.normalize(allP, dim: -1);
+        var scores = q.matmul(p.T) / 0.02f;                                       // [rows, W·B·G]
+        var targets = (arange(firstRow, firstRow + rows) * G).to(int64);
+        return nn.functional.cross_entropy(scores, targets);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TwoReplicasWithHalfTheBatchGiveTheLossAndGradientsOfOne(bool gradCache)
+    {
+        var queries = randn(B, 6);
+        var passages = randn(B * G, 6);
+
+        var single = Encoder(7);
+        var loss1 = DenseLoss(single.forward(queries), single.forward(passages), 0, B);
+        loss1.backward();
+        var expected = single.parameters().Select(p => p.grad!.clone()).ToList();
+
+        var set = new ReplicaSet<nn.Module<Tensor, Tensor>>([Encoder(7), Encoder(8)], [CPU, CPU]);
+        Tensor loss2;
+        Tensor Q(int r) => queries[TensorIndex.Slice(r * B / 2, (r + 1) * B / 2)];
+        Tensor P(int r) => passages[TensorIndex.Slice(r * B * G / 2, (r + 1) * B * G / 2)];
+        if (!gradCache)
+        {
+            var reps = set.RunOnAll(r => (q: set.Replicas[r].forward(Q(r)), p: set.Replicas[r].forward(P(r))));
+            var allQ = CrossDeviceGather.Gather(reps.Select(x => x.q).ToList(), CPU);
+            var allP = CrossDeviceGather.Gather(reps.Select(x => x.p).ToList(), CPU);
+            // Each replica's loss over its own rows against all passages; the step loss is their mean.
+            loss2 = stack(Enumerable.Range(0, 2).Select(r => DenseLoss(allQ, allP, r * B / 2, B / 2)).ToList()).mean();
+            loss2.backward();
+        }
+        else
+        {
+            var chunks = new List<EncodeChunk>();
+            for (int r = 0; r < 2; r++)
+            {
+                int k = r;
+                chunks.Add(new EncodeChunk("q", () => [set.Replicas[k].forward(Q(k))], 10 + k));
+                chunks.Add(new EncodeChunk("p", () => [set.Replicas[k].forward(P(k))], 20 + k));
+            }
+            var parts = GradCache.Step(chunks, reps => new Dictionary<string, Tensor>
+            {
+                ["loss"] = stack(Enumerable.Range(0, 2).Select(r => DenseLoss(reps["q"][0], reps["p"][0], r * B / 2, B / 2)).ToList()).mean(),
+            });
+            loss2 = parts["loss"];
+        }
+        set.ReduceGradients();
+
+        Assert.True(Math.Abs(loss1.item<float>() - loss2.item<float>()) < 1e-5);
+        foreach (var (got, want) in set.Master.parameters().Select(p => p.grad!).Zip(expected))
+            Assert.True((got - want).abs().max().item<float>() < 1e-5f);
+    }
+}
