@@ -16,6 +16,8 @@ public static class Program
         root.Add(FinetuneCommand.Create());
         root.Add(TokenizeCommand.Create());
         root.Add(ExportOnnxCommand.Create());
+        root.Add(EncodeCommand.Create());
+        root.Add(ScoreCommand.Create());
         return root;
     }
 
