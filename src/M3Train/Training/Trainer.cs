@@ -211,6 +211,7 @@ public sealed class Trainer : IDisposable
         using var progress = new ProgressDisplay(_options.Recipe, _schedule.TotalSteps);
         var clock = Stopwatch.StartNew();
         var history = new List<float>();
+        IEnumerable<(string, double)> shownParts = [];
         int badInARow = 0;
         var window = new MetricWindow();
         var trainableParams = _trainable.Select(p => p.Param).ToList();
@@ -294,10 +295,12 @@ public sealed class Trainer : IDisposable
                 values["masked_negatives"] = batchesOfStep.Sum(b => b[0].Passages is null ? 0 : M3BatchLoss.MaskedColumns(b));
                 values["skipped_steps"] = _state.SkippedSteps;
                 metrics.Write(step, values);
+                shownParts = values.Where(kv => kv.Key.StartsWith("loss_", StringComparison.Ordinal))
+                    .Select(kv => (kv.Key[5..], kv.Value)).ToList();
                 Log.Information("step {Step}/{Total} loss {Loss:F4} lr {Lr:E2} grad_norm {Norm:F3} {Tps:F0} tokens/s",
                     step, _schedule.TotalSteps, values["loss"], lr, normValue, window.TokensPerSecond);
             }
-            progress.Update(step, [("loss", window.MeanLoss), ("lr", lr), ("tok/s", window.TokensPerSecond)]);
+            progress.Update(step, [("loss", window.MeanLoss), .. shownParts, ("lr", lr), ("tok/s", window.TokensPerSecond)]);
             if (train.SaveEvery > 0 && step % train.SaveEvery == 0 && step < _schedule.TotalSteps) SaveCheckpoint();
         }
 
