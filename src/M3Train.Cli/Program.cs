@@ -18,6 +18,8 @@ public static class Program
         root.Add(TokenizeCommand.Create());
         root.Add(ExportOnnxCommand.Create());
         root.Add(ExtendPositionsCommand.Create());
+        root.Add(EncodeCommand.Create());
+        root.Add(ScoreCommand.Create());
         return root;
     }
 

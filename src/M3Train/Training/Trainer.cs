@@ -32,7 +32,7 @@ public sealed record TrainerOptions
     public Func<int, long, bool>? InjectReplicaFailure { get; init; }
 }
 
-/// <summary>What a finished (or stopped) run reports.</summary>
+/// <summary>What a finished (or stopped) run reports; the losses are means over the first and last tenth of the steps this invocation ran.</summary>
 public sealed record TrainerResult(int Steps, int TotalSteps, long SkippedSteps, double FirstLoss, double LastLoss,
     string OutputDirectory, string? FinalModel, bool Stopped);
 
@@ -211,7 +211,8 @@ public sealed class Trainer : IDisposable
         using var metrics = new MetricsLog(_output, train.Tensorboard, _options.Resume is null ? -1 : _state.Step);
         using var progress = new ProgressDisplay(_options.Recipe, _schedule.TotalSteps);
         var clock = Stopwatch.StartNew();
-        double firstLoss = double.NaN, lastLoss = double.NaN;
+        var history = new List<float>();
+        IEnumerable<(string, double)> shownParts = [];
         int badInARow = 0;
         var window = new MetricWindow();
         var trainableParams = _trainable.Select(p => p.Param).ToList();
@@ -222,7 +223,7 @@ public sealed class Trainer : IDisposable
             {
                 Log.Warning("{Reason}: saving a checkpoint at step {Step} and stopping", stop.Reason, _state.Step);
                 SaveCheckpoint();
-                return Result(firstLoss, lastLoss, stopped: true, finalModel: null);
+                return Result(history, stopped: true, finalModel: null);
             }
             if (train.StopAfter is int limit && _state.Step >= limit) break;
 
@@ -285,8 +286,7 @@ public sealed class Trainer : IDisposable
                 TrainSeconds = _state.TrainSeconds + clock.Elapsed.TotalSeconds,
             };
             clock.Restart();
-            if (double.IsNaN(firstLoss)) firstLoss = lossValue;
-            lastLoss = lossValue;
+            history.Add(lossValue);
             window.Add(lossValue, tokens);
 
             if (step % train.LogEvery == 0 || step == _schedule.TotalSteps)
@@ -298,10 +298,12 @@ public sealed class Trainer : IDisposable
                 values["masked_negatives"] = batchesOfStep.Sum(b => b[0].Passages is null ? 0 : M3BatchLoss.MaskedColumns(b));
                 values["skipped_steps"] = _state.SkippedSteps;
                 metrics.Write(step, values);
+                shownParts = values.Where(kv => kv.Key.StartsWith("loss_", StringComparison.Ordinal))
+                    .Select(kv => (kv.Key[5..], kv.Value)).ToList();
                 Log.Information("step {Step}/{Total} loss {Loss:F4} lr {Lr:E2} grad_norm {Norm:F3} {Tps:F0} tokens/s",
                     step, _schedule.TotalSteps, values["loss"], lr, normValue, window.TokensPerSecond);
             }
-            progress.Update(step, [("loss", window.MeanLoss), ("lr", lr), ("tok/s", window.TokensPerSecond)]);
+            progress.Update(step, [("loss", window.MeanLoss), .. shownParts, ("lr", lr), ("tok/s", window.TokensPerSecond)]);
             if (train.SaveEvery > 0 && step % train.SaveEvery == 0 && step < _schedule.TotalSteps) SaveCheckpoint();
         }
 
@@ -314,9 +316,9 @@ public sealed class Trainer : IDisposable
             SaveModel(final);
             Objective.Save(final);
         }
-        var result = Result(firstLoss, lastLoss, stopped: !finished, final);
-        Log.Information("Done: {Steps}/{Total} steps, loss {First:F4} → {Last:F4}, {Skipped} skipped, {Tokens:N0} tokens in {Seconds:F1} s. {Where}",
-            _state.Step, _schedule.TotalSteps, firstLoss, lastLoss, _state.SkippedSteps, _state.TokensSeen, _state.TrainSeconds,
+        var result = Result(history, stopped: !finished, final);
+        Log.Information("Done: {Steps}/{Total} steps, mean loss {First:F4} over the first tenth of this session's steps → {Last:F4} over the last tenth, {Skipped} skipped, {Tokens:N0} tokens in {Seconds:F1} s. {Where}",
+            _state.Step, _schedule.TotalSteps, result.FirstLoss, result.LastLoss, _state.SkippedSteps, _state.TokensSeen, _state.TrainSeconds,
             final is null ? $"Resume with --resume latest (checkpoint {_checkpoints.Latest()})." : $"Model: {final}");
         return result;
     }
@@ -347,8 +349,13 @@ public sealed class Trainer : IDisposable
 
     static long Tokens(TrainBatch b) => b.Queries.AttentionMask.Sum() + (b.Passages?.AttentionMask.Sum() ?? 0);
 
-    TrainerResult Result(double first, double last, bool stopped, string? finalModel) =>
-        new(_state.Step, _schedule.TotalSteps, _state.SkippedSteps, first, last, _output, finalModel, stopped);
+    TrainerResult Result(List<float> history, bool stopped, string? finalModel)
+    {
+        int n = Math.Max(1, history.Count / 10);
+        double first = history.Count == 0 ? double.NaN : history.Take(n).Average();
+        double last = history.Count == 0 ? double.NaN : history.Skip(history.Count - n).Average();
+        return new(_state.Step, _schedule.TotalSteps, _state.SkippedSteps, first, last, _output, finalModel, stopped);
+    }
 
     void SaveModel(string directory) =>
         M3CheckpointWriter.Save(Replicas.Master, directory, _layout, _loaded[0].Directory);

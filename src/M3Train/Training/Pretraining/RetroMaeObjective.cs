@@ -185,9 +185,9 @@ public sealed class RetroMaeObjective : ITrainingObjective
 
         var visible = EnhancedDecodingMask.Build(p.Mask, _config.DecoderMaskRatio, _config.MaskSampling, p.Generator); // [B, 1, L, L]
         Tensor decoded;
-        using (DropoutReplay.PreserveCpuState())
+        using (DropoutReplay.Exclusive(p.InputIds.device))
         {
-            DropoutReplay.Seed(DropoutReplay.Mix(p.Seed, 1));
+            DropoutReplay.Seed(DropoutReplay.Mix(p.Seed, 1), p.InputIds.device);
             decoded = decoder.forward(hidden[.., 0], p.InputIds, visible);                       // [B, L, D]
         }
         var reconstruction = TokenLoss(model, decoded, p.DecoderLabels) / decoderDenominator;
