@@ -143,4 +143,15 @@ public sealed class PretrainRecipeTests(ITestOutputHelper output)
         PretrainRecipe.Prepare(contrastive);
         Assert.Throws<ConfigException>(() => RunConfig.Load(path, ["pretrain.decoder_ratio=0.4"]));
     }
+
+    [Theory]
+    [InlineData("bge-m3-retromae.yaml", PretrainObjective.Retromae)]
+    [InlineData("bge-m3-pretrain-contrastive.yaml", PretrainObjective.Contrastive)]
+    public void ReferenceConfigsLoad(string file, PretrainObjective objective)
+    {
+        var config = PretrainRecipe.Prepare(RunConfig.Load(TinyRun.Repo("configs", file)));
+        Assert.Equal(objective, config.Pretrain.Objective);
+        if (objective == PretrainObjective.Contrastive)
+            Assert.Equal(PretrainConfig.UnsupervisedBatchSizes, config.Data.BatchSizes);
+    }
 }
