@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using M3Train.Checkpoints;
 using M3Train.Data;
@@ -127,10 +128,13 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
         }
     }
 
+    [DllImport("libc")]
+    static extern int malloc_trim(nuint pad);
+
     [Fact]
     public void PeakHostMemoryStaysFlatFrom64To1024PairsAtAFixedSubBatch()
     {
-        if (!MemoryProbe.ResetHostPeak() || MemoryProbe.HostPeakRssBytes() is null)
+        if (!OperatingSystem.IsLinux() || !MemoryProbe.ResetHostPeak() || MemoryProbe.HostPeakRssBytes() is null)
             Assert.Skip("peak RSS cannot be reset here (needs Linux /proc/self/clear_refs): host memory is not measurable");
         var (checkpoint, replicas) = Model(TinyRun.Repo("data", "models", "tiny-m3"));
         using var _ = checkpoint;
@@ -140,10 +144,13 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
         var small = Batch(pairs[..64], 64);
         var large = Batch(pairs, 64);
 
+        // Growth of the peak over the resident set, after handing freed heap back to the OS: memory that earlier
+        // work (other tests, the previous measurement) freed but glibc kept would otherwise absorb the growth.
         double PeakMiB(Action step)
         {
             GC.Collect();
             GC.WaitForPendingFinalizers();
+            malloc_trim(0);
             MemoryProbe.ResetHostPeak();
             long before = MemoryProbe.HostRssBytes()!.Value;
             step();
@@ -181,7 +188,8 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
         output.WriteLine($"peak RSS growth over the resident set (passages up to {large.Passages!.SequenceLength} tokens, sub-batch 16): " +
                          $"GradCache 64 pairs {peak64:F1} MiB, 1024 pairs {peak1024:F1} MiB; the loss alone at 1024 pairs {lossOnly1024:F1} MiB; " +
                          $"one pass of 256 pairs {onePass256:F1} MiB");
-        Assert.True(peak1024 - peak64 <= lossOnly1024 + 8,
+        // 16 MiB of slack over 960 more pairs is 17 KiB a pair; the one pass needs about 400 KiB a pair.
+        Assert.True(peak1024 - peak64 <= lossOnly1024 + 16,
             $"from 64 to 1024 pairs the peak grew by {peak1024 - peak64:F1} MiB, more than the batch-wide loss ({lossOnly1024:F1} MiB) explains");
         Assert.True(onePass256 > peak1024 - peak64, "one pass over a quarter of the batch should need more than GradCache's whole growth");
     }
