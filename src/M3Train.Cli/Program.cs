@@ -16,6 +16,7 @@ public static class Program
         root.Add(FinetuneCommand.Create());
         root.Add(TokenizeCommand.Create());
         root.Add(ExportOnnxCommand.Create());
+        root.Add(ProbeBatchCommand.Create());
         return root;
     }
 
