@@ -18,6 +18,7 @@ public static class Program
         root.Add(ExportOnnxCommand.Create());
         root.Add(EncodeCommand.Create());
         root.Add(ScoreCommand.Create());
+        root.Add(ProbeBatchCommand.Create());
         return root;
     }
 

@@ -104,11 +104,7 @@ public sealed class Trainer : IDisposable
             });
             _loaded.Add(checkpoint);
             var model = checkpoint.Model;
-            model.to(device);
-            model.Precision = ResolvePrecision(config.Train.Precision, device);
-            model.GradientCheckpointing = config.Train.ActivationCheckpointing;
-            model.NormalizeEmbeddings = config.Model.NormalizeEmbeddings;
-            model.train();
+            Prepare(model, config, device);
             replicas.Add(model);
         }
         _layout = _loaded[0].Layout;
@@ -177,6 +173,16 @@ public sealed class Trainer : IDisposable
         return train.Devices.Select(TorchDevices.Resolve).ToList();
     }
 
+    /// <summary>Moves a loaded model to its device and sets it up for training as the config says (shared with <see cref="BatchSizeProbe"/>).</summary>
+    internal static void Prepare(M3Model model, RunConfig config, Device device)
+    {
+        model.to(device);
+        model.Precision = ResolvePrecision(config.Train.Precision, device);
+        model.GradientCheckpointing = config.Train.ActivationCheckpointing;
+        model.NormalizeEmbeddings = config.Model.NormalizeEmbeddings;
+        model.train();
+    }
+
     static ComputePrecision ResolvePrecision(Precision p, Device device) => p switch
     {
         Precision.Bf16 => ComputePrecision.BFloat16,
@@ -184,7 +190,7 @@ public sealed class Trainer : IDisposable
         _ => device.type == DeviceType.CUDA ? ComputePrecision.BFloat16 : ComputePrecision.Float32,
     };
 
-    static void Freeze(IEnumerable<M3Model> replicas, RunConfig config)
+    internal static void Freeze(IEnumerable<M3Model> replicas, RunConfig config)
     {
         var frozen = config.Train.FrozenParts();
         var heads = config.Model.Heads;
@@ -335,7 +341,7 @@ public sealed class Trainer : IDisposable
         }
     }
 
-    static bool IsOutOfMemory(Exception e)
+    internal static bool IsOutOfMemory(Exception e)
     {
         for (var x = e; x != null; x = x.InnerException)
             if (x is OutOfMemoryException || x.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase)
