@@ -15,6 +15,10 @@ public static class Program
         root.Add(InfoCommand.Create());
         root.Add(TokenizeCommand.Create());
         root.Add(ExportOnnxCommand.Create());
+        root.Add(EvalCommand.Create());
+        root.Add(MineCommand.Create());
+        root.Add(TeacherScoresCommand.Create());
+        root.Add(InspectCommand.Create());
         return root;
     }
 
