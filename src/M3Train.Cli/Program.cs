@@ -13,6 +13,7 @@ public static class Program
     {
         var root = new RootCommand("M3Train: train, evaluate and export BGE-M3-style embedding models (dense, sparse and multi-vector heads) on TorchSharp.");
         root.Add(InfoCommand.Create());
+        root.Add(FinetuneCommand.Create());
         root.Add(TokenizeCommand.Create());
         root.Add(ExportOnnxCommand.Create());
         root.Add(EvalCommand.Create());

@@ -23,7 +23,7 @@ public sealed class ProgressDisplay : IDisposable
     long _start = -1;
     long _done;
     string _extra = "";
-    TimeSpan _lastDraw = TimeSpan.MinValue;
+    TimeSpan? _lastDraw;
 
     public TimeSpan PlainInterval { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -47,7 +47,7 @@ public sealed class ProgressDisplay : IDisposable
                 _extra = string.Join("  ", metrics.Select(m => $"{m.Name} {Format(m.Value)}"));
             var now = _clock.Elapsed;
             var interval = _interactive ? TimeSpan.FromMilliseconds(100) : PlainInterval;
-            if (done < _total && now - _lastDraw < interval) return;
+            if (done < _total && _lastDraw is { } last && now - last < interval) return;
             _lastDraw = now;
             if (_interactive) Draw();
             else (_guard?.Inner ?? Console.Error).WriteLine(Line());

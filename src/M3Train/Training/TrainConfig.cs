@@ -30,6 +30,12 @@ public sealed record TrainConfig : IConfigValidatable
     /// <summary>Peak learning rate. Default 1e-5.</summary>
     [Range(0.0, 1.0, MinimumIsExclusive = true)] public double Lr { get; init; } = 1e-5;
 
+    /// <summary>
+    /// End this invocation after this many optimizer steps (with a checkpoint) while keeping the schedule of the
+    /// whole run, e.g. to train in time slices; <c>--resume latest</c> continues. Null: run to the end.
+    /// </summary>
+    [Range(1, int.MaxValue)] public int? StopAfter { get; init; }
+
     /// <summary>Passes over the data. Default 4. Ignored when <see cref="MaxSteps"/> is set.</summary>
     [Range(1, 100000)] public int Epochs { get; init; } = 4;
 

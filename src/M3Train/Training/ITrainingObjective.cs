@@ -1,0 +1,25 @@
+using M3Train.Data;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace M3Train.Training;
+
+/// <summary>
+/// What a recipe trains for, plugged into <see cref="Trainer"/>: the unified M3 loss (fine-tuning), dense
+/// InfoNCE (contrastive pretraining) or RetroMAE. The trainer owns the loop, optimizer, schedule,
+/// checkpoints, metrics and faults; the objective turns one micro-batch into accumulated gradients.
+/// </summary>
+public interface ITrainingObjective
+{
+    /// <summary>Forward and backward of one micro-batch (one batch per replica); returns "loss" and its parts, detached.</summary>
+    IReadOnlyDictionary<string, Tensor> Backward(IReadOnlyList<TrainBatch> batches, long microStep, double scale);
+
+    /// <summary>Trainable parameters beyond the model's (e.g. RetroMAE's decoder), with unique names.</summary>
+    IEnumerable<(string Name, Parameter Param)> ExtraParameters => [];
+
+    /// <summary>Writes the objective's own state into a checkpoint folder (e.g. the decoder).</summary>
+    void Save(string directory) { }
+
+    /// <summary>Reads what <see cref="Save"/> wrote when a run resumes.</summary>
+    void Load(string directory) { }
+}
