@@ -123,7 +123,7 @@ public static class MineCommand
         if (s.RowsPadded > 0)
             Log.Information("{Rows} rows had fewer than {Negatives} candidates left and were padded with {Padding} random pool texts", s.RowsPadded, options.Negatives, s.PaddingNegatives);
         if (s.RowsShort > 0)
-            Log.Warning("{Rows} rows still have fewer than {Negatives} negatives: the pool has no more eligible texts", s.RowsShort, options.Negatives);
+            Log.Warning("{Rows} rows still have fewer than {Negatives} negatives: the pool has no more texts that are not a positive or the query and pass the score filters", s.RowsShort, options.Negatives);
         if (removedScores > 0)
             Log.Warning("Removed pos_scores/neg_scores from {Rows} rows: they scored the old negatives (run m3train teacher-scores to score the new ones)", removedScores);
         Log.Information("Wrote {Output}", output.FullName);

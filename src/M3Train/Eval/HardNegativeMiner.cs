@@ -17,10 +17,11 @@ namespace M3Train.Eval;
 /// score over its positives): a text scoring as high as a known positive is as likely to be relevant.
 /// <c>relative_margin</c> drops scores above <c>positive × (1 - margin)</c>, <c>absolute_margin</c> scores above
 /// <c>positive - margin</c> (sentence-transformers' <c>mine_hard_negatives</c> rules). Padding texts pass the same
-/// filters and are never a positive, the query, or a candidate a filter dropped.</para>
-/// <para>Deterministic: each row's draws come from <see cref="DataRandom"/> keyed by (seed, row index), so a row's
-/// negatives depend on the seed, its own candidates and the pool, not on the other rows. Sampled negatives keep
-/// their rank order (hardest first), padding follows.</para>
+/// filters and are never a positive, the query, or one of the top ranks before the range.</para>
+/// <para>Deterministic: ranks and scores are computed reproducibly (<see cref="ExactDenseSearch"/>), and each row's
+/// draws come from <see cref="DataRandom"/> keyed by (seed, row index), so a row's negatives depend on the seed, its
+/// own candidates and the pool, not on the other rows. Sampled negatives keep their rank order (hardest first),
+/// padding follows.</para>
 /// </remarks>
 public sealed class HardNegativeMiner(IM3Inference inference, Device device)
 {
@@ -43,11 +44,7 @@ public sealed class HardNegativeMiner(IM3Inference inference, Device device)
         using (var progress = new ProgressDisplay("encode queries", rows.Count, "texts"))
             encodedQueries = inference.Encode(rows.Select(r => r.Query).ToArray(), options.MaxQueryLength, EncodingParts.Dense, progress);
 
-        SearchHit[][] hits;
-        using (var queryMatrix = tensor(encodedQueries.Dense, [rows.Count, encodedQueries.DenseDim]))         // [R, D]
-        using (var passageMatrix = tensor(encodedPassages.Dense, [passages.Count, encodedPassages.DenseDim])) // [P, D]
-        using (var poolMatrix = passageMatrix.narrow(0, 0, pool.Count))                                       // [N, D]
-            hits = DenseSearch.TopK(queryMatrix, poolMatrix, options.RangeEnd, device);
+        var hits = ExactDenseSearch.TopK(encodedQueries, encodedPassages, pool.Count, options.RangeEnd, device);
 
         var counts = new Counts();
         var negatives = new string[rows.Count][];
@@ -56,15 +53,22 @@ public sealed class HardNegativeMiner(IM3Inference inference, Device device)
             var row = rows[r];
             double weakestPositive = row.Row.Positives.Min(p => encodedQueries.DenseDot(r, encodedPassages, passageIndex[p]));
             var forbidden = new HashSet<int>(row.Row.Positives.Append(row.Query).Where(poolIndex.ContainsKey).Select(t => poolIndex[t]));
-            var dropped = new HashSet<int>();
             var kept = new List<int>();
             for (int rank = options.RangeStart; rank < hits[r].Length; rank++)
             {
                 counts.Candidates++;
                 int doc = hits[r][rank].DocIndex;
-                if (forbidden.Contains(doc)) counts.PositiveOrQuery++;
-                else if (Rejects(options, hits[r][rank].Score, weakestPositive, counts)) dropped.Add(doc);
-                else kept.Add(doc);
+                if (forbidden.Contains(doc))
+                {
+                    counts.PositiveOrQuery++;
+                    continue;
+                }
+                switch (MarginOf(options, hits[r][rank].Score, weakestPositive))
+                {
+                    case Margin.Relative: counts.Relative++; break;
+                    case Margin.Absolute: counts.Absolute++; break;
+                    default: kept.Add(doc); break;
+                }
             }
 
             var random = DataRandom.For(options.Seed, DataRandomPurpose.HardNegatives, r);
@@ -72,9 +76,10 @@ public sealed class HardNegativeMiner(IM3Inference inference, Device device)
             int missing = options.Negatives - chosen.Count;
             if (missing > 0)
             {
-                var taken = chosen.ToHashSet();
-                bool Eligible(int doc) => !forbidden.Contains(doc) && !dropped.Contains(doc) && !taken.Contains(doc)
-                    && !Rejects(options, encodedQueries.DenseDot(r, encodedPassages, doc), weakestPositive, counts);
+                // Ranks before the range are skipped on purpose (likely false negatives): padding skips them too.
+                var taken = chosen.Concat(hits[r].Take(options.RangeStart).Select(h => h.DocIndex)).ToHashSet();
+                bool Eligible(int doc) => !forbidden.Contains(doc) && !taken.Contains(doc)
+                    && MarginOf(options, encodedQueries.DenseDot(r, encodedPassages, doc), weakestPositive) == Margin.None;
                 var padding = Pad(pool.Count, missing, Eligible, ref random);
                 chosen.AddRange(padding);
                 counts.RowsPadded++;
@@ -101,20 +106,13 @@ public sealed class HardNegativeMiner(IM3Inference inference, Device device)
         return (json, removed);
     }
 
-    static bool Rejects(MiningOptions options, double score, double positive, Counts counts)
-    {
-        if (options.RelativeMargin is { } relative && score > positive * (1 - relative))
-        {
-            counts.Relative++;
-            return true;
-        }
-        if (options.AbsoluteMargin is { } absolute && score > positive - absolute)
-        {
-            counts.Absolute++;
-            return true;
-        }
-        return false;
-    }
+    enum Margin { None, Relative, Absolute }
+
+    /// <summary>Which score filter, if any, rejects a candidate scoring <paramref name="score"/> against a positive scoring <paramref name="positive"/>.</summary>
+    static Margin MarginOf(MiningOptions options, double score, double positive) =>
+        options.RelativeMargin is { } relative && score > positive * (1 - relative) ? Margin.Relative
+        : options.AbsoluteMargin is { } absolute && score > positive - absolute ? Margin.Absolute
+        : Margin.None;
 
     /// <summary><paramref name="count"/> of <paramref name="items"/> without replacement (all if fewer), in their original order.</summary>
     static List<int> Sample(List<int> items, int count, ref DataRandom random)

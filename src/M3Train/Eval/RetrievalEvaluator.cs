@@ -7,7 +7,7 @@ namespace M3Train.Eval;
 
 /// <summary>
 /// Evaluates a model on a BEIR set in the BGE-M3 paper's protocol: <c>dense</c> is an exact top-k over the corpus
-/// embeddings (chunked on the device, <see cref="DenseSearch"/>); <c>sparse</c> a top-k through an inverted index
+/// embeddings (chunked on the device, <see cref="ExactDenseSearch"/>); <c>sparse</c> a top-k through an inverted index
 /// over lexical weights (<see cref="SparseInvertedIndex"/>); <c>colbert</c> and <c>all</c> re-rank the dense
 /// top-<c>rerank-k</c> (<see cref="CandidateReranker"/>); <c>dense+sparse</c> fuses the dense and sparse
 /// top-<c>rerank-k</c> by weighted sum (<see cref="ScoreFusion"/>). Metrics: <see cref="RetrievalMetrics"/>.
@@ -15,6 +15,8 @@ namespace M3Train.Eval;
 /// <remarks>
 /// Corpus encodings are cached (<see cref="CorpusEncodingCache"/>) when <see cref="RetrievalEvalOptions.CacheDir"/>
 /// is set and a model fingerprint is given. Only the queries that have a relevant document are encoded and searched.
+/// Scores that rank are computed reproducibly (dense re-scored in double, ColBERT in float64, sparse in double), so the
+/// same encodings give the same report.
 /// </remarks>
 public sealed class RetrievalEvaluator(IM3Inference inference, Device device)
 {
@@ -39,11 +41,7 @@ public sealed class RetrievalEvaluator(IM3Inference inference, Device device)
         var clock = Stopwatch.StartNew();
         SearchHit[][]? dense = null, sparse = null;
         if (parts.HasFlag(EncodingParts.Dense))
-        {
-            using var queryMatrix = tensor(encodedQueries.Dense, [queries.Count, encodedQueries.DenseDim]); // [Q, D]
-            using var corpusMatrix = tensor(corpus.Dense, [corpus.Count, corpus.DenseDim]);                  // [N, D]
-            dense = DenseSearch.TopK(queryMatrix, corpusMatrix, depth, device, options.CorpusChunkSize);
-        }
+            dense = ExactDenseSearch.TopK(encodedQueries, corpus, corpus.Count, depth, device, options.CorpusChunkSize);
         if (modes.Any(m => m is RetrievalMode.Sparse or RetrievalMode.DenseSparse))
         {
             var index = new SparseInvertedIndex(corpus.Lexical);

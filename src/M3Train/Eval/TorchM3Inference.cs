@@ -88,6 +88,7 @@ public sealed class TorchM3Inference : IM3Inference, IDisposable
         _model.eval();
         using var noGrad = no_grad();
         int done = 0;
+        progress?.Update(0);
         foreach (int[] rows in order.Chunk(_batchSize))
         {
             using var scope = NewDisposeScope();
