@@ -12,13 +12,14 @@ public static class FinetuneCommand
         var set = CommonOptions.Set();
         var resume = TrainingOptions.Resume();
         var device = TrainingOptions.DeviceOverride();
+        var devices = TrainingOptions.Devices();
         var command = new Command("finetune", "Unified fine-tuning (dense + sparse + multi-vector heads, self-knowledge distillation) from a config file.")
         {
-            config, set, resume, device,
+            config, set, resume, device, devices,
         };
         command.SetAction(parse =>
         {
-            var (run, options) = TrainingOptions.Read(parse, config, set, resume, device, "finetune");
+            var (run, options) = TrainingOptions.Read(parse, config, set, resume, device, devices, "finetune");
             var result = UnifiedFinetuneRecipe.Run(run, options);
             return result.Stopped && result.Steps < result.TotalSteps && run.Train.StopAfter is null ? 130 : 0;
         });

@@ -19,6 +19,15 @@ public sealed class M3StepRunner(ReplicaSet<M3Model> replicas, M3BatchLoss loss,
     public ReplicaSet<M3Model> Replicas { get; } = replicas;
     public M3BatchLoss Loss { get; } = loss;
 
+    /// <summary>Test seam: replica r fails (as an out-of-memory or driver error would) at a micro-step.</summary>
+    public Func<int, long, bool>? InjectFailure { get; init; }
+
+    void MaybeFail(int replica, long microStep)
+    {
+        if (InjectFailure?.Invoke(replica, microStep) == true)
+            throw new InvalidOperationException($"injected failure in replica {replica} at micro-step {microStep}");
+    }
+
     /// <summary>
     /// Accumulates <c>scale · ∇loss</c> for <paramref name="batches"/> (one per replica) and returns the loss and its
     /// parts (unscaled, detached, on the first replica's device).
@@ -34,6 +43,7 @@ public sealed class M3StepRunner(ReplicaSet<M3Model> replicas, M3BatchLoss loss,
     {
         var encoded = Replicas.RunOnAll(r =>
         {
+            MaybeFail(r, microStep);
             var model = Replicas.Replicas[r];
             var device = Replicas.Devices[r];
             using var t = batches[r].ToTensors(device);
@@ -83,6 +93,7 @@ public sealed class M3StepRunner(ReplicaSet<M3Model> replicas, M3BatchLoss loss,
             long chunkSeed = ChunkSeed(microStep, replica, kind, i);
             chunks.Add(new EncodeChunk(group, () =>
             {
+                MaybeFail(replica, microStep);
                 var (ids, mask) = piece.ToTensors(device);
                 return M3RepresentationList.ToList(model.Encode(ids, mask, chunkSeed));
             }, chunkSeed));

@@ -27,9 +27,12 @@ public sealed record TrainerOptions
 
     /// <summary>Test seam: a micro-step whose loss is replaced by NaN (fault-handling tests).</summary>
     public Func<long, bool>? InjectNonFiniteLoss { get; init; }
+
+    /// <summary>Test seam: replica r fails at a micro-step (fault-handling tests).</summary>
+    public Func<int, long, bool>? InjectReplicaFailure { get; init; }
 }
 
-/// <summary>What a finished (or stopped) run reports.</summary>
+/// <summary>What a finished (or stopped) run reports; the losses are means over the first and last tenth of the steps this invocation ran.</summary>
 public sealed record TrainerResult(int Steps, int TotalSteps, long SkippedSteps, double FirstLoss, double LastLoss,
     string OutputDirectory, string? FinalModel, bool Stopped);
 
@@ -47,7 +50,7 @@ public sealed record TrainerResult(int Steps, int TotalSteps, long SkippedSteps,
 /// </summary>
 public sealed class Trainer : IDisposable
 {
-    readonly RunConfig _config;
+    RunConfig _config;
     readonly TrainerOptions _options;
     readonly string _output;
     readonly CheckpointManager _checkpoints;
@@ -116,6 +119,8 @@ public sealed class Trainer : IDisposable
             devices.Count, string.Join(", ", devices.Select(d => d.ToString())), replicas[0].Precision, config.Train.ActivationCheckpointing);
 
         Tokenizer = XlmrTokenizer.FromFolder(_loaded[0].Directory);
+        if (resumeDir is not null && _state.WorldSize != devices.Count)
+            _config = config = config with { Data = KeepGlobalBatch(config.Data, _state.WorldSize, devices.Count) };
         _data = TrainData.Load(config.Data, Tokenizer);
         for (int r = 0; r < devices.Count; r++)
             _loaders.Add(new TrainDataLoader(_data, Tokenizer, config.Train.Seed, devices.Count, r, config.Train.SubBatchSize, _state.Loader));
@@ -135,6 +140,29 @@ public sealed class Trainer : IDisposable
         }
         Log.Information("Training {Total} steps ({PerEpoch} batches per epoch, accumulation {Acc}), warmup {Warmup} steps, peak lr {Lr}",
             total, _loaders[0].StepsPerEpoch, accumulation, _schedule.WarmupSteps, config.Train.Lr);
+    }
+
+    /// <summary>
+    /// Per-replica batch sizes that keep the checkpointed run's global batch on another number of replicas, so the
+    /// batch plan (and the position in it) stays the same.
+    /// </summary>
+    static DataConfig KeepGlobalBatch(DataConfig data, int before, int now)
+    {
+        if (data.TokensPerBatch is int budget)
+        {
+            if (budget * (long)before % now != 0)
+                throw new M3TrainException($"resuming a {before}-replica run on {now}: data.tokens_per_batch {budget} x {before} does not split into {now} equal slices.");
+            int scaled = (int)(budget * (long)before / now);
+            Log.Warning("Resuming a {Before}-replica run on {Now} replicas: global batch kept, data.tokens_per_batch per replica {Old} -> {New}", before, now, budget, scaled);
+            return data with { TokensPerBatch = scaled };
+        }
+        var sizes = data.BatchSizes.Select(s => s * before).ToList();
+        if (sizes.Any(s => s % now != 0))
+            throw new M3TrainException($"resuming a {before}-replica run on {now}: global batch sizes {string.Join(", ", sizes)} do not split into {now} equal slices; resume on a device count that divides them.");
+        var perReplica = sizes.Select(s => s / now).ToList();
+        Log.Warning("Resuming a {Before}-replica run on {Now} replicas: global batch kept, per-replica data.batch_sizes [{Old}] -> [{New}]",
+            before, now, string.Join(", ", data.BatchSizes), string.Join(", ", perReplica));
+        return data with { BatchSizes = perReplica };
     }
 
     static List<Device> ResolveDevices(TrainConfig train)
@@ -182,7 +210,8 @@ public sealed class Trainer : IDisposable
         using var metrics = new MetricsLog(_output, train.Tensorboard, _options.Resume is null ? -1 : _state.Step);
         using var progress = new ProgressDisplay(_options.Recipe, _schedule.TotalSteps);
         var clock = Stopwatch.StartNew();
-        double firstLoss = double.NaN, lastLoss = double.NaN;
+        var history = new List<float>();
+        IEnumerable<(string, double)> shownParts = [];
         int badInARow = 0;
         var window = new MetricWindow();
         var trainableParams = _trainable.Select(p => p.Param).ToList();
@@ -193,7 +222,7 @@ public sealed class Trainer : IDisposable
             {
                 Log.Warning("{Reason}: saving a checkpoint at step {Step} and stopping", stop.Reason, _state.Step);
                 SaveCheckpoint();
-                return Result(firstLoss, lastLoss, stopped: true, finalModel: null);
+                return Result(history, stopped: true, finalModel: null);
             }
             if (train.StopAfter is int limit && _state.Step >= limit) break;
 
@@ -254,8 +283,7 @@ public sealed class Trainer : IDisposable
                 TrainSeconds = _state.TrainSeconds + clock.Elapsed.TotalSeconds,
             };
             clock.Restart();
-            if (double.IsNaN(firstLoss)) firstLoss = lossValue;
-            lastLoss = lossValue;
+            history.Add(lossValue);
             window.Add(lossValue, tokens);
 
             if (step % train.LogEvery == 0 || step == _schedule.TotalSteps)
@@ -267,10 +295,12 @@ public sealed class Trainer : IDisposable
                 values["masked_negatives"] = batchesOfStep.Sum(b => b[0].Passages is null ? 0 : M3BatchLoss.MaskedColumns(b));
                 values["skipped_steps"] = _state.SkippedSteps;
                 metrics.Write(step, values);
+                shownParts = values.Where(kv => kv.Key.StartsWith("loss_", StringComparison.Ordinal))
+                    .Select(kv => (kv.Key[5..], kv.Value)).ToList();
                 Log.Information("step {Step}/{Total} loss {Loss:F4} lr {Lr:E2} grad_norm {Norm:F3} {Tps:F0} tokens/s",
                     step, _schedule.TotalSteps, values["loss"], lr, normValue, window.TokensPerSecond);
             }
-            progress.Update(step, [("loss", window.MeanLoss), ("lr", lr), ("tok/s", window.TokensPerSecond)]);
+            progress.Update(step, [("loss", window.MeanLoss), .. shownParts, ("lr", lr), ("tok/s", window.TokensPerSecond)]);
             if (train.SaveEvery > 0 && step % train.SaveEvery == 0 && step < _schedule.TotalSteps) SaveCheckpoint();
         }
 
@@ -283,9 +313,9 @@ public sealed class Trainer : IDisposable
             SaveModel(final);
             Objective.Save(final);
         }
-        var result = Result(firstLoss, lastLoss, stopped: !finished, final);
-        Log.Information("Done: {Steps}/{Total} steps, loss {First:F4} → {Last:F4}, {Skipped} skipped, {Tokens:N0} tokens in {Seconds:F1} s. {Where}",
-            _state.Step, _schedule.TotalSteps, firstLoss, lastLoss, _state.SkippedSteps, _state.TokensSeen, _state.TrainSeconds,
+        var result = Result(history, stopped: !finished, final);
+        Log.Information("Done: {Steps}/{Total} steps, mean loss {First:F4} over the first tenth of this session's steps → {Last:F4} over the last tenth, {Skipped} skipped, {Tokens:N0} tokens in {Seconds:F1} s. {Where}",
+            _state.Step, _schedule.TotalSteps, result.FirstLoss, result.LastLoss, _state.SkippedSteps, _state.TokensSeen, _state.TrainSeconds,
             final is null ? $"Resume with --resume latest (checkpoint {_checkpoints.Latest()})." : $"Model: {final}");
         return result;
     }
@@ -316,14 +346,21 @@ public sealed class Trainer : IDisposable
 
     static long Tokens(TrainBatch b) => b.Queries.AttentionMask.Sum() + (b.Passages?.AttentionMask.Sum() ?? 0);
 
-    TrainerResult Result(double first, double last, bool stopped, string? finalModel) =>
-        new(_state.Step, _schedule.TotalSteps, _state.SkippedSteps, first, last, _output, finalModel, stopped);
+    TrainerResult Result(List<float> history, bool stopped, string? finalModel)
+    {
+        int n = Math.Max(1, history.Count / 10);
+        double first = history.Count == 0 ? double.NaN : history.Take(n).Average();
+        double last = history.Count == 0 ? double.NaN : history.Skip(history.Count - n).Average();
+        return new(_state.Step, _schedule.TotalSteps, _state.SkippedSteps, first, last, _output, finalModel, stopped);
+    }
 
     void SaveModel(string directory) =>
         M3CheckpointWriter.Save(Replicas.Master, directory, _layout, _loaded[0].Directory);
 
     void SaveCheckpoint()
     {
+        if (!Replicas.WeightsIdentical())
+            throw new M3TrainException($"step {_state.Step}: the replicas' weights diverged; not saving a checkpoint from an inconsistent state.");
         string path = _checkpoints.Save(_state.Step, dir =>
         {
             SaveModel(dir);

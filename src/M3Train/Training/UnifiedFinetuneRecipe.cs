@@ -9,8 +9,12 @@ public static class UnifiedFinetuneRecipe
 {
     public static TrainerResult Run(RunConfig config, TrainerOptions? options = null)
     {
-        using var trainer = new Trainer(config, options ?? new TrainerOptions(), t =>
-            new M3StepRunner(t.Replicas, new M3BatchLoss(config.EffectiveLoss), config.Train.SubBatchSize, config.Train.Seed));
+        options ??= new TrainerOptions();
+        using var trainer = new Trainer(config, options, t =>
+            new M3StepRunner(t.Replicas, new M3BatchLoss(config.EffectiveLoss), config.Train.SubBatchSize, config.Train.Seed)
+            {
+                InjectFailure = options.InjectReplicaFailure,
+            });
         return trainer.Run();
     }
 }
