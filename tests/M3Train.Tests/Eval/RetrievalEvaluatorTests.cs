@@ -1,5 +1,7 @@
 using M3Train.Eval;
 using M3Train.Tests.Export;
+using M3Train.Tests.Training;
+using M3Train.Training;
 using Xunit;
 
 namespace M3Train.Tests.Eval;
@@ -134,5 +136,20 @@ public class RetrievalEvaluatorTests(SampleEvaluation sample, ITestOutputHelper 
         var report = Report(evaluation, RetrievalMode.Colbert);
         Assert.Equal(mrr / queries.Count, report.MrrAt10, 9);
         Assert.Equal(ndcg / queries.Count, report.NdcgAt10, 9);
+    }
+
+    [Fact]
+    public void EvaluatesTheTinyModelBeforeAndAfterFineTuning()
+    {
+        // The fixture's evaluation is "before"; a short fine-tuning run on the sample training data gives "after".
+        using var run = new TinyRun();
+        var trained = UnifiedFinetuneRecipe.Run(run.Config(maxSteps: 4));
+        using var tuned = TorchM3Inference.Load(trained.FinalModel!, TorchSharp.torch.CPU, 32);
+        var after = new RetrievalEvaluator(tuned, TorchSharp.torch.CPU).Evaluate(sample.Data, Cached, ContentHash.OfModel(trained.FinalModel!));
+        output.WriteLine($"before fine-tuning:\n{sample.First.ToTable()}\nafter {trained.Steps} steps:\n{after.ToTable()}");
+        Assert.False(after.CacheReused); // another model, another cache key
+        Assert.Equal(RetrievalModes.Every, after.Modes.Select(m => m.Mode));
+        Assert.All(after.Modes, m => Assert.Equal(30, m.Report.QueriesEvaluated));
+        Assert.NotEqual(sample.First.Modes, after.Modes);
     }
 }
