@@ -11,6 +11,8 @@ internal static class M3TrainProcess
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
+        // As TestSetup does in-process: tests run in parallel on few cores, and libtorch's spinning pool would oversubscribe them.
+        start.Environment["OMP_NUM_THREADS"] = "1";
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "m3train.dll"));
         foreach (string a in args) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
