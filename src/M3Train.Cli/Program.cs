@@ -16,6 +16,8 @@ public static class Program
         root.Add(FinetuneCommand.Create());
         root.Add(TokenizeCommand.Create());
         root.Add(ExportOnnxCommand.Create());
+        root.Add(EncodeCommand.Create());
+        root.Add(ScoreCommand.Create());
         root.Add(EvalCommand.Create());
         root.Add(MineCommand.Create());
         root.Add(TeacherScoresCommand.Create());

@@ -26,17 +26,25 @@ public static class M3Scores
     public static Tensor Sparse(Tensor qIds, Tensor qWeights, Tensor pIds, Tensor pWeights)
     {
         using var scope = NewDisposeScope();
+        var (qBag, pBag) = Bags(qIds, qWeights, pIds, pWeights);
+        return qBag.matmul(pBag.transpose(0, 1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Both sides' max-per-id weights as rows over the U ids that occur in either side ([Nq, U], [Np, U]):
+    /// the ids are numbered 0..U-1 in that compact space, so V never appears.
+    /// </summary>
+    static (Tensor QueryBag, Tensor PassageBag) Bags(Tensor qIds, Tensor qWeights, Tensor pIds, Tensor pWeights)
+    {
         var (qSorted, qPooled) = MaxPerId(qIds, qWeights);
         var (pSorted, pPooled) = MaxPerId(pIds, pWeights);
-        long nq = qSorted.shape[0], np = pSorted.shape[0];
-        // Number the ids that occur in this batch 0..U-1 and score in that compact space.
         var (distinct, inverse, _) = cat([qSorted.flatten(), pSorted.flatten()]).unique(sorted: true, return_inverse: true);
         long u = distinct.shape[0];
         var qIndex = inverse!.narrow(0, 0, qSorted.numel()).view(qSorted.shape);
         var pIndex = inverse.narrow(0, qSorted.numel(), pSorted.numel()).view(pSorted.shape);
-        var qBag = zeros(nq, u, dtype: qPooled.dtype, device: qPooled.device).scatter_add(1, qIndex, qPooled); // [Nq, U]
-        var pBag = zeros(np, u, dtype: pPooled.dtype, device: pPooled.device).scatter_add(1, pIndex, pPooled); // [Np, U]
-        return qBag.matmul(pBag.transpose(0, 1)).MoveToOuterDisposeScope();
+        var qBag = zeros(qSorted.shape[0], u, dtype: qPooled.dtype, device: qPooled.device).scatter_add(1, qIndex, qPooled); // [Nq, U]
+        var pBag = zeros(pSorted.shape[0], u, dtype: pPooled.dtype, device: pPooled.device).scatter_add(1, pIndex, pPooled); // [Np, U]
+        return (qBag, pBag);
     }
 
     /// <summary>
@@ -107,6 +115,30 @@ public static class M3Scores
     /// <summary>The training ensemble S_dense + w_s·S_lex + w_c·S_mul (FlagEmbedding: w_s = 0.3, w_c = 1).</summary>
     public static Tensor Ensemble(Tensor dense, Tensor sparse, Tensor colbert, double sparseWeight = 0.3, double colbertWeight = 1.0) =>
         dense + sparse * sparseWeight + colbert * colbertWeight;
+
+    /// <summary>Per-pair dense score of row i with row i: q [N, D], p [N, D] → [N].</summary>
+    public static Tensor DensePairs(Tensor q, Tensor p) => (q * p).sum(-1);
+
+    /// <summary>Per-pair lexical score of text i with text i (ids and weights [N, L] per side) → [N]; memory as <see cref="Sparse(Tensor, Tensor, Tensor, Tensor)"/>.</summary>
+    public static Tensor SparsePairs(Tensor qIds, Tensor qWeights, Tensor pIds, Tensor pWeights)
+    {
+        using var scope = NewDisposeScope();
+        var (qBag, pBag) = Bags(qIds, qWeights, pIds, pWeights);
+        return (qBag * pBag).sum(-1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Per-pair multi-vector score of query i with passage i: q [N, Lq-1, D'], qMask [N, Lq-1], p [N, Lp-1, D'],
+    /// pMask [N, Lp-1] or null → [N], with the padding semantics of <see cref="Colbert(Tensor, Tensor, Tensor, Tensor?, long)"/>.
+    /// </summary>
+    public static Tensor ColbertPairs(Tensor q, Tensor qMask, Tensor p, Tensor? pMask = null)
+    {
+        using var scope = NewDisposeScope();
+        var tokenScores = q.bmm(p.transpose(1, 2)); // [N, Lq-1, Lp-1]
+        if (pMask is not null) tokenScores = tokenScores.masked_fill(pMask.eq(0).unsqueeze(1), float.NegativeInfinity);
+        var sums = tokenScores.max(-1).values.sum(1); // [N]
+        return (sums / qMask.sum(-1, type: ScalarType.Float32)).MoveToOuterDisposeScope();
+    }
 
     /// <summary>Dense scores of two sets of representations.</summary>
     public static Tensor Dense(M3Representations q, M3Representations p) => Dense(q.Dense, p.Dense);
