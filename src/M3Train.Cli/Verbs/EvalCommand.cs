@@ -39,7 +39,7 @@ public static class EvalCommand
     static readonly Option<string> WeightsOption = new("--weights")
     {
         Description = "Hybrid weights dense,sparse,colbert for dense+sparse and all (the paper's MIRACL weights by default).",
-        DefaultValueFactory = _ => HybridWeights.Paper.ToString(),
+        DefaultValueFactory = _ => "1,0.3,1",
     };
 
     static readonly Option<int> TopKOption = new("--top-k")
@@ -64,17 +64,18 @@ public static class EvalCommand
         Description = "Cache corpus encodings here, keyed by model files, corpus content and max length, and reuse them.",
     };
 
-    static readonly Option<int> BatchSizeOption = InferenceOptions.BatchSize();
-    static readonly Option<int> MaxQueryLengthOption = InferenceOptions.MaxQueryLength();
-    static readonly Option<int> MaxPassageLengthOption = InferenceOptions.MaxPassageLength();
+    static readonly Option<int> BatchSizeOption = ModelOptions.BatchSize();
+    static readonly Option<int> MaxQueryLengthOption = ModelOptions.MaxLength("--max-query-length", "Truncate queries to this many tokens including <s> and </s> (capped at the model's positions).");
+    static readonly Option<int> MaxPassageLengthOption = ModelOptions.MaxLength("--max-passage-length", "Truncate passages to this many tokens including <s> and </s> (capped at the model's positions).");
     static readonly Option<string> DeviceOption = CommonOptions.Device();
+    static readonly Option<string> PrecisionOption = ModelOptions.Precision();
 
     public static Command Create()
     {
         var command = new Command("eval", "Evaluate retrieval on a BEIR-format set: nDCG@10, Recall@100, MRR@10 per mode.")
         {
             ModelOption, CorpusOption, QueriesOption, QrelsOption, ModesOption, WeightsOption, TopKOption, RerankKOption,
-            OutputOption, CacheDirOption, BatchSizeOption, MaxQueryLengthOption, MaxPassageLengthOption, DeviceOption,
+            OutputOption, CacheDirOption, BatchSizeOption, MaxQueryLengthOption, MaxPassageLengthOption, DeviceOption, PrecisionOption,
         };
         command.SetAction(parseResult => Run(
             parseResult.GetValue(ModelOption)!,
@@ -90,17 +91,18 @@ public static class EvalCommand
             parseResult.GetValue(BatchSizeOption),
             parseResult.GetValue(MaxQueryLengthOption),
             parseResult.GetValue(MaxPassageLengthOption),
-            parseResult.GetValue(DeviceOption)!));
+            parseResult.GetValue(DeviceOption)!,
+            parseResult.GetValue(PrecisionOption)!));
         return command;
     }
 
     static int Run(DirectoryInfo model, FileInfo corpus, FileInfo queries, FileInfo qrels, string modes, string weights, int topK, int rerankK,
-        FileInfo? output, DirectoryInfo? cacheDir, int batchSize, int maxQueryLength, int maxPassageLength, string device)
+        FileInfo? output, DirectoryInfo? cacheDir, int batchSize, int maxQueryLength, int maxPassageLength, string device, string precision)
     {
         var options = new RetrievalEvalOptions
         {
             Modes = RetrievalModes.Parse(modes),
-            Weights = HybridWeights.Parse(weights),
+            Weights = ModelInference.Weights(weights),
             TopK = topK,
             RerankK = rerankK,
             CacheDir = cacheDir?.FullName,
@@ -110,13 +112,13 @@ public static class EvalCommand
         Log.Information("{Corpus}: {Documents} documents; {Queries}: {Evaluated} queries with relevant documents",
             corpus.FullName, data.Corpus.Count, queries.FullName, data.EvaluatedQueries.Count);
 
-        var (inference, torchDevice) = InferenceOptions.Load(model, device, batchSize);
+        var (inference, torchDevice) = ModelInference.Load(model, device, precision, batchSize);
         using (inference)
         {
             options = options with
             {
-                MaxQueryLength = InferenceOptions.CapLength(maxQueryLength, inference, "--max-query-length"),
-                MaxPassageLength = InferenceOptions.CapLength(maxPassageLength, inference, "--max-passage-length"),
+                MaxQueryLength = ModelInference.CapLength(maxQueryLength, inference, "--max-query-length"),
+                MaxPassageLength = ModelInference.CapLength(maxPassageLength, inference, "--max-passage-length"),
             };
             string? modelHash = null;
             if (cacheDir is not null && !inference.HeadsLoaded)

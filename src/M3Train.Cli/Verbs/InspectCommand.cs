@@ -35,16 +35,17 @@ public static class InspectCommand
         DefaultValueFactory = _ => 1000,
     };
 
-    static readonly Option<int> BatchSizeOption = InferenceOptions.BatchSize();
-    static readonly Option<int> MaxQueryLengthOption = InferenceOptions.MaxQueryLength();
-    static readonly Option<int> MaxPassageLengthOption = InferenceOptions.MaxPassageLength();
+    static readonly Option<int> BatchSizeOption = ModelOptions.BatchSize();
+    static readonly Option<int> MaxQueryLengthOption = ModelOptions.MaxLength("--max-query-length", "Truncate queries to this many tokens including <s> and </s> (capped at the model's positions).");
+    static readonly Option<int> MaxPassageLengthOption = ModelOptions.MaxLength("--max-passage-length", "Truncate passages to this many tokens including <s> and </s> (capped at the model's positions).");
     static readonly Option<string> DeviceOption = CommonOptions.Device();
+    static readonly Option<string> PrecisionOption = ModelOptions.Precision();
 
     public static Command Create()
     {
         var command = new Command("inspect", "Sparse and multi-vector health of a model on given texts, with their top-weighted tokens.")
         {
-            ModelOption, InputOption, TopOption, ExamplesOption, LimitOption, BatchSizeOption, MaxQueryLengthOption, MaxPassageLengthOption, DeviceOption,
+            ModelOption, InputOption, TopOption, ExamplesOption, LimitOption, BatchSizeOption, MaxQueryLengthOption, MaxPassageLengthOption, DeviceOption, PrecisionOption,
         };
         command.SetAction(parseResult => Run(
             parseResult.GetValue(ModelOption)!,
@@ -55,22 +56,23 @@ public static class InspectCommand
             parseResult.GetValue(BatchSizeOption),
             parseResult.GetValue(MaxQueryLengthOption),
             parseResult.GetValue(MaxPassageLengthOption),
-            parseResult.GetValue(DeviceOption)!));
+            parseResult.GetValue(DeviceOption)!,
+            parseResult.GetValue(PrecisionOption)!));
         return command;
     }
 
-    static int Run(DirectoryInfo model, FileInfo input, int top, int examples, int limit, int batchSize, int maxQueryLength, int maxPassageLength, string device)
+    static int Run(DirectoryInfo model, FileInfo input, int top, int examples, int limit, int batchSize, int maxQueryLength, int maxPassageLength, string device, string precision)
     {
         if (top < 1) throw new M3TrainException($"--top {top}: must be at least 1");
         if (examples < 0) throw new M3TrainException($"--examples {examples}: must be at least 0");
         if (limit < 1) throw new M3TrainException($"--limit {limit}: must be at least 1");
         var texts = InspectionInput.Read(input.FullName, limit);
-        var (inference, torchDevice) = InferenceOptions.Load(model, device, batchSize);
+        var (inference, _) = ModelInference.Load(model, device, precision, batchSize);
         using (inference)
         {
-            var report = new ModelInspector(inference, torchDevice).Inspect(texts,
-                InferenceOptions.CapLength(maxQueryLength, inference, "--max-query-length"),
-                InferenceOptions.CapLength(maxPassageLength, inference, "--max-passage-length"), top, examples);
+            var report = new ModelInspector(inference).Inspect(texts,
+                ModelInference.CapLength(maxQueryLength, inference, "--max-query-length"),
+                ModelInference.CapLength(maxPassageLength, inference, "--max-passage-length"), top, examples);
             Console.Out.Write(report.ToText());
         }
         return 0;

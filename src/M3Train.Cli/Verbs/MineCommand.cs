@@ -59,17 +59,18 @@ public static class MineCommand
         Description = "Drop candidates scoring above weakest-positive - X, e.g. 0.02.",
     };
 
-    static readonly Option<int> BatchSizeOption = InferenceOptions.BatchSize();
-    static readonly Option<int> MaxQueryLengthOption = InferenceOptions.MaxQueryLength();
-    static readonly Option<int> MaxPassageLengthOption = InferenceOptions.MaxPassageLength();
+    static readonly Option<int> BatchSizeOption = ModelOptions.BatchSize();
+    static readonly Option<int> MaxQueryLengthOption = ModelOptions.MaxLength("--max-query-length", "Truncate queries to this many tokens including <s> and </s> (capped at the model's positions).");
+    static readonly Option<int> MaxPassageLengthOption = ModelOptions.MaxLength("--max-passage-length", "Truncate passages to this many tokens including <s> and </s> (capped at the model's positions).");
     static readonly Option<string> DeviceOption = CommonOptions.Device();
+    static readonly Option<string> PrecisionOption = ModelOptions.Precision();
 
     public static Command Create()
     {
         var command = new Command("mine", "Mine hard negatives for fine-tuning rows with the model's dense retrieval.")
         {
             ModelOption, InputOption, OutputOption, RangeOption, NegativesOption, PoolOption, SeedOption,
-            RelativeMarginOption, AbsoluteMarginOption, BatchSizeOption, MaxQueryLengthOption, MaxPassageLengthOption, DeviceOption,
+            RelativeMarginOption, AbsoluteMarginOption, BatchSizeOption, MaxQueryLengthOption, MaxPassageLengthOption, DeviceOption, PrecisionOption,
         };
         command.SetAction(parseResult =>
         {
@@ -86,24 +87,25 @@ public static class MineCommand
                 MaxPassageLength = parseResult.GetValue(MaxPassageLengthOption),
             };
             return Run(parseResult.GetValue(ModelOption)!, parseResult.GetValue(InputOption)!, parseResult.GetValue(OutputOption)!,
-                parseResult.GetValue(PoolOption), options, parseResult.GetValue(BatchSizeOption), parseResult.GetValue(DeviceOption)!);
+                parseResult.GetValue(PoolOption), options, parseResult.GetValue(BatchSizeOption), parseResult.GetValue(DeviceOption)!,
+                parseResult.GetValue(PrecisionOption)!);
         });
         return command;
     }
 
-    static int Run(DirectoryInfo model, FileInfo input, FileInfo output, FileInfo? pool, MiningOptions options, int batchSize, string device)
+    static int Run(DirectoryInfo model, FileInfo input, FileInfo output, FileInfo? pool, MiningOptions options, int batchSize, string device, string precision)
     {
         options.Validate();
         var rows = TrainingRowFile.Read(input.FullName);
         var poolTexts = pool is null ? null : TrainingRowFile.ReadPool(pool.FullName);
-        var (inference, torchDevice) = InferenceOptions.Load(model, device, batchSize);
+        var (inference, torchDevice) = ModelInference.Load(model, device, precision, batchSize);
         MiningResult result;
         using (inference)
         {
             options = options with
             {
-                MaxQueryLength = InferenceOptions.CapLength(options.MaxQueryLength, inference, "--max-query-length"),
-                MaxPassageLength = InferenceOptions.CapLength(options.MaxPassageLength, inference, "--max-passage-length"),
+                MaxQueryLength = ModelInference.CapLength(options.MaxQueryLength, inference, "--max-query-length"),
+                MaxPassageLength = ModelInference.CapLength(options.MaxPassageLength, inference, "--max-passage-length"),
             };
             result = new HardNegativeMiner(inference, torchDevice).Mine(rows, poolTexts, options);
         }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using M3Train.Eval;
+using M3Train.Model;
 using Serilog;
 
 namespace M3Train.Cli.Verbs;
@@ -26,45 +27,48 @@ public static class TeacherScoresCommand
 
     static readonly Option<string> WeightsOption = new("--weights")
     {
-        Description = "Weights dense,sparse,colbert of the hybrid score (w_d·d + w_s·s + w_c·c)/(w_d + w_s + w_c); compute_score's default.",
-        DefaultValueFactory = _ => HybridWeights.ComputeScoreDefault.ToString(),
+        Description = "Weights wd,ws,wc of the hybrid score (wd·dense + ws·sparse + wc·colbert)/(wd + ws + wc), compute_score's colbert+sparse+dense (default as m3train score).",
+        DefaultValueFactory = _ => "1,1,1",
     };
 
-    static readonly Option<int> BatchSizeOption = InferenceOptions.BatchSize();
-    static readonly Option<int> MaxQueryLengthOption = InferenceOptions.MaxQueryLength();
-    static readonly Option<int> MaxPassageLengthOption = InferenceOptions.MaxPassageLength();
+    static readonly Option<int> BatchSizeOption = ModelOptions.BatchSize();
+    static readonly Option<int> MaxQueryLengthOption = ModelOptions.MaxLength("--max-query-length", "Truncate queries to this many tokens including <s> and </s> (capped at the model's positions).");
+    static readonly Option<int> MaxPassageLengthOption = ModelOptions.MaxLength("--max-passage-length", "Truncate passages to this many tokens including <s> and </s> (capped at the model's positions).");
     static readonly Option<string> DeviceOption = CommonOptions.Device();
+    static readonly Option<string> PrecisionOption = ModelOptions.Precision();
 
     public static Command Create()
     {
         var command = new Command("teacher-scores", "Add pos_scores/neg_scores from the model's own dense+sparse+ColBERT score to fine-tuning rows.")
         {
-            ModelOption, InputOption, OutputOption, WeightsOption, BatchSizeOption, MaxQueryLengthOption, MaxPassageLengthOption, DeviceOption,
+            ModelOption, InputOption, OutputOption, WeightsOption, BatchSizeOption, MaxQueryLengthOption, MaxPassageLengthOption, DeviceOption, PrecisionOption,
         };
         command.SetAction(parseResult => Run(
             parseResult.GetValue(ModelOption)!,
             parseResult.GetValue(InputOption)!,
             parseResult.GetValue(OutputOption)!,
-            HybridWeights.Parse(parseResult.GetValue(WeightsOption)!),
+            ModelInference.Weights(parseResult.GetValue(WeightsOption)!),
             parseResult.GetValue(BatchSizeOption),
             parseResult.GetValue(MaxQueryLengthOption),
             parseResult.GetValue(MaxPassageLengthOption),
-            parseResult.GetValue(DeviceOption)!));
+            parseResult.GetValue(DeviceOption)!,
+            parseResult.GetValue(PrecisionOption)!));
         return command;
     }
 
-    static int Run(DirectoryInfo model, FileInfo input, FileInfo output, HybridWeights weights, int batchSize, int maxQueryLength, int maxPassageLength, string device)
+    static int Run(DirectoryInfo model, FileInfo input, FileInfo output, M3ScoreWeights weights, int batchSize, int maxQueryLength, int maxPassageLength,
+        string device, string precision)
     {
         var rows = TrainingRowFile.Read(input.FullName);
-        var (inference, torchDevice) = InferenceOptions.Load(model, device, batchSize);
+        var (inference, _) = ModelInference.Load(model, device, precision, batchSize);
         IReadOnlyList<RowScores> scores;
         using (inference)
         {
             if (!inference.HeadsLoaded)
                 throw new M3TrainException($"{model.FullName}: no head files, so the sparse and ColBERT scores would come from random heads; teacher scores need a checkpoint with colbert_linear.pt and sparse_linear.pt");
-            scores = new TeacherScorer(inference, torchDevice).Score(rows, weights,
-                InferenceOptions.CapLength(maxQueryLength, inference, "--max-query-length"),
-                InferenceOptions.CapLength(maxPassageLength, inference, "--max-passage-length"));
+            scores = new TeacherScorer(inference).Score(rows, weights,
+                ModelInference.CapLength(maxQueryLength, inference, "--max-query-length"),
+                ModelInference.CapLength(maxPassageLength, inference, "--max-passage-length"));
         }
         int replaced = rows.Count(r => r.Json.ContainsKey("pos_scores") || r.Json.ContainsKey("neg_scores"));
         TrainingRowFile.Write(output.FullName, rows.Select((row, i) => TeacherScorer.Rewrite(row, scores[i])));

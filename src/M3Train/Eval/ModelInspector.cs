@@ -1,6 +1,6 @@
 using M3Train.Runtime;
 using M3Train.Training;
-using static TorchSharp.torch;
+using M3Train.Model;
 
 namespace M3Train.Eval;
 
@@ -10,7 +10,7 @@ namespace M3Train.Eval;
 /// fine-tuning rows also the mean dense/sparse/ColBERT score of positives versus negatives; and the top-weighted
 /// tokens of a few texts, decoded, to show what the sparse head learned.
 /// </summary>
-public sealed class ModelInspector(IM3Inference inference, Device device)
+public sealed class ModelInspector(IM3Inference inference)
 {
     public InspectionReport Inspect(InspectionInput input, int maxQueryLength, int maxPassageLength, int topTokens = 10, int examples = 3)
     {
@@ -24,9 +24,7 @@ public sealed class ModelInspector(IM3Inference inference, Device device)
         HeadScoreMeans? positives = null, negatives = null;
         if (input.Rows.Count > 0)
         {
-            var queryIndex = Index(queries);
-            var passageIndex = Index(passages);
-            var pairs = new List<(int Query, int Passage)>();
+            var pairs = new List<(string Query, string Passage)>();
             var positivePairs = new List<int>();
             var negativePairs = new List<int>();
             foreach (var row in input.Rows)
@@ -34,17 +32,17 @@ public sealed class ModelInspector(IM3Inference inference, Device device)
                 foreach (string p in row.Positives)
                 {
                     positivePairs.Add(pairs.Count);
-                    pairs.Add((queryIndex[row.Query!], passageIndex[p]));
+                    pairs.Add((row.Query!, p));
                 }
                 foreach (string n in row.Negatives)
                 {
                     negativePairs.Add(pairs.Count);
-                    pairs.Add((queryIndex[row.Query!], passageIndex[n]));
+                    pairs.Add((row.Query!, n));
                 }
             }
-            var scores = PairScorer.Score(
-                inference.Encode(queries, maxQueryLength, EncodingParts.All),
-                inference.Encode(passages, maxPassageLength, EncodingParts.All), pairs, device);
+            IReadOnlyList<M3PairScores> scores;
+            using (var progress = new ProgressDisplay("score pairs", pairs.Count, "pairs"))
+                scores = inference.ScorePairs(pairs, new M3ScoreWeights(), maxQueryLength, maxPassageLength, progress);
             positives = HeadScoreMeans.Of(scores, positivePairs);
             negatives = HeadScoreMeans.Of(scores, negativePairs);
         }
@@ -70,12 +68,5 @@ public sealed class ModelInspector(IM3Inference inference, Device device)
     {
         string text = inference.Tokenizer.Decode([id]).Trim();
         return text.Length > 0 ? text : inference.Tokenizer.IdToToken(id);
-    }
-
-    static Dictionary<string, int> Index(List<string> texts)
-    {
-        var index = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int i = 0; i < texts.Count; i++) index[texts[i]] = i;
-        return index;
     }
 }

@@ -1,3 +1,5 @@
+using M3Train.Model;
+
 namespace M3Train.Eval;
 
 /// <summary>Settings of one <see cref="RetrievalEvaluator"/> run.</summary>
@@ -6,8 +8,8 @@ public sealed record RetrievalEvalOptions
     /// <summary>Modes to evaluate, in report order. Default: all five.</summary>
     public IReadOnlyList<RetrievalMode> Modes { get; init; } = RetrievalModes.Every;
 
-    /// <summary>Weights of dense+sparse (dense, sparse) and all (all three). Default the paper's (1, 0.3, 1).</summary>
-    public HybridWeights Weights { get; init; } = HybridWeights.Paper;
+    /// <summary>Weights of dense+sparse (dense, sparse) and all (all three). Default the paper's MIRACL/MKQA weights (1, 0.3, 1).</summary>
+    public M3ScoreWeights Weights { get; init; } = new(1.0, 0.3, 1.0);
 
     /// <summary>Results kept per query and mode (Recall@100 needs 100). Default 100.</summary>
     public int TopK { get; init; } = 100;

@@ -1,44 +1,39 @@
 using System.Text.Json.Nodes;
+using M3Train.Model;
 using M3Train.Runtime;
 using Serilog;
-using static TorchSharp.torch;
 
 namespace M3Train.Eval;
 
 /// <summary>
 /// Knowledge-distillation targets from the model itself (issue 11): every row's query is scored against each of its
-/// positives and negatives with <c>compute_score</c>'s hybrid <c>(w_d·dense + w_s·sparse + w_c·colbert) / Σw</c>,
-/// giving the <c>pos_scores</c>/<c>neg_scores</c> fine-tuning reads (M3-SPEC section 6). Each distinct text is
-/// encoded once.
+/// positives and negatives with <c>compute_score</c>'s <c>colbert+sparse+dense</c>,
+/// <c>(w_d·dense + w_s·sparse + w_c·colbert) / (w_d + w_s + w_c)</c>, giving the <c>pos_scores</c>/<c>neg_scores</c>
+/// fine-tuning reads (M3-SPEC section 6). The pairs go through <see cref="IM3Inference.ScorePairs"/>, the code of
+/// <c>m3train score</c>, so the same pairs get the same numbers.
 /// </summary>
-public sealed class TeacherScorer(IM3Inference inference, Device device)
+public sealed class TeacherScorer(IM3Inference inference)
 {
-    public IReadOnlyList<RowScores> Score(IReadOnlyList<TrainingRowRecord> rows, HybridWeights weights, int maxQueryLength, int maxPassageLength)
+    public IReadOnlyList<RowScores> Score(IReadOnlyList<TrainingRowRecord> rows, M3ScoreWeights weights, int maxQueryLength, int maxPassageLength)
     {
-        var queries = new TextTable();
-        var passages = new TextTable();
-        var pairs = new List<(int Query, int Passage)>();
-        foreach (var row in rows)
-        {
-            int q = queries.Add(row.Query);
-            foreach (string p in row.Row.Positives.Concat(row.Row.Negatives)) pairs.Add((q, passages.Add(p)));
-        }
-        Log.Information("Scoring {Pairs} pairs ({Queries} distinct queries, {Passages} distinct passages) with weights dense {Dense}, sparse {Sparse}, colbert {Colbert}",
-            pairs.Count, queries.Texts.Count, passages.Texts.Count, weights.Dense, weights.Sparse, weights.Colbert);
-        TextEncodings encodedQueries, encodedPassages;
-        using (var progress = new ProgressDisplay("encode queries", queries.Texts.Count, "texts"))
-            encodedQueries = inference.Encode(queries.Texts, maxQueryLength, EncodingParts.All, progress);
-        using (var progress = new ProgressDisplay("encode passages", passages.Texts.Count, "texts"))
-            encodedPassages = inference.Encode(passages.Texts, maxPassageLength, EncodingParts.All, progress);
-        double[] hybrid = PairScorer.Score(encodedQueries, encodedPassages, pairs, device).Hybrid(weights);
+        var pairs = rows.SelectMany(r => r.Row.Positives.Concat(r.Row.Negatives).Select(p => (r.Query, p))).ToList();
+        Log.Information("Scoring {Pairs} pairs of {Rows} rows with weights dense {Dense}, sparse {Sparse}, colbert {Colbert}",
+            pairs.Count, rows.Count, weights.Dense, weights.Sparse, weights.Colbert);
+        IReadOnlyList<M3PairScores> scores;
+        using (var progress = new ProgressDisplay("score pairs", pairs.Count, "pairs"))
+            scores = inference.ScorePairs(pairs, weights, maxQueryLength, maxPassageLength, progress);
 
         var result = new RowScores[rows.Count];
         int next = 0;
         for (int r = 0; r < rows.Count; r++)
         {
-            int positives = rows[r].Row.Positives.Length, negatives = rows[r].Row.Negatives.Length;
-            result[r] = new RowScores(hybrid[next..(next + positives)], hybrid[(next + positives)..(next + positives + negatives)]);
-            next += positives + negatives;
+            float[] Take(int count)
+            {
+                var taken = scores.Skip(next).Take(count).Select(s => s.ColbertSparseDense).ToArray();
+                next += count;
+                return taken;
+            }
+            result[r] = new RowScores(Take(rows[r].Row.Positives.Length), Take(rows[r].Row.Negatives.Length));
         }
         return result;
     }
@@ -50,21 +45,5 @@ public sealed class TeacherScorer(IM3Inference inference, Device device)
         json["pos_scores"] = TrainingRowFile.ScoreArray(scores.Positives);
         json["neg_scores"] = TrainingRowFile.ScoreArray(scores.Negatives);
         return json;
-    }
-
-    /// <summary>Distinct texts in first-seen order, with their indices.</summary>
-    sealed class TextTable
-    {
-        readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
-
-        public List<string> Texts { get; } = [];
-
-        public int Add(string text)
-        {
-            if (_index.TryGetValue(text, out int i)) return i;
-            _index[text] = Texts.Count;
-            Texts.Add(text);
-            return Texts.Count - 1;
-        }
     }
 }

@@ -81,6 +81,6 @@ public static class TrainingRowFile
     /// <summary>A JSON array of strings.</summary>
     public static JsonArray StringArray(IEnumerable<string> items) => new(items.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray());
 
-    /// <summary>A JSON array of numbers written as float32 (scores need no more).</summary>
-    public static JsonArray ScoreArray(IEnumerable<double> items) => new(items.Select(s => (JsonNode?)JsonValue.Create((float)s)).ToArray());
+    /// <summary>A JSON array of float32 scores, each written in its shortest round-trip form (as <c>m3train score</c> writes them).</summary>
+    public static JsonArray ScoreArray(IEnumerable<float> items) => new(items.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray());
 }

@@ -1,4 +1,5 @@
 using M3Train.Eval;
+using M3Train.Model;
 using M3Train.Tests.Export;
 using M3Train.Tests.Training;
 using M3Train.Training;
@@ -99,10 +100,10 @@ public class RetrievalEvaluatorTests(SampleEvaluation sample, ITestOutputHelper 
     public void HybridModesWithOneWeightAreThatScoreAlone()
     {
         // "all" re-ranks the dense candidates: with weights (1, 0, 0) it is the dense order, with (0, 0, 1) the ColBERT order.
-        var denseOnly = sample.Evaluate(Cached with { Modes = [RetrievalMode.All, RetrievalMode.DenseSparse], Weights = new HybridWeights(1, 0, 0) });
+        var denseOnly = sample.Evaluate(Cached with { Modes = [RetrievalMode.All, RetrievalMode.DenseSparse], Weights = new M3ScoreWeights(1, 0, 0) });
         AssertSameMetrics(Report(sample.First, RetrievalMode.Dense), Report(denseOnly, RetrievalMode.All));
         AssertSameMetrics(Report(sample.First, RetrievalMode.Dense), Report(denseOnly, RetrievalMode.DenseSparse));
-        var colbertOnly = sample.Evaluate(Cached with { Modes = [RetrievalMode.All], Weights = new HybridWeights(0, 0, 1) });
+        var colbertOnly = sample.Evaluate(Cached with { Modes = [RetrievalMode.All], Weights = new M3ScoreWeights(0, 0, 1) });
         AssertSameMetrics(Report(sample.First, RetrievalMode.Colbert), Report(colbertOnly, RetrievalMode.All));
     }
 

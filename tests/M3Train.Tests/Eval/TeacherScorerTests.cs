@@ -11,8 +11,8 @@ public class TeacherScorerTests(TinyModel model) : IClassFixture<TinyModel>
     public void ScoresEqualTheHybridScoreOfEachPairComputedAlone()
     {
         var rows = TrainingRowFile.Read(TinyInference.TrainFile("toy_train_data1.jsonl"));
-        var weights = new HybridWeights(0.4, 0.2, 0.4);
-        var scores = new TeacherScorer(model.Inference, CPU).Score(rows, weights, 32, 64);
+        var weights = new M3ScoreWeights(0.4, 0.2, 0.4);
+        var scores = new TeacherScorer(model.Inference).Score(rows, weights, 32, 64);
 
         var m3 = model.Inference.Model;
         M3Representations Alone(string text, int maxLength)
@@ -29,7 +29,7 @@ public class TeacherScorerTests(TinyModel model) : IClassFixture<TinyModel>
             Assert.Equal(row.Negatives.Length, scores[r].Negatives.Length);
             using var q = Alone(row.Query!, 32);
             var passages = row.Positives.Concat(row.Negatives).ToArray();
-            var expected = scores[r].Positives.Concat(scores[r].Negatives).ToArray();
+            var computed = scores[r].Positives.Concat(scores[r].Negatives).ToArray();
             for (int i = 0; i < passages.Length; i++)
             {
                 using var p = Alone(passages[i], 64);
@@ -37,7 +37,7 @@ public class TeacherScorerTests(TinyModel model) : IClassFixture<TinyModel>
                 double dense = M3Scores.Dense(q, p).item<float>();
                 double sparse = M3Scores.Sparse(q, p).item<float>();
                 double colbert = M3Scores.Colbert(q, p).item<float>();
-                Assert.Equal((0.4 * dense + 0.2 * sparse + 0.4 * colbert) / 1.0, expected[i], 5);
+                Assert.Equal((0.4 * dense + 0.2 * sparse + 0.4 * colbert) / 1.0, computed[i], 5);
             }
         }
     }
@@ -47,7 +47,7 @@ public class TeacherScorerTests(TinyModel model) : IClassFixture<TinyModel>
     {
         var rows = TrainingRowFile.Read(TinyInference.TrainFile("nq.jsonl"));
         var row = rows[0];
-        var json = TeacherScorer.Rewrite(row, new RowScores([0.5], Enumerable.Repeat(0.25, row.Row.Negatives.Length).ToArray()));
+        var json = TeacherScorer.Rewrite(row, new RowScores([0.5f], Enumerable.Repeat(0.25f, row.Row.Negatives.Length).ToArray()));
         Assert.Equal(row.Json.Select(kv => kv.Key), json.Select(kv => kv.Key));
         Assert.Equal([0.5f], json["pos_scores"]!.AsArray().Select(v => v!.GetValue<float>()));
         Assert.All(json["neg_scores"]!.AsArray(), v => Assert.Equal(0.25f, v!.GetValue<float>()));

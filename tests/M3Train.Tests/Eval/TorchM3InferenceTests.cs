@@ -57,10 +57,12 @@ public class TorchM3InferenceTests
     }
 
     [Fact]
-    public void LengthsBeyondThePositionTableAreRefused()
+    public void LengthsBeyondThePositionTableAreCapped()
     {
         using var inference = TinyInference.Load();
         Assert.Equal(128, inference.MaxTokens); // max_position_embeddings 130 - (pad 1 + 1)
-        Assert.Throws<ArgumentOutOfRangeException>(() => inference.Encode(["x"], 129, EncodingParts.Dense));
+        string text = string.Join(" ", Enumerable.Repeat("many words", 200));
+        Assert.Equal(inference.Encode([text], 128, EncodingParts.Dense).Dense, inference.Encode([text], 4096, EncodingParts.Dense).Dense);
+        Assert.Equal(127, inference.Encode([text], 4096, EncodingParts.Colbert).ColbertTokens(0));
     }
 }
