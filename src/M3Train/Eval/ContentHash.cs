@@ -7,7 +7,7 @@ namespace M3Train.Eval;
 public static class ContentHash
 {
     /// <summary>Files of a checkpoint folder that decide its outputs (tokenizer model included); absent ones are skipped.</summary>
-    public static readonly string[] ModelFiles =
+    public static IReadOnlyList<string> ModelFiles { get; } =
         ["config.json", "model.safetensors", "pytorch_model.bin", "colbert_linear.pt", "sparse_linear.pt", "sentencepiece.bpe.model"];
 
     /// <summary>Hex SHA-256 of one file's bytes.</summary>
