@@ -5,14 +5,6 @@ using Xunit;
 
 namespace M3Train.Tests.Eval;
 
-/// <summary>The shipped tiny model, loaded once for the mining and teacher-score tests.</summary>
-public sealed class TinyModel : IDisposable
-{
-    public TorchM3Inference Inference { get; } = TinyInference.Load(batchSize: 32);
-
-    public void Dispose() => Inference.Dispose();
-}
-
 public class HardNegativeMinerTests(TinyModel model, ITestOutputHelper output) : IClassFixture<TinyModel>
 {
     static readonly MiningOptions Short = new() { MaxQueryLength = 32, MaxPassageLength = 64 };
