@@ -19,6 +19,10 @@ public static class Program
         root.Add(EncodeCommand.Create());
         root.Add(ScoreCommand.Create());
         root.Add(ProbeBatchCommand.Create());
+        root.Add(EvalCommand.Create());
+        root.Add(MineCommand.Create());
+        root.Add(TeacherScoresCommand.Create());
+        root.Add(InspectCommand.Create());
         return root;
     }
 
