@@ -17,6 +17,12 @@ public interface ITrainingObjective
     /// <summary>Trainable parameters beyond the model's (e.g. RetroMAE's decoder), with unique names.</summary>
     IEnumerable<(string Name, Parameter Param)> ExtraParameters => [];
 
+    /// <summary>Asks the next <see cref="Backward"/> to measure the health of the representations it encodes (a logged step).</summary>
+    void RequestHealth() { }
+
+    /// <summary>Health figures measured since the last request (named as in metrics.jsonl); empty when none.</summary>
+    IReadOnlyDictionary<string, double> TakeHealth() => new Dictionary<string, double>();
+
     /// <summary>Writes the objective's own state into a checkpoint folder (e.g. the decoder).</summary>
     void Save(string directory) { }
 
