@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
 using M3Train.Cli;
-using M3Train.Tests.Model;
 using Xunit;
 using static TorchSharp.torch;
 
