@@ -20,6 +20,11 @@ public static class Program
         root.Add(ExtendPositionsCommand.Create());
         root.Add(EncodeCommand.Create());
         root.Add(ScoreCommand.Create());
+        root.Add(ProbeBatchCommand.Create());
+        root.Add(EvalCommand.Create());
+        root.Add(MineCommand.Create());
+        root.Add(TeacherScoresCommand.Create());
+        root.Add(InspectCommand.Create());
         return root;
     }
 

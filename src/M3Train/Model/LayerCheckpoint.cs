@@ -58,7 +58,11 @@ internal sealed class LayerCheckpoint : MultiTensorFunction<LayerCheckpoint>
         }
         catch (Exception e)
         {
-            const string message = "Activation checkpointing: recomputing an encoder layer in backward failed";
+            // An exception cannot unwind through libtorch's autograd callback, so the process ends here; say why and what to change.
+            string message = "Activation checkpointing: recomputing an encoder layer in backward failed" +
+                (e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase)
+                    ? " (out of memory: lower data.batch_sizes or data.tokens_per_batch, set or lower train.sub_batch_size, or lower data.passage_max_len; m3train probe-batch finds sizes that fit; the last checkpoint is intact, resume with --resume latest)"
+                    : "");
             Log.Fatal(e, message);
             Log.CloseAndFlush();
             Environment.FailFast($"{message}: {e.Message}", e);

@@ -52,7 +52,7 @@ public sealed class M3Encoder
                 int[] tokens = ids[batch[b]];
                 results[batch[b]] = new M3TextEncoding(
                     denseRows?.AsSpan((int)(b * d), (int)d).ToArray(),
-                    weights is null ? null : LexicalWeights(tokens, weights.AsSpan((int)(b * length), tokens.Length)),
+                    weights is null ? null : Text.LexicalWeights.FromTokenWeights(tokens, weights.AsSpan((int)(b * length), tokens.Length), _unusedIds),
                     colbert ? ColbertRows(reps.ColbertVectors[b], tokens.Length - 1) : null);
             }
         }
@@ -102,19 +102,6 @@ public sealed class M3Encoder
     /// <summary>Indices of <paramref name="ids"/> in batches of at most <paramref name="batchSize"/>, longest texts first (stable).</summary>
     static IEnumerable<int[]> LongestFirstBatches(int[][] ids, int batchSize) =>
         Enumerable.Range(0, ids.Length).OrderByDescending(i => ids[i].Length).Chunk(batchSize);
-
-    /// <summary>FlagEmbedding's <c>_process_token_weights</c>: the max weight per id, special ids and weights ≤ 0 skipped.</summary>
-    Dictionary<int, float> LexicalWeights(int[] tokens, ReadOnlySpan<float> weights)
-    {
-        var result = new Dictionary<int, float>();
-        for (int i = 0; i < tokens.Length; i++)
-        {
-            float w = weights[i];
-            if (w <= 0 || _unusedIds.Contains(tokens[i])) continue;
-            if (!result.TryGetValue(tokens[i], out float seen) || w > seen) result[tokens[i]] = w;
-        }
-        return result;
-    }
 
     /// <summary>The first <paramref name="count"/> rows of one text's vectors [L-1, D'] (the rest is padding), copied per text to keep host arrays small.</summary>
     static float[][] ColbertRows(Tensor vectors, int count)

@@ -36,15 +36,15 @@ public sealed class ProgressDisplay : IDisposable
         lock (Gate) _active = this;
     }
 
-    /// <summary>Records that <paramref name="done"/> units are finished; <paramref name="metrics"/> are shown as name=value.</summary>
-    public void Update(long done, IEnumerable<(string Name, double Value)>? metrics = null)
+    /// <summary>Records that <paramref name="done"/> units are finished; <paramref name="metrics"/> are shown as name value, an <paramref name="alarm"/> in brackets.</summary>
+    public void Update(long done, IEnumerable<(string Name, double Value)>? metrics = null, string? alarm = null)
     {
         lock (Gate)
         {
             if (_start < 0) _start = done;
             _done = done;
             if (metrics != null)
-                _extra = string.Join("  ", metrics.Select(m => $"{m.Name} {Format(m.Value)}"));
+                _extra = string.Join("  ", metrics.Select(m => $"{m.Name} {Format(m.Value)}")) + (alarm is null ? "" : $"  [{alarm}]");
             var now = _clock.Elapsed;
             var interval = _interactive ? TimeSpan.FromMilliseconds(100) : PlainInterval;
             if (done < _total && _lastDraw is { } last && now - last < interval) return;

@@ -23,6 +23,12 @@ public interface ITrainingObjective
     /// <summary>Copies the master's <see cref="ExtraParameters"/> to the other replicas, after each optimizer step.</summary>
     void BroadcastWeights() { }
 
+    /// <summary>Asks the next <see cref="Backward"/> to measure the health of the representations it encodes (a logged step).</summary>
+    void RequestHealth() { }
+
+    /// <summary>Health figures measured since the last request (named as in metrics.jsonl); empty when none.</summary>
+    IReadOnlyDictionary<string, double> TakeHealth() => new Dictionary<string, double>();
+
     /// <summary>Writes the objective's own state into a checkpoint folder (e.g. the decoder).</summary>
     void Save(string directory) { }
 

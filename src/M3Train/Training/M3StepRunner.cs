@@ -22,6 +22,33 @@ public sealed class M3StepRunner(ReplicaSet<M3Model> replicas, M3BatchLoss loss,
     /// <summary>Test seam: replica r fails (as an out-of-memory or driver error would) at a micro-step.</summary>
     public Func<int, long, bool>? InjectFailure { get; init; }
 
+    bool _healthRequested;
+    SparseHealthFigures? _health;
+
+    public void RequestHealth() => _healthRequested = true;
+
+    public IReadOnlyDictionary<string, double> TakeHealth()
+    {
+        var figures = _health;
+        _health = null;
+        if (figures is null) return new Dictionary<string, double>();
+        return new Dictionary<string, double>
+        {
+            ["sparse_active_per_text"] = figures.MeanActiveTokens,
+            ["sparse_zero_share"] = figures.AllZeroShare,
+            ["sparse_mean_weight"] = figures.MeanActiveWeight,
+            ["colbert_self_similarity"] = figures.ColbertSelfSimilarity,
+        };
+    }
+
+    /// <summary>On a requested step: sparse/multi-vector health of every text the step encoded (one host read).</summary>
+    void MeasureHealth(IEnumerable<M3Representations> reps)
+    {
+        if (!_healthRequested) return;
+        _healthRequested = false;
+        _health = reps.Select(SparseHealth.Measure).Aggregate(SparseHealthFigures.Empty, (a, b) => a + b);
+    }
+
     void MaybeFail(int replica, long microStep)
     {
         if (InjectFailure?.Invoke(replica, microStep) == true)
@@ -54,6 +81,7 @@ public sealed class M3StepRunner(ReplicaSet<M3Model> replicas, M3BatchLoss loss,
         try
         {
             var parts = Loss.Compute(encoded.Select(e => e.q).ToList(), encoded.Select(e => e.p).ToList(), batches, microStep);
+            MeasureHealth(encoded.SelectMany(e => new[] { e.q, e.p }));
             (parts["loss"] * scale).backward();
             return Detached(parts);
         }
@@ -78,6 +106,7 @@ public sealed class M3StepRunner(ReplicaSet<M3Model> replicas, M3BatchLoss loss,
             var qs = Enumerable.Range(0, batches.Count).Select(r => M3RepresentationList.FromList(reps[$"q{r}"])).ToList();
             var ps = Enumerable.Range(0, batches.Count).Select(r => M3RepresentationList.FromList(reps[$"p{r}"])).ToList();
             var result = new Dictionary<string, Tensor>(Loss.Compute(qs, ps, batches, microStep));
+            MeasureHealth(qs.Concat(ps));
             result["objective"] = result["loss"] * scale;
             return result;
         }, lossKey: "objective", concat: M3RepresentationList.ConcatPadded);

@@ -105,11 +105,7 @@ public sealed class Trainer : IDisposable
             });
             _loaded.Add(checkpoint);
             var model = checkpoint.Model;
-            model.to(device);
-            model.Precision = ResolvePrecision(config.Train.Precision, device);
-            model.GradientCheckpointing = config.Train.ActivationCheckpointing;
-            model.NormalizeEmbeddings = config.Model.NormalizeEmbeddings;
-            model.train();
+            Prepare(model, config, device);
             replicas.Add(model);
         }
         _layout = _loaded[0].Layout;
@@ -178,6 +174,16 @@ public sealed class Trainer : IDisposable
         return train.Devices.Select(TorchDevices.Resolve).ToList();
     }
 
+    /// <summary>Moves a loaded model to its device and sets it up for training as the config says (shared with <see cref="BatchSizeProbe"/>).</summary>
+    internal static void Prepare(M3Model model, RunConfig config, Device device)
+    {
+        model.to(device);
+        model.Precision = ResolvePrecision(config.Train.Precision, device);
+        model.GradientCheckpointing = config.Train.ActivationCheckpointing;
+        model.NormalizeEmbeddings = config.Model.NormalizeEmbeddings;
+        model.train();
+    }
+
     static ComputePrecision ResolvePrecision(Precision p, Device device) => p switch
     {
         Precision.Bf16 => ComputePrecision.BFloat16,
@@ -185,7 +191,7 @@ public sealed class Trainer : IDisposable
         _ => device.type == DeviceType.CUDA ? ComputePrecision.BFloat16 : ComputePrecision.Float32,
     };
 
-    static void Freeze(IEnumerable<M3Model> replicas, RunConfig config)
+    internal static void Freeze(IEnumerable<M3Model> replicas, RunConfig config)
     {
         var frozen = config.Train.FrozenParts();
         var heads = config.Model.Heads;
@@ -213,6 +219,8 @@ public sealed class Trainer : IDisposable
         var clock = Stopwatch.StartNew();
         var history = new List<float>();
         IEnumerable<(string, double)> shownParts = [];
+        var zeroShares = new Queue<double>();
+        string? sparseAlarm = null;
         int badInARow = 0;
         var window = new MetricWindow();
         var trainableParams = _trainable.Select(p => p.Param).ToList();
@@ -233,8 +241,10 @@ public sealed class Trainer : IDisposable
             var sums = new Dictionary<string, Tensor>();
             long tokens = 0;
             var batchesOfStep = new List<IReadOnlyList<TrainBatch>>();
+            bool logStep = (_state.Step + 1) % train.LogEvery == 0 || _state.Step + 1 == _schedule.TotalSteps;
             for (int micro = 0; micro < train.GradientAccumulationSteps; micro++)
             {
+                if (logStep && micro == train.GradientAccumulationSteps - 1) Objective.RequestHealth();
                 var batches = _loaders.Select(l => l.Next()).ToList();
                 batchesOfStep.Add(batches);
                 tokens += batches.Sum(Tokens);
@@ -297,13 +307,15 @@ public sealed class Trainer : IDisposable
                 values["tokens_per_s"] = window.TokensPerSecond;
                 values["masked_negatives"] = batchesOfStep.Sum(b => b[0].Passages is null ? 0 : M3BatchLoss.MaskedColumns(b));
                 values["skipped_steps"] = _state.SkippedSteps;
+                foreach (var (k, v) in Objective.TakeHealth()) values[k] = v;
+                sparseAlarm = SparseZeroAlarm(values, zeroShares, step) ?? (zeroShares.Count == 0 ? null : sparseAlarm);
                 metrics.Write(step, values);
                 shownParts = values.Where(kv => kv.Key.StartsWith("loss_", StringComparison.Ordinal))
                     .Select(kv => (kv.Key[5..], kv.Value)).ToList();
                 Log.Information("step {Step}/{Total} loss {Loss:F4} lr {Lr:E2} grad_norm {Norm:F3} {Tps:F0} tokens/s",
                     step, _schedule.TotalSteps, values["loss"], lr, normValue, window.TokensPerSecond);
             }
-            progress.Update(step, [("loss", window.MeanLoss), .. shownParts, ("lr", lr), ("tok/s", window.TokensPerSecond)]);
+            progress.Update(step, [("loss", window.MeanLoss), .. shownParts, ("lr", lr), ("tok/s", window.TokensPerSecond)], sparseAlarm);
             if (train.SaveEvery > 0 && step % train.SaveEvery == 0 && step < _schedule.TotalSteps) SaveCheckpoint();
         }
 
@@ -323,6 +335,30 @@ public sealed class Trainer : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// Warns when the share of texts whose sparse vector is all zero stays at or above
+    /// <c>train.sparse_zero_warning</c> for <c>train.sparse_zero_window</c> logged steps in a row while the sparse
+    /// head trains (the reference's best-known failure of unified fine-tuning). Returns the alarm text, or null.
+    /// </summary>
+    string? SparseZeroAlarm(IReadOnlyDictionary<string, double> values, Queue<double> recent, int step)
+    {
+        var train = _config.Train;
+        if (!values.TryGetValue("sparse_zero_share", out double share) || !_config.Model.Heads.Contains(Losses.M3Head.Sparse)) return null;
+        recent.Enqueue(share);
+        while (recent.Count > train.SparseZeroWindow) recent.Dequeue();
+        if (recent.Count < train.SparseZeroWindow || recent.Any(s => s < train.SparseZeroWarning))
+        {
+            if (share < train.SparseZeroWarning) recent.Clear();
+            return null;
+        }
+        string alarm = $"sparse all-zero {share:P0}";
+        Log.Warning("Step {Step}: {Share:P0} of texts have an all-zero sparse vector, at or above {Threshold:P0} for the last {Window} logged steps: " +
+                    "the sparse head is collapsing. Consider a lower train.lr, a larger loss.sparse_loss_weight, or loss.use_self_distill.",
+            step, share, train.SparseZeroWarning, train.SparseZeroWindow);
+        recent.Clear();
+        return alarm;
+    }
+
     IReadOnlyDictionary<string, Tensor> RunObjective(IReadOnlyList<TrainBatch> batches, long microStep)
     {
         try
@@ -338,7 +374,7 @@ public sealed class Trainer : IDisposable
         }
     }
 
-    static bool IsOutOfMemory(Exception e)
+    internal static bool IsOutOfMemory(Exception e)
     {
         for (var x = e; x != null; x = x.InnerException)
             if (x is OutOfMemoryException || x.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase)

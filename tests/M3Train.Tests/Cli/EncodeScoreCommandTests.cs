@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
 using M3Train.Cli;
-using M3Train.Tests.Model;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -53,6 +52,41 @@ public sealed class EncodeScoreCommandTests : IDisposable
     }
 
     [Fact]
+    public void OnnxBackendWritesWhatTheTorchBackendWrites()
+    {
+        var golden = Golden;
+        var texts = golden.GetProperty("texts").EnumerateArray().Select(t => t.GetString()!).ToList();
+        string input = Path.Combine(_root, "texts.txt");
+        File.WriteAllLines(input, texts);
+        string exported = Path.Combine(_root, "onnx");
+        Assert.Equal(0, Invoke("export-onnx", "--model", GoldenFolder.ReferenceCheckpoint, "--output", exported));
+
+        string maxLength = golden.GetProperty("max_length").GetRawText();
+        string torchOut = Path.Combine(_root, "torch.jsonl"), onnxOut = Path.Combine(_root, "onnx.jsonl");
+        Assert.Equal(0, Invoke("encode", "--model", GoldenFolder.ReferenceCheckpoint, "--input", input, "--output", torchOut,
+            "--dense", "--sparse", "--colbert", "--max-length", maxLength));
+        Assert.Equal(0, Invoke("encode", "--backend", "onnx", "--model", exported, "--input", input, "--output", onnxOut,
+            "--dense", "--sparse", "--colbert", "--max-length", maxLength));
+
+        var a = File.ReadAllLines(torchOut);
+        var b = File.ReadAllLines(onnxOut);
+        Assert.Equal(texts.Count, b.Length);
+        for (int i = 0; i < a.Length; i++)
+        {
+            var x = JsonDocument.Parse(a[i]).RootElement;
+            var y = JsonDocument.Parse(b[i]).RootElement;
+            Assert.Equal(x.EnumerateObject().Select(p => p.Name), y.EnumerateObject().Select(p => p.Name));
+            AssertClose(Floats(x.GetProperty("dense")), Floats(y.GetProperty("dense")), 1e-4f);
+            AssertClose(x.GetProperty("colbert").EnumerateArray().SelectMany(Floats).ToArray(),
+                        y.GetProperty("colbert").EnumerateArray().SelectMany(Floats).ToArray(), 1e-4f);
+            var lx = x.GetProperty("lexical_weights").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetSingle());
+            var ly = y.GetProperty("lexical_weights").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetSingle());
+            Assert.Equal(lx.Keys.Order(), ly.Keys.Order());
+            Assert.All(lx, kv => Assert.Equal(kv.Value, ly[kv.Key], 1e-4f));
+        }
+    }
+
+    [Fact]
     public void EncodeWritesOnlyDenseByDefault()
     {
         string input = Path.Combine(_root, "one.txt");
@@ -99,10 +133,12 @@ public sealed class EncodeScoreCommandTests : IDisposable
 
     static float[] Floats(JsonElement array) => array.EnumerateArray().Select(v => v.GetSingle()).ToArray();
 
-    static void AssertClose(float[] expected, float[] actual)
+    static void AssertClose(float[] expected, float[] actual) => AssertClose(expected, actual, Tolerance);
+
+    static void AssertClose(float[] expected, float[] actual, float tolerance)
     {
         Assert.Equal(expected.Length, actual.Length);
         float max = expected.Zip(actual, (x, y) => Math.Abs(x - y)).Max();
-        Assert.True(max <= Tolerance, $"max |Δ| = {max:E3}");
+        Assert.True(max <= tolerance, $"max |Δ| = {max:E3}");
     }
 }

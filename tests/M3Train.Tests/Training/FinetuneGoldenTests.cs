@@ -3,7 +3,6 @@ using M3Train.Checkpoints;
 using M3Train.Data;
 using M3Train.DataParallel;
 using M3Train.Model;
-using M3Train.Tests.Model;
 using M3Train.Text;
 using M3Train.Training;
 using M3Train.Training.Losses;
