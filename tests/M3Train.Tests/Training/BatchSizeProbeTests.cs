@@ -7,6 +7,7 @@ using Xunit;
 
 namespace M3Train.Tests.Training;
 
+[Collection(HostMemoryCollection.Name)]
 public class BatchSizeProbeTests(ITestOutputHelper output)
 {
     /// <summary>A small run of the shipped tiny model: 2 length bins, short texts, one training step.</summary>

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using M3Train.Checkpoints;
 using M3Train.Data;
@@ -16,13 +15,6 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 namespace M3Train.Tests.Training.Pretraining;
-
-/// <summary>Peak-RSS measurements are process-wide: this collection runs alone.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class HostMemoryCollection
-{
-    public const string Name = "host memory";
-}
 
 [Collection(HostMemoryCollection.Name)]
 public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
@@ -128,9 +120,6 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
         }
     }
 
-    [DllImport("libc")]
-    static extern int malloc_trim(nuint pad);
-
     [Fact]
     public void PeakHostMemoryStaysFlatFrom64To1024PairsAtAFixedSubBatch()
     {
@@ -150,7 +139,7 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
         {
             GC.Collect();
             GC.WaitForPendingFinalizers();
-            malloc_trim(0);
+            MemoryProbe.TrimHostHeap();
             MemoryProbe.ResetHostPeak();
             long before = MemoryProbe.HostRssBytes()!.Value;
             step();
