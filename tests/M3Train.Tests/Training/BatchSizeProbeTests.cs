@@ -206,6 +206,9 @@ public class BatchSizeProbeTests(ITestOutputHelper output)
     {
         using var folder = new DataTestFolder();
         var config = RunConfig.Load(WriteConfig(folder));
+        // Earlier tests' garbage, collected during the probe, would lower the RSS below the probe's starting point.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
         var e = Assert.Throws<M3TrainException>(() => BatchSizeProbe.Run(config,
             new BatchProbeOptions { OutputPath = Path.Combine(folder.Path, "probed.yaml"), MemoryFraction = 1e-9, MaxBatch = 2 }));
         Assert.Contains("even one query with its 2 passages does not fit", e.Message);
