@@ -13,8 +13,18 @@ public static class Program
     {
         var root = new RootCommand("M3Train: train, evaluate and export BGE-M3-style embedding models (dense, sparse and multi-vector heads) on TorchSharp.");
         root.Add(InfoCommand.Create());
+        root.Add(FinetuneCommand.Create());
+        root.Add(PretrainCommand.Create());
         root.Add(TokenizeCommand.Create());
         root.Add(ExportOnnxCommand.Create());
+        root.Add(ExtendPositionsCommand.Create());
+        root.Add(EncodeCommand.Create());
+        root.Add(ScoreCommand.Create());
+        root.Add(ProbeBatchCommand.Create());
+        root.Add(EvalCommand.Create());
+        root.Add(MineCommand.Create());
+        root.Add(TeacherScoresCommand.Create());
+        root.Add(InspectCommand.Create());
         root.Add(BenchCommand.Create());
         return root;
     }

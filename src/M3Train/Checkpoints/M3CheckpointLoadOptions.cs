@@ -11,4 +11,10 @@ public sealed record M3CheckpointLoadOptions
 
     /// <summary>D' of freshly initialized multi-vector heads, when the checkpoint has no head files. Default null: the hidden size.</summary>
     public int? ColbertDim { get; init; }
+
+    /// <summary>
+    /// Give the model a masked-LM head even when the checkpoint has no <c>lm_head.*</c> (it is then freshly
+    /// initialized, with a warning); RetroMAE pretraining needs one. Default false: a head only if the file has one.
+    /// </summary>
+    public bool WithLmHead { get; init; }
 }

@@ -38,7 +38,7 @@ public static class M3CheckpointLoader
                 ? CheckpointLayout.MaskedLmPrefix : "";
             bool hasLmHead = file.Any(kv => kv.Key.StartsWith(M3Keys.LmHead, StringComparison.Ordinal));
             int? colbertDim = heads is null ? options.ColbertDim : (int)heads.Value.Colbert["weight"].shape[0];
-            model = new M3Model(config, colbertDim, hasLmHead);
+            model = new M3Model(config, colbertDim, hasLmHead || options.WithLmHead);
 
             var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
             var fileKeys = file.Select(kv => kv.Key).ToHashSet();
@@ -73,7 +73,7 @@ public static class M3CheckpointLoader
                 }
             }
             var missing = parameters.Keys
-                .Where(n => n.StartsWith(M3Keys.Encoder, StringComparison.Ordinal) || n.StartsWith(M3Keys.LmHead, StringComparison.Ordinal))
+                .Where(n => n.StartsWith(M3Keys.Encoder, StringComparison.Ordinal) || (hasLmHead && n.StartsWith(M3Keys.LmHead, StringComparison.Ordinal)))
                 .Where(n => !assigned.Contains(n))
                 .Select(n => n.StartsWith(M3Keys.Encoder, StringComparison.Ordinal) ? prefix + n[M3Keys.Encoder.Length..] : n)
                 .ToList();
@@ -86,6 +86,10 @@ public static class M3CheckpointLoader
                 throw new M3TrainException($"{weightsPath}: {unexpected.Count} unexpected key(s): {List(unexpected)} (allow_unexpected keeps them and writes them back on save).");
             if (missing.Count > 0) Log.Warning("{Path}: {Count} key(s) missing, freshly initialized: {Keys}", weightsPath, missing.Count, List(missing));
             if (unexpected.Count > 0) Log.Warning("{Path}: {Count} unexpected key(s) kept unused: {Keys}", weightsPath, unexpected.Count, List(unexpected));
+
+            if (!hasLmHead && options.WithLmHead)
+                Log.Warning("{Path}: no lm_head.* (not a masked-LM checkpoint), so the masked-LM head is freshly initialized; " +
+                            "start RetroMAE from a masked-LM checkpoint (e.g. xlm-roberta-large) to keep its pretrained head", weightsPath);
 
             if (heads is { } h)
             {

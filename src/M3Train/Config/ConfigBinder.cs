@@ -43,7 +43,7 @@ public static class ConfigBinder
     {
         string where = node.Origin ?? source;
         Type? nullableOf = Nullable.GetUnderlyingType(type);
-        if (node is ConfigNode.Scalar { Value: null, Quoted: false } or ConfigNode.Scalar { Value: "~", Quoted: false })
+        if (node is ConfigNode.Scalar { Quoted: false, Value: null or "~" or "null" or "Null" or "NULL" or "" })
         {
             if (nullableOf != null || nullableReference) return null;
             throw new ConfigException(where, node.Line, path, $"must not be null (expected {Describe(type)}).");

@@ -9,4 +9,6 @@ public enum DataRandomPurpose
     BatchOrder = 2,
     /// <summary>A row's positive, negatives and passage shuffling.</summary>
     Group = 3,
+    /// <summary>Hard-negative mining's sample of a row's negatives and its padding (M3Train.Eval.HardNegativeMiner).</summary>
+    HardNegatives = 4,
 }

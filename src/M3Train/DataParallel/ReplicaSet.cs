@@ -51,7 +51,9 @@ public sealed class ReplicaSet<TModule> where TModule : nn.Module
     {
         if (Replicas.Count == 1) return;
         using var scope = NewDisposeScope();
-        var trainable = Enumerable.Range(0, _params[0].Count).Where(i => _params[0][i].requires_grad).ToList();
+        // Parameters no replica produced a gradient for (e.g. a head outside the loss) keep none.
+        var trainable = Enumerable.Range(0, _params[0].Count)
+            .Where(i => _params[0][i].requires_grad && _params.Any(p => p[i].grad is not null)).ToList();
         foreach (var bucket in Buckets(trainable))
         {
             var masterGrads = bucket.Select(i => _params[0][i].grad ?? (_params[0][i].grad = zeros_like(_params[0][i]))).ToList();

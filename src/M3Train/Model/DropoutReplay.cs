@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace M3Train.Model;
@@ -5,14 +6,16 @@ namespace M3Train.Model;
 /// <summary>
 /// Makes dropout masks a function of a seed, so that a block recomputed in backward (activation
 /// checkpointing) or re-encoded in a second pass (GradCache) draws exactly the masks of its first run.
-/// TorchSharp can save and restore the CPU generator but not the CUDA ones, so the CUDA generators are
-/// re-seeded (all devices: TorchSharp cannot address one) and the CPU state is put back afterwards.
-/// Re-seeding is process-global: replicas on several GPUs in one process must not run seeded
-/// forwards concurrently.
+/// TorchSharp has no per-device CUDA generators and SDPA's attention dropout always draws from the
+/// device's default generator, so the default generators are re-seeded: on CUDA every device's (TorchSharp
+/// cannot address one), on the CPU the CPU generator, whose state is put back afterwards so the caller's
+/// random stream is unchanged. Seeded work runs under <see cref="Exclusive"/>, so models on several
+/// threads (replicas, tests) do not re-seed under each other; other code that draws from the default
+/// generators on another thread meanwhile would still shift the masks.
 /// </summary>
 public static class DropoutReplay
 {
-    static readonly Lazy<bool> HasCuda = new(() => cuda.is_available());
+    static readonly object Gate = new();
 
     /// <summary>A well-mixed seed for stream <paramref name="stream"/> (a layer, a sub-batch) of <paramref name="seed"/> (SplitMix64).</summary>
     public static long Mix(long seed, long stream)
@@ -23,31 +26,44 @@ public static class DropoutReplay
         return (long)((z ^ (z >> 31)) & long.MaxValue);
     }
 
-    /// <summary>Seeds the CPU generator and every CUDA generator.</summary>
-    public static void Seed(long seed)
+    /// <summary>Seeds the default generator(s) that dropout on <paramref name="device"/> draws from.</summary>
+    public static void Seed(long seed, Device device)
     {
-        manual_seed(seed).Dispose();
-        if (HasCuda.Value) cuda.manual_seed_all(seed);
+        if (device.type == DeviceType.CUDA) cuda.manual_seed_all(seed);
+        else manual_seed(seed).Dispose();
     }
 
-    /// <summary>Saves the CPU generator's state and puts it back on dispose, so seeding for a replay does not change the caller's random stream.</summary>
-    public static IDisposable PreserveCpuState() => new CpuState();
+    /// <summary>
+    /// Holds the process-wide seeding lock (re-entrant) until disposed and, for CPU work, puts the CPU
+    /// generator's state back on dispose. Wrap every seed-then-draw sequence in it.
+    /// </summary>
+    public static IDisposable Exclusive(Device device) => new Region(device.type != DeviceType.CUDA);
 
-    sealed class CpuState : IDisposable
+    sealed class Region : IDisposable
     {
-        readonly Tensor _state;
+        readonly Tensor? _cpuState;
 
-        public CpuState()
+        public Region(bool restoreCpu)
         {
+            Monitor.Enter(Gate);
+            if (!restoreCpu) return;
             using var generator = Generator.Default;
-            _state = generator.get_state();
+            _cpuState = generator.get_state();
         }
 
         public void Dispose()
         {
-            using var generator = Generator.Default;
-            generator.set_state(_state);
-            _state.Dispose();
+            try
+            {
+                if (_cpuState is null) return;
+                using var generator = Generator.Default;
+                generator.set_state(_cpuState);
+                _cpuState.Dispose();
+            }
+            finally
+            {
+                Monitor.Exit(Gate);
+            }
         }
     }
 }

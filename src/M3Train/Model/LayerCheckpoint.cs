@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Serilog;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.autograd;
@@ -41,11 +42,35 @@ internal sealed class LayerCheckpoint : MultiTensorFunction<LayerCheckpoint>
         ctx.save_data("seed", seed!);
         ctx.save_data("spent", vars[4]);
         ctx.save_data("hiddenNeedsGrad", hidden.requires_grad);
-        if (seed is long s) DropoutReplay.Seed(s);
+        if (seed is long s) DropoutReplay.Seed(s, hidden.device);
         return [layer.forward(hidden, keyMask)];
     }
 
+    /// <summary>
+    /// Called by the autograd engine from native code, where a managed exception cannot unwind (the
+    /// process hangs): a failed recompute (e.g. out of memory) ends the process with its message instead.
+    /// </summary>
     public override List<Tensor> backward(AutogradContext ctx, List<Tensor> gradOutputs)
+    {
+        try
+        {
+            return Recompute(ctx, gradOutputs);
+        }
+        catch (Exception e)
+        {
+            // An exception cannot unwind through libtorch's autograd callback, so the process ends here; say why and what to change.
+            string message = "Activation checkpointing: recomputing an encoder layer in backward failed" +
+                (e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase)
+                    ? " (out of memory: lower data.batch_sizes or data.tokens_per_batch, set or lower train.sub_batch_size, or lower data.passage_max_len; m3train probe-batch finds sizes that fit; the last checkpoint is intact, resume with --resume latest)"
+                    : "");
+            Log.Fatal(e, message);
+            Log.CloseAndFlush();
+            Environment.FailFast($"{message}: {e.Message}", e);
+            throw;
+        }
+    }
+
+    static List<Tensor> Recompute(AutogradContext ctx, List<Tensor> gradOutputs)
     {
         var layer = (XlmRobertaLayer)ctx.get_data("layer");
         var seed = ctx.get_data("seed") as long?;
@@ -56,10 +81,10 @@ internal sealed class LayerCheckpoint : MultiTensorFunction<LayerCheckpoint>
         Tensor? inputGrad = null;
         using (var scope = NewDisposeScope())
         using (enable_grad())
-        using (seed is null ? null : DropoutReplay.PreserveCpuState())
+        using (seed is null ? null : DropoutReplay.Exclusive(saved[0].device))
         {
             var input = saved[0].detach().requires_grad_(true);
-            if (seed is long s) DropoutReplay.Seed(s);
+            if (seed is long s) DropoutReplay.Seed(s, input.device);
             var output = layer.forward(input, saved[1]);
             autograd.backward([output], [gradOutputs[0]]);
             if (hiddenNeedsGrad)

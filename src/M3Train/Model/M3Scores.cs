@@ -28,6 +28,17 @@ public static class M3Scores
     public static Tensor Sparse(Tensor qIds, Tensor qWeights, Tensor pIds, Tensor pWeights)
     {
         using var scope = NewDisposeScope();
+        var (qBag, pBag) = Bags(qIds, qWeights, pIds, pWeights);
+        return qBag.matmul(pBag.transpose(0, 1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Both sides' max-per-id weights as rows over S+1 slots ([Nq, S+1], [Np, S+1]): one per query token
+    /// position (an id takes the slot of its first position among the sorted query ids) and one last slot for
+    /// passage ids no query holds, which no query row fills. V never appears, and S = Nq·Lq is known on the host.
+    /// </summary>
+    static (Tensor QueryBag, Tensor PassageBag) Bags(Tensor qIds, Tensor qWeights, Tensor pIds, Tensor pWeights)
+    {
         var (qSorted, qPooled) = MaxPerId(qIds, qWeights);
         var (pSorted, pPooled) = MaxPerId(pIds, pWeights);
         var (queryIds, _) = qSorted.flatten().sort(); // [S]
@@ -36,7 +47,7 @@ public static class M3Scores
             .scatter_add(1, SlotOf(qSorted, queryIds), qPooled); // [Nq, S+1]
         var pBag = zeros(pSorted.shape[0], slots + 1, dtype: pPooled.dtype, device: pPooled.device)
             .scatter_add(1, SlotOf(pSorted, queryIds), pPooled); // [Np, S+1]
-        return qBag.matmul(pBag.transpose(0, 1)).MoveToOuterDisposeScope();
+        return (qBag, pBag);
     }
 
     /// <summary>
@@ -119,6 +130,30 @@ public static class M3Scores
     /// <summary>The training ensemble S_dense + w_s·S_lex + w_c·S_mul (FlagEmbedding: w_s = 0.3, w_c = 1).</summary>
     public static Tensor Ensemble(Tensor dense, Tensor sparse, Tensor colbert, double sparseWeight = 0.3, double colbertWeight = 1.0) =>
         dense + sparse * sparseWeight + colbert * colbertWeight;
+
+    /// <summary>Per-pair dense score of row i with row i: q [N, D], p [N, D] → [N].</summary>
+    public static Tensor DensePairs(Tensor q, Tensor p) => (q * p).sum(-1);
+
+    /// <summary>Per-pair lexical score of text i with text i (ids and weights [N, L] per side) → [N]; memory as <see cref="Sparse(Tensor, Tensor, Tensor, Tensor)"/>.</summary>
+    public static Tensor SparsePairs(Tensor qIds, Tensor qWeights, Tensor pIds, Tensor pWeights)
+    {
+        using var scope = NewDisposeScope();
+        var (qBag, pBag) = Bags(qIds, qWeights, pIds, pWeights);
+        return (qBag * pBag).sum(-1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Per-pair multi-vector score of query i with passage i: q [N, Lq-1, D'], qMask [N, Lq-1], p [N, Lp-1, D'],
+    /// pMask [N, Lp-1] or null → [N], with the padding semantics of <see cref="Colbert(Tensor, Tensor, Tensor, Tensor?, long)"/>.
+    /// </summary>
+    public static Tensor ColbertPairs(Tensor q, Tensor qMask, Tensor p, Tensor? pMask = null)
+    {
+        using var scope = NewDisposeScope();
+        var tokenScores = q.bmm(p.transpose(1, 2)); // [N, Lq-1, Lp-1]
+        if (pMask is not null) tokenScores = tokenScores.masked_fill(pMask.eq(0).unsqueeze(1), float.NegativeInfinity);
+        var sums = tokenScores.max(-1).values.sum(1); // [N]
+        return (sums / qMask.sum(-1, type: ScalarType.Float32)).MoveToOuterDisposeScope();
+    }
 
     /// <summary>Dense scores of two sets of representations.</summary>
     public static Tensor Dense(M3Representations q, M3Representations p) => Dense(q.Dense, p.Dense);

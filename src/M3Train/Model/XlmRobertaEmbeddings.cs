@@ -31,6 +31,9 @@ public sealed class XlmRobertaEmbeddings : nn.Module<Tensor, Tensor>
     /// <summary>The word embedding matrix [V, D]; the masked-LM decoder is tied to it.</summary>
     public Parameter WordEmbeddings => word_embeddings.weight!;
 
+    /// <summary>The position table [P, D], indexed by <see cref="PositionIds"/> (RetroMAE's decoder queries read it directly).</summary>
+    public Parameter PositionEmbeddings => position_embeddings.weight!;
+
     public override Tensor forward(Tensor inputIds)
     {
         using var scope = NewDisposeScope();

@@ -41,7 +41,7 @@ public sealed class XlmRobertaEncoder : nn.Module<Tensor, Tensor?, Tensor>
                 hidden = LayerCheckpoint.Run(layer[i], hidden, keyMask, seed, _spentGradients);
             else
             {
-                if (seed is long layerSeed) DropoutReplay.Seed(layerSeed);
+                if (seed is long layerSeed) DropoutReplay.Seed(layerSeed, hidden.device);
                 hidden = layer[i].forward(hidden, keyMask);
             }
         }

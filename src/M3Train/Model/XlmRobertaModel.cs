@@ -46,17 +46,19 @@ public sealed class XlmRobertaModel : nn.Module<Tensor, Tensor, Tensor>
     /// last_hidden_state [B, L, D] fp32. In training mode with dropout, <paramref name="dropoutSeed"/>
     /// fixes every dropout mask of this call (pass the same seed to replay it, e.g. for GradCache's second
     /// pass); without it the model draws the next seed from <see cref="DropoutSeed"/> and a call counter.
-    /// The caller's CPU random stream is left as it was. <paramref name="hasPadding"/>: whether any mask entry
-    /// is 0, when the caller knows it from the host batch; null reads it from the mask (a device-to-host sync).
+    /// Seeded forwards are serialized process-wide (<see cref="DropoutReplay.Exclusive"/>); the caller's
+    /// CPU random stream is left as it was. <paramref name="hasPadding"/>: whether any mask entry is 0, when
+    /// the caller knows it from the host batch; null reads it from the mask (a device-to-host sync).
     /// </summary>
     public Tensor Forward(Tensor inputIds, Tensor attentionMask, long? dropoutSeed = null, bool? hasPadding = null)
     {
         using var scope = NewDisposeScope();
         long? seed = training && _hasDropout ? dropoutSeed ?? DropoutReplay.Mix(DropoutSeed, _forwardCount++) : null;
-        using var rng = seed is null ? null : DropoutReplay.PreserveCpuState();
-        if (seed is long s) DropoutReplay.Seed(DropoutReplay.Mix(s, 0));
+        var keyMask = KeyPaddingMask(attentionMask, hasPadding);
+        using var exclusive = seed is null ? null : DropoutReplay.Exclusive(inputIds.device);
+        if (seed is long s) DropoutReplay.Seed(DropoutReplay.Mix(s, 0), inputIds.device);
         var hidden = embeddings.forward(inputIds);
-        var last = encoder.Forward(hidden, KeyPaddingMask(attentionMask, hasPadding), seed);
+        var last = encoder.Forward(hidden, keyMask, seed);
         return last.MoveToOuterDisposeScope();
     }
 

@@ -26,6 +26,51 @@ public static class MemoryProbe
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }
 
+    /// <summary>
+    /// Hands the C heap's free pages back to the OS (glibc <c>malloc_trim</c>), so that RSS and its peak count what is
+    /// live: libtorch's CPU tensors come from malloc, and memory freed by a larger earlier step would otherwise stay resident.
+    /// Does nothing where glibc is not there.
+    /// </summary>
+    public static void TrimHostHeap()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        try { malloc_trim(0); }
+        catch (DllNotFoundException) { }
+        catch (EntryPointNotFoundException) { }
+    }
+
+    [DllImport("libc.so.6")] static extern int malloc_trim(nuint pad);
+
+    /// <summary>
+    /// Bytes new allocations can still get without swapping: MemAvailable from /proc/meminfo, or what the process's
+    /// cgroup still allows where that is less (a container's limit is not in /proc/meminfo). Null where unknown.
+    /// </summary>
+    public static long? HostAvailableBytes()
+    {
+        long? available = null;
+        if (File.Exists("/proc/meminfo"))
+            foreach (string line in File.ReadLines("/proc/meminfo"))
+                if (line.StartsWith("MemAvailable:", StringComparison.Ordinal))
+                    available = long.Parse(line["MemAvailable:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+        long? allowance = CgroupAllowance("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current")
+            ?? CgroupAllowance("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes");
+        return available is long a && allowance is long c ? Math.Min(a, c) : available ?? allowance;
+    }
+
+    /// <summary>Limit minus usage of a cgroup (v2 or v1 file names); null without a limit ("max", or v1's huge sentinel).</summary>
+    static long? CgroupAllowance(string limitFile, string usageFile)
+    {
+        try
+        {
+            if (!File.Exists(limitFile) || !File.Exists(usageFile)) return null;
+            if (!long.TryParse(File.ReadAllText(limitFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out long limit)
+                || limit >= long.MaxValue / 2) return null;
+            long usage = long.Parse(File.ReadAllText(usageFile).Trim(), CultureInfo.InvariantCulture);
+            return Math.Max(0, limit - usage);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { return null; }
+    }
+
     static long? StatusKb(string key)
     {
         if (!File.Exists("/proc/self/status")) return null;

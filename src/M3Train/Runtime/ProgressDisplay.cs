@@ -23,7 +23,7 @@ public sealed class ProgressDisplay : IDisposable
     long _start = -1;
     long _done;
     string _extra = "";
-    TimeSpan _lastDraw = TimeSpan.MinValue;
+    TimeSpan? _lastDraw;
 
     public TimeSpan PlainInterval { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -36,18 +36,18 @@ public sealed class ProgressDisplay : IDisposable
         lock (Gate) _active = this;
     }
 
-    /// <summary>Records that <paramref name="done"/> units are finished; <paramref name="metrics"/> are shown as name=value.</summary>
-    public void Update(long done, IEnumerable<(string Name, double Value)>? metrics = null)
+    /// <summary>Records that <paramref name="done"/> units are finished; <paramref name="metrics"/> are shown as name value, an <paramref name="alarm"/> in brackets.</summary>
+    public void Update(long done, IEnumerable<(string Name, double Value)>? metrics = null, string? alarm = null)
     {
         lock (Gate)
         {
             if (_start < 0) _start = done;
             _done = done;
             if (metrics != null)
-                _extra = string.Join("  ", metrics.Select(m => $"{m.Name} {Format(m.Value)}"));
+                _extra = string.Join("  ", metrics.Select(m => $"{m.Name} {Format(m.Value)}")) + (alarm is null ? "" : $"  [{alarm}]");
             var now = _clock.Elapsed;
             var interval = _interactive ? TimeSpan.FromMilliseconds(100) : PlainInterval;
-            if (done < _total && now - _lastDraw < interval) return;
+            if (done < _total && _lastDraw is { } last && now - last < interval) return;
             _lastDraw = now;
             if (_interactive) Draw();
             else (_guard?.Inner ?? Console.Error).WriteLine(Line());

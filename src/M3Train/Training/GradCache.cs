@@ -51,7 +51,8 @@ public static class GradCache
         var differentiable = leaves.SelectMany(l => l).Where(t => t.requires_grad).ToList();
         var grads = torch.autograd.grad([total], differentiable, allow_unused: true);
         var gradOf = new Dictionary<Tensor, Tensor?>(ReferenceEqualityComparer.Instance);
-        for (int i = 0; i < differentiable.Count; i++) gradOf[differentiable[i]] = grads[i];
+        // allow_unused gives an undefined tensor for a representation the loss does not use (e.g. a head left out).
+        for (int i = 0; i < differentiable.Count; i++) gradOf[differentiable[i]] = grads[i] is { IsInvalid: false } g ? g : null;
 
         // Pass 3: re-encode each chunk with a graph and push its slice of the gradient through the encoder.
         for (int c = 0; c < chunks.Count; c++)

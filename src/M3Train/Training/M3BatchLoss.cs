@@ -36,6 +36,7 @@ public sealed class M3BatchLoss(LossConfig config)
         // Host-side inputs: teacher scores and the false-negative mask, global (all replicas' rows) or local.
         var allBatches = crossDevice ? batches : null;
         var results = new List<M3LossResult>(world);
+        var health = new Dictionary<string, List<Tensor>>();
         for (int r = 0; r < world; r++)
         {
             var q = queries[r];
@@ -68,6 +69,12 @@ public sealed class M3BatchLoss(LossConfig config)
                 ExcludeMask = Config.MaskDuplicateNegatives ? ExcludeMask(scope, g, inBatch, device, out _) : null,
             };
             results.Add(_loss.Compute(input, microStep));
+            if (g > 1)
+            {
+                AddPosNeg(health, "dense", cross?.Local ?? dense, g, inBatch);
+                AddPosNeg(health, "sparse", sparse, g, inBatch);
+                AddPosNeg(health, "colbert", colbert, g, inBatch);
+            }
         }
 
         var parts = new Dictionary<string, Tensor>
@@ -79,6 +86,7 @@ public sealed class M3BatchLoss(LossConfig config)
         Add(parts, "loss_colbert", results.Select(x => x.LossColbert), target);
         Add(parts, "loss_ensemble", results.Select(x => x.LossEnsemble), target);
         Add(parts, "loss_distill", results.Select(x => x.LossDistill), target);
+        foreach (var (name, values) in health) parts[name] = Mean(values, target);
         return parts;
     }
 
@@ -89,6 +97,15 @@ public sealed class M3BatchLoss(LossConfig config)
         using var scope = NewDisposeScope();
         ExcludeMask(batches, first.GroupSize, !first.NoInBatchNegatives, CPU, out int masked);
         return masked;
+    }
+
+    /// <summary>Mean raw score of each query's positive and of its own negatives (for the health metrics; no gradient).</summary>
+    static void AddPosNeg(Dictionary<string, List<Tensor>> health, string head, Tensor? scores, int g, bool inBatch)
+    {
+        if (scores is null) return;
+        var block = (inBatch ? NoInBatchNegativesLoss.LocalBlock(scores, g) : scores).detach();     // [B, G]
+        (health.TryGetValue($"{head}_pos", out var pos) ? pos : health[$"{head}_pos"] = []).Add(block[.., 0].mean());
+        (health.TryGetValue($"{head}_neg", out var neg) ? neg : health[$"{head}_neg"] = []).Add(block[.., 1..].mean());
     }
 
     static Tensor Local(Tensor inBatchScores, int g, bool inBatch) =>

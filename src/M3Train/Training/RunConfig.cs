@@ -1,6 +1,7 @@
 using M3Train.Config;
 using M3Train.Data;
 using M3Train.Training.Losses;
+using M3Train.Training.Pretraining;
 
 namespace M3Train.Training;
 
@@ -18,6 +19,7 @@ public sealed record RunConfig
     public DataConfig Data { get; init; } = new();
     public LossConfig Loss { get; init; } = new();
     public TrainConfig Train { get; init; } = new();
+    public PretrainConfig Pretrain { get; init; } = new();
 
     /// <summary>Loads a run config file with <c>--set</c> overrides applied.</summary>
     public static RunConfig Load(string path, IEnumerable<string>? overrides = null) =>

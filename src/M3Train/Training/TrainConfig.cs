@@ -30,6 +30,12 @@ public sealed record TrainConfig : IConfigValidatable
     /// <summary>Peak learning rate. Default 1e-5.</summary>
     [Range(0.0, 1.0, MinimumIsExclusive = true)] public double Lr { get; init; } = 1e-5;
 
+    /// <summary>
+    /// End this invocation after this many optimizer steps (with a checkpoint) while keeping the schedule of the
+    /// whole run, e.g. to train in time slices; <c>--resume latest</c> continues. Null: run to the end.
+    /// </summary>
+    [Range(1, int.MaxValue)] public int? StopAfter { get; init; }
+
     /// <summary>Passes over the data. Default 4. Ignored when <see cref="MaxSteps"/> is set.</summary>
     [Range(1, 100000)] public int Epochs { get; init; } = 4;
 
@@ -95,6 +101,12 @@ public sealed record TrainConfig : IConfigValidatable
 
     /// <summary>Abort after this many non-finite losses in a row (each one skips its step). Default 5.</summary>
     [Range(1, 10000)] public int MaxBadStepsInARow { get; init; } = 5;
+
+    /// <summary>Warn when at least this share of a logged step's texts have an all-zero sparse vector (see <see cref="SparseZeroWindow"/>). Default 0.5.</summary>
+    [Range(0.0, 1.0)] public double SparseZeroWarning { get; init; } = 0.5;
+
+    /// <summary>How many logged steps in a row <see cref="SparseZeroWarning"/> must be reached before the warning. Default 3.</summary>
+    [Range(1, 10000)] public int SparseZeroWindow { get; init; } = 3;
 
     /// <summary>Write TensorBoard event files into the run folder. Default true.</summary>
     public bool Tensorboard { get; init; } = true;

@@ -1,6 +1,5 @@
 using M3Train.Checkpoints;
 using M3Train.Model;
-using M3Train.Tests.Model;
 using TorchSharp;
 using TorchSharp.PyBridge;
 using Xunit;

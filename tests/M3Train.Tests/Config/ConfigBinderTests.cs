@@ -114,6 +114,7 @@ public class ConfigBinderTests
     {
         var c = Yaml("lr: 3e-5\nprecision: bf16\ndata:\n  group_size: 2\n  instruction: \"q: \\\"x\\\"\"\nsizes: {a: 1}\n");
         var back = Yaml(ConfigWriter.ToYaml(c));
+        Assert.Null(Yaml(ConfigWriter.ToYaml(Yaml(""))).Data.Instruction);
         Assert.Equal(c.Lr, back.Lr);
         Assert.Equal(c.Precision, back.Precision);
         Assert.Equal(c.Data.GroupSize, back.Data.GroupSize);

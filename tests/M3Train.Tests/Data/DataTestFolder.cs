@@ -26,6 +26,7 @@ public sealed class DataTestFolder : IDisposable
         string target = System.IO.Path.Combine(Path, "train");
         foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
         {
+            if (System.IO.Path.GetRelativePath(source, file).Split(System.IO.Path.DirectorySeparatorChar).Any(part => part.StartsWith('.'))) continue;
             string to = System.IO.Path.Combine(target, System.IO.Path.GetRelativePath(source, file));
             Directory.CreateDirectory(System.IO.Path.GetDirectoryName(to)!);
             File.Copy(file, to);

@@ -1,3 +1,5 @@
+using M3Train.Text;
+
 using System.Text.Json;
 using M3Train.Onnx;
 using Xunit;

@@ -10,8 +10,7 @@ namespace M3Train.Tests.Export;
 internal static class TinyM3
 {
     /// <summary>M3_GOLDEN_DIR when set, else the project's copy of the fixtures.</summary>
-    public static string GoldenDir =>
-        Environment.GetEnvironmentVariable("M3_GOLDEN_DIR") is { Length: > 0 } dir ? dir : Path.Combine(AppContext.BaseDirectory, "Fixtures", "m3-golden");
+    public static string GoldenDir => GoldenFolder.Path;
 
     public static string ModelDir => Path.Combine(GoldenDir, "tiny-m3");
 

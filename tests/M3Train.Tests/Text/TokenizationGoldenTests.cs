@@ -10,10 +10,7 @@ namespace M3Train.Tests.Text;
 /// </summary>
 public class TokenizationGoldenTests
 {
-    static string GoldenDir =>
-        Environment.GetEnvironmentVariable("M3_GOLDEN_DIR") is { Length: > 0 } dir
-            ? dir
-            : Path.Combine(AppContext.BaseDirectory, "Fixtures", "m3-golden");
+    static string GoldenDir => GoldenFolder.Path;
 
     static readonly Lazy<XlmrTokenizer> Tokenizer = new(() => XlmrTokenizer.FromFolder(Path.Combine(GoldenDir, "tokenizer")));
 

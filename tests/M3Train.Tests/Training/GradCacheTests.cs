@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 
 namespace M3Train.Tests.Training;
 
+[Collection(GlobalRandomCollection.Name)]
 public class GradCacheTests
 {
     sealed class Encoder : nn.Module<Tensor, Tensor>

@@ -3,7 +3,7 @@ namespace M3Train.Training.Benchmarks;
 /// <summary>What <c>m3train bench</c> measures.</summary>
 public enum BenchMode
 {
-    /// <summary>Training steps (<see cref="M3TrainStep"/>) on random-token batches without padding.</summary>
+    /// <summary>Training steps (<see cref="BenchTrainingStep"/>, the trainer's step) on random-token batches without padding.</summary>
     Step,
     /// <summary>Inference encoding (eval mode, no graph) of the same batches.</summary>
     Encode,

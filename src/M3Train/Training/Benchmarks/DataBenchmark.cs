@@ -2,7 +2,6 @@ using System.Text.Json.Nodes;
 using M3Train.Data;
 using M3Train.Model;
 using M3Train.Text;
-using M3Train.Training.Losses;
 using static TorchSharp.torch;
 
 namespace M3Train.Training.Benchmarks;
@@ -50,9 +49,7 @@ public static class DataBenchmark
         using var model = BenchModel.Create(config, s, device, precision);
         report["model"] = BenchModel.Describe(config, model);
         model.train();
-        var train = new TrainConfig { SubBatchSize = s.SubBatch, ActivationCheckpointing = s.Checkpointing, Seed = s.Seed };
-        using var optimizer = OptimizerFactory.Create(model.named_parameters(), train);
-        var step = new M3TrainStep(model, device, new M3BatchLoss(new LossConfig()), optimizer, train);
+        using var step = new BenchTrainingStep(model, device, s);
         using var loader = new TrainDataLoader(data, tokenizer, s.Seed, subBatchSize: s.SubBatch);
         var waits = new List<double>();
         var stepResult = StepBenchmark.Measure(s, device, (i, phases) =>
@@ -60,7 +57,7 @@ public static class DataBenchmark
             double before = clock.Now;
             var batch = loader.Next();
             if (i >= s.Warmup && phases is null) waits.Add(clock.Now - before);
-            return step.Run(batch, train.Lr, phases);
+            return step.Run(batch, phases);
         });
         // Real batches vary in length: the step figures above count B·(Lq + G·Lp) tokens per step, the most a batch holds.
         stepResult.Remove("tokens_per_second");

@@ -18,7 +18,7 @@ public sealed class PhaseTimer(DeviceClock clock)
         Steps++;
     }
 
-    /// <summary>The phase callback for <see cref="M3TrainStep"/>.</summary>
+    /// <summary>The phase callback for <see cref="BenchTrainingStep.Run"/>.</summary>
     public void End(StepPhase phase)
     {
         double now = clock.SynchronizedNow();

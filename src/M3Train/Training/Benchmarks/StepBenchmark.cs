@@ -1,17 +1,16 @@
 using System.Text.Json.Nodes;
 using M3Train.Data;
 using M3Train.Model;
-using M3Train.Training.Losses;
 using static TorchSharp.torch;
 
 namespace M3Train.Training.Benchmarks;
 
 /// <summary>
-/// Training-step throughput: <see cref="M3TrainStep"/> (the trainer's step: encode, unified loss with
+/// Training-step throughput: <see cref="BenchTrainingStep"/> (the trainer's step: encode, unified loss with
 /// self-distillation, backward, clipping, AdamW) on random-token batches. Two passes: the timed pass runs the
-/// step as training does, with one device sync after the last step (per-step times are host times between
-/// steps; on CUDA the host runs at most a launch queue ahead, so they follow the device); then a shorter pass
-/// that synchronizes at every phase boundary splits the time into input, forward, backward and optimizer.
+/// step exactly as training does, whose only host sync is the finite check before the update (per-step times
+/// are host times between steps, with one more device sync after the last step so the total is complete);
+/// then a shorter pass that synchronizes at every phase boundary splits the time into forward, backward and optimizer.
 /// </summary>
 public static class StepBenchmark
 {
@@ -27,66 +26,54 @@ public static class StepBenchmark
         using var model = BenchModel.Create(config, s, device, precision);
         report["model"] = BenchModel.Describe(config, model);
         model.train();
-        var train = new TrainConfig { SubBatchSize = s.SubBatch, ActivationCheckpointing = s.Checkpointing, Seed = s.Seed };
-        using var optimizer = OptimizerFactory.Create(model.named_parameters(), train);
-        var step = new M3TrainStep(model, device, new M3BatchLoss(new LossConfig()), optimizer, train);
+        using var step = new BenchTrainingStep(model, device, s);
         var random = new Random(s.Seed);
         var batches = Enumerable.Range(0, DistinctBatches)
             .Select(i => RandomTokenBatch.Create(s.Queries, s.Group, s.QueryLength, s.PassageLength, config.VocabSize, random, i))
             .ToArray();
-        return Measure(s, device, (i, phases) => step.Run(batches[i % batches.Length], train.Lr, phases));
+        return Measure(s, device, (i, phases) => step.Run(batches[i % batches.Length], phases));
     }
 
     /// <summary>
     /// Warmup, timed pass and phase split around <paramref name="runStep"/> (step index, phase callback → result);
     /// shared with <see cref="DataBenchmark"/>, whose steps come from the loader.
     /// </summary>
-    internal static JsonObject Measure(BenchSettings s, Device device, Func<int, Action<StepPhase>?, M3StepResult> runStep)
+    internal static JsonObject Measure(BenchSettings s, Device device, Func<int, Action<StepPhase>?, StepUpdateResult> runStep)
     {
         var clock = new DeviceClock(device);
         int index = 0;
-        for (int i = 0; i < s.Warmup; i++) RunDisposed(runStep, index++, null);
+        for (int i = 0; i < s.Warmup; i++) runStep(index++, null);
 
         clock.Synchronize();
-        using var memory = new BenchMemory(device);
+        StepUpdateResult? last = null;
         var marks = new double[s.Steps + 1];
+        JsonObject memoryReport;
         double cpuStart = DeviceClock.ProcessCpuSeconds();
-        marks[0] = clock.Now;
-        M3StepResult? last = null;
-        using (var scope = NewDisposeScope())
+        using (var memory = new BenchMemory(device))
         {
+            marks[0] = clock.Now;
             for (int i = 0; i < s.Steps; i++)
             {
-                last?.Dispose();
                 last = runStep(index++, null);
                 marks[i + 1] = clock.Now;
             }
             marks[s.Steps] = clock.SynchronizedNow();
-            double cpuPerStep = (DeviceClock.ProcessCpuSeconds() - cpuStart) / s.Steps;
-            var memoryReport = memory.Report();
-            double lastLoss = last!.Loss.item<float>();
-            double gradNorm = last.GradNorm.item<float>();
-            last.Dispose();
-
-            var timer = new PhaseTimer(clock);
-            for (int i = 0; i < Math.Min(s.Steps, SplitSteps); i++)
-            {
-                timer.BeginStep();
-                RunDisposed(runStep, index++, timer.End);
-            }
-            var result = Result(s, marks, timer, memoryReport, lastLoss, gradNorm);
-            result["process_cpu_seconds_per_step"] = cpuPerStep;
-            return result;
+            memoryReport = memory.Report();
         }
+        double cpuPerStep = (DeviceClock.ProcessCpuSeconds() - cpuStart) / s.Steps;
+
+        var timer = new PhaseTimer(clock);
+        for (int i = 0; i < Math.Min(s.Steps, SplitSteps); i++)
+        {
+            timer.BeginStep();
+            runStep(index++, timer.End);
+        }
+        var result = Result(s, marks, timer, memoryReport, last!);
+        result["process_cpu_seconds_per_step"] = cpuPerStep;
+        return result;
     }
 
-    static void RunDisposed(Func<int, Action<StepPhase>?, M3StepResult> runStep, int index, Action<StepPhase>? phases)
-    {
-        using var scope = NewDisposeScope();
-        runStep(index, phases).Dispose();
-    }
-
-    static JsonObject Result(BenchSettings s, double[] marks, PhaseTimer timer, JsonObject memory, double lastLoss, double gradNorm)
+    static JsonObject Result(BenchSettings s, double[] marks, PhaseTimer timer, JsonObject memory, StepUpdateResult last)
     {
         var seconds = Enumerable.Range(0, s.Steps).Select(i => marks[i + 1] - marks[i]).ToArray();
         double mean = (marks[^1] - marks[0]) / s.Steps;
@@ -113,8 +100,9 @@ public static class StepBenchmark
             ["texts_per_second"] = s.TextsPerStep / mean,
             ["phases"] = phases,
             ["memory"] = memory,
-            ["last_loss"] = lastLoss,
-            ["last_grad_norm"] = gradNorm,
+            ["last_loss"] = last.Loss,
+            ["last_grad_norm"] = last.GradNorm,
+            ["last_step_applied"] = last.Applied,
         };
     }
 

@@ -8,7 +8,7 @@ using Xunit;
 namespace M3Train.Tests.Training.Benchmarks;
 
 /// <summary>The bench on the tiny preset, 2 steps on the CPU: every reported figure is there and positive.</summary>
-[Collection(ProcessWideTorchCollection.Name)]
+[Collection(HostMemoryCollection.Name)]
 public class BenchSmokeTests
 {
     static readonly BenchSettings Tiny = new()

@@ -15,10 +15,7 @@ namespace M3Train.Tests.Training.Losses;
 /// </summary>
 public class M3LossGoldenTests
 {
-    static string GoldenDir =>
-        Environment.GetEnvironmentVariable("M3_GOLDEN_DIR") is { Length: > 0 } dir
-            ? dir
-            : Path.Combine(AppContext.BaseDirectory, "Fixtures", "m3-golden");
+    static string GoldenDir => GoldenFolder.Path;
 
     static Dictionary<string, Tensor> Tensors() => Safetensors.LoadStateDict(Path.Combine(GoldenDir, "m3_loss.safetensors"));
 

@@ -1,4 +1,4 @@
-namespace M3Train.Onnx;
+namespace M3Train.Text;
 
 /// <summary>
 /// Per-text lexical weights from per-token weights, as FlagEmbedding's inference (<c>_process_token_weights</c>):
@@ -10,6 +10,13 @@ public static class LexicalWeights
     /// <param name="ids">The text's token ids (padding may follow: the pad id is special).</param>
     /// <param name="weights">relu(sparse_linear(H)) at the same positions.</param>
     /// <param name="specialIds">Ids never weighted: &lt;s&gt;, &lt;pad&gt;, &lt;/s&gt;, &lt;unk&gt;.</param>
+    public static Dictionary<int, float> FromTokenWeights(ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, IReadOnlyCollection<int> specialIds)
+    {
+        var wide = new long[ids.Length];
+        for (int i = 0; i < ids.Length; i++) wide[i] = ids[i];
+        return FromTokenWeights(wide, weights, specialIds);
+    }
+
     public static Dictionary<int, float> FromTokenWeights(ReadOnlySpan<long> ids, ReadOnlySpan<float> weights, IReadOnlyCollection<int> specialIds)
     {
         if (ids.Length != weights.Length)

@@ -1,7 +1,7 @@
 using M3Train.Checkpoints;
 using static TorchSharp.torch;
 
-namespace M3Train.Tests.Model;
+namespace M3Train.Tests;
 
 /// <summary>
 /// The golden reference folder: <c>M3_GOLDEN_DIR</c> when set, else the project's copy in the test output.

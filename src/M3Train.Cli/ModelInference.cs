@@ -1,0 +1,41 @@
+using M3Train.Eval;
+using M3Train.Model;
+using M3Train.Runtime;
+using Serilog;
+using TorchSharp;
+
+namespace M3Train.Cli;
+
+/// <summary>Set-up shared by the verbs that run a model over texts with <see cref="TorchM3Inference"/> (eval, mine, teacher-scores, inspect); their options are <see cref="ModelOptions"/>'.</summary>
+public static class ModelInference
+{
+    /// <summary>Loads the checkpoint on the device and in the precision the user named.</summary>
+    public static (TorchM3Inference Inference, torch.Device Device) Load(DirectoryInfo model, string device, string precision, int batchSize)
+    {
+        var resolved = TorchDevices.Resolve(device);
+        Log.Information("Loading {Model} on {Device} ({Precision})", model.FullName, resolved.ToString(), precision);
+        var compute = precision == "bf16" ? ComputePrecision.BFloat16 : ComputePrecision.Float32;
+        return (TorchM3Inference.Load(model.FullName, resolved, batchSize, compute), resolved);
+    }
+
+    /// <summary>The requested length, or the model's limit (said in the log) when it asks for more.</summary>
+    public static int CapLength(int requested, IM3Inference inference, string option)
+    {
+        if (requested <= inference.MaxTokens) return requested;
+        Log.Information("{Option} {Requested}: the model takes at most {Max} tokens; using {Max}", option, requested, inference.MaxTokens);
+        return inference.MaxTokens;
+    }
+
+    /// <summary>Parses <c>--weights wd,ws,wc</c>.</summary>
+    public static M3ScoreWeights Weights(string text)
+    {
+        try
+        {
+            return M3ScoreWeights.Parse(text);
+        }
+        catch (M3TrainException e)
+        {
+            throw new M3TrainException($"--weights: {e.Message}", e);
+        }
+    }
+}

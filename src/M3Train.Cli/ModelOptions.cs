@@ -1,0 +1,63 @@
+using System.CommandLine;
+using M3Train.Checkpoints;
+using M3Train.Model;
+using M3Train.Runtime;
+using M3Train.Text;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace M3Train.Cli;
+
+/// <summary>Options and loading shared by the inference verbs (<c>encode</c>, <c>score</c>).</summary>
+public static class ModelOptions
+{
+    public static Option<int> BatchSize()
+    {
+        var option = new Option<int>("--batch-size")
+        {
+            Description = "Texts per forward pass (sorted by length, so a batch holds similar lengths).",
+            DefaultValueFactory = _ => 256,
+        };
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() < 1) result.AddError("--batch-size must be at least 1.");
+        });
+        return option;
+    }
+
+    /// <summary>A token limit (FlagEmbedding's default 512), at least 2 for &lt;s&gt; and &lt;/s&gt;.</summary>
+    public static Option<int> MaxLength(string name, string description)
+    {
+        var option = new Option<int>(name) { Description = description, DefaultValueFactory = _ => 512 };
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() < 2) result.AddError($"{name} must be at least 2 (room for <s> and </s>).");
+        });
+        return option;
+    }
+
+    public static Option<string> Precision() => new Option<string>("--precision")
+    {
+        Description = "Matmul precision: fp32 or bf16 (weights stay fp32).",
+        DefaultValueFactory = _ => "fp32",
+    }.AcceptOnlyFromAmong("fp32", "bf16");
+
+    /// <summary>Loads checkpoint and tokenizer and places the model on the device; the checkpoint owns the model.</summary>
+    public static (M3Checkpoint Checkpoint, M3Encoder Encoder) Load(DirectoryInfo folder, string deviceSpec, string precision)
+    {
+        Device device = TorchDevices.Resolve(deviceSpec);
+        XlmrTokenizer tokenizer;
+        try
+        {
+            tokenizer = XlmrTokenizer.FromFolder(folder.FullName);
+        }
+        catch (Exception e) when (e is FileNotFoundException or InvalidDataException)
+        {
+            throw new M3TrainException(e.Message, e);
+        }
+        var checkpoint = M3Checkpoint.Load(folder.FullName);
+        checkpoint.Model.to(device);
+        checkpoint.Model.Precision = precision == "bf16" ? ComputePrecision.BFloat16 : ComputePrecision.Float32;
+        return (checkpoint, new M3Encoder(checkpoint.Model, tokenizer, device));
+    }
+}

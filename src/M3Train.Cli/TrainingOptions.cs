@@ -1,0 +1,35 @@
+using System.CommandLine;
+using M3Train.Training;
+
+namespace M3Train.Cli;
+
+/// <summary>The options of the training verbs (finetune, pretrain) and how they become a run config.</summary>
+public static class TrainingOptions
+{
+    public static Option<string?> Resume() => new("--resume")
+    {
+        Description = "Continue a run: 'latest' (the default when no value is given) or a checkpoint folder.",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+
+    public static Option<string?> DeviceOverride() => new("--device")
+    {
+        Description = "Override train.device: cpu, cuda or cuda:N.",
+    };
+
+    public static Option<string?> Devices() => new("--devices")
+    {
+        Description = "Override train.devices: data-parallel replicas, comma-separated (cuda:0,cuda:1), or 'cuda' for every visible GPU.",
+    };
+
+    public static (RunConfig Config, TrainerOptions Options) Read(ParseResult parse, Option<FileInfo> config, Option<string[]> set,
+        Option<string?> resume, Option<string?> device, Option<string?> devices, string recipe)
+    {
+        var overrides = (parse.GetValue(set) ?? []).ToList();
+        if (parse.GetValue(device) is { } d) overrides.Add($"train.device={d}");
+        if (parse.GetValue(devices) is { } ds) overrides.Add($"train.devices=[{ds}]");
+        var run = RunConfig.Load(parse.GetValue(config)!.FullName, overrides);
+        string? resumeFrom = parse.GetResult(resume) is null ? null : parse.GetValue(resume) ?? "latest";
+        return (run, new TrainerOptions { Resume = resumeFrom, Recipe = recipe });
+    }
+}

@@ -1,0 +1,145 @@
+using System.CommandLine;
+using System.Globalization;
+using M3Train.Eval;
+using Serilog;
+
+namespace M3Train.Cli.Verbs;
+
+/// <summary>
+/// <c>m3train mine</c>: ANCE-style hard negatives for fine-tuning rows (M3-SPEC section 10) with optional score
+/// filters against false negatives (issue 11); logic in <see cref="HardNegativeMiner"/>. Every other field of a row
+/// is written back unchanged.
+/// </summary>
+public static class MineCommand
+{
+    static readonly Option<DirectoryInfo> ModelOption = CommonOptions.Model();
+
+    static readonly Option<FileInfo> InputOption = new Option<FileInfo>("--input")
+    {
+        Description = "Fine-tuning JSONL: {\"query\", \"pos\": [...], \"neg\": [...], ...} per line.",
+        Required = true,
+    }.AcceptExistingOnly();
+
+    static readonly Option<FileInfo> OutputOption = new("--output")
+    {
+        Description = "Where to write the rows with mined \"neg\".",
+        Required = true,
+    };
+
+    static readonly Option<string> RangeOption = new("--range")
+    {
+        Description = "Dense ranks a-b (0-based, b exclusive) to draw negatives from.",
+        DefaultValueFactory = _ => "10-210",
+    };
+
+    static readonly Option<int> NegativesOption = new("--negatives")
+    {
+        Description = "Negatives per row.",
+        DefaultValueFactory = _ => 15,
+    };
+
+    static readonly Option<FileInfo> PoolOption = new Option<FileInfo>("--candidate-pool")
+    {
+        Description = "JSONL of {\"text\": ...} to mine from (default: all pos and neg texts of the input).",
+    }.AcceptExistingOnly();
+
+    static readonly Option<long> SeedOption = new("--seed")
+    {
+        Description = "Seed of the sampling: the same seed gives the same output.",
+        DefaultValueFactory = _ => 42,
+    };
+
+    static readonly Option<double?> RelativeMarginOption = new("--relative-margin")
+    {
+        Description = "Drop candidates scoring above weakest-positive × (1 - X), e.g. 0.05.",
+    };
+
+    static readonly Option<double?> AbsoluteMarginOption = new("--absolute-margin")
+    {
+        Description = "Drop candidates scoring above weakest-positive - X, e.g. 0.02.",
+    };
+
+    static readonly Option<int> BatchSizeOption = ModelOptions.BatchSize();
+    static readonly Option<int> MaxQueryLengthOption = ModelOptions.MaxLength("--max-query-length", "Truncate queries to this many tokens including <s> and </s> (capped at the model's positions).");
+    static readonly Option<int> MaxPassageLengthOption = ModelOptions.MaxLength("--max-passage-length", "Truncate passages to this many tokens including <s> and </s> (capped at the model's positions).");
+    static readonly Option<string> DeviceOption = CommonOptions.Device();
+    static readonly Option<string> PrecisionOption = ModelOptions.Precision();
+
+    public static Command Create()
+    {
+        var command = new Command("mine", "Mine hard negatives for fine-tuning rows with the model's dense retrieval.")
+        {
+            ModelOption, InputOption, OutputOption, RangeOption, NegativesOption, PoolOption, SeedOption,
+            RelativeMarginOption, AbsoluteMarginOption, BatchSizeOption, MaxQueryLengthOption, MaxPassageLengthOption, DeviceOption, PrecisionOption,
+        };
+        command.SetAction(parseResult =>
+        {
+            var (start, end) = ParseRange(parseResult.GetValue(RangeOption)!);
+            var options = new MiningOptions
+            {
+                RangeStart = start,
+                RangeEnd = end,
+                Negatives = parseResult.GetValue(NegativesOption),
+                Seed = parseResult.GetValue(SeedOption),
+                RelativeMargin = parseResult.GetValue(RelativeMarginOption),
+                AbsoluteMargin = parseResult.GetValue(AbsoluteMarginOption),
+                MaxQueryLength = parseResult.GetValue(MaxQueryLengthOption),
+                MaxPassageLength = parseResult.GetValue(MaxPassageLengthOption),
+            };
+            return Run(parseResult.GetValue(ModelOption)!, parseResult.GetValue(InputOption)!, parseResult.GetValue(OutputOption)!,
+                parseResult.GetValue(PoolOption), options, parseResult.GetValue(BatchSizeOption), parseResult.GetValue(DeviceOption)!,
+                parseResult.GetValue(PrecisionOption)!);
+        });
+        return command;
+    }
+
+    static int Run(DirectoryInfo model, FileInfo input, FileInfo output, FileInfo? pool, MiningOptions options, int batchSize, string device, string precision)
+    {
+        options.Validate();
+        var rows = TrainingRowFile.Read(input.FullName);
+        var poolTexts = pool is null ? null : TrainingRowFile.ReadPool(pool.FullName);
+        var (inference, torchDevice) = ModelInference.Load(model, device, precision, batchSize);
+        MiningResult result;
+        using (inference)
+        {
+            options = options with
+            {
+                MaxQueryLength = ModelInference.CapLength(options.MaxQueryLength, inference, "--max-query-length"),
+                MaxPassageLength = ModelInference.CapLength(options.MaxPassageLength, inference, "--max-passage-length"),
+            };
+            result = new HardNegativeMiner(inference, torchDevice).Mine(rows, poolTexts, options);
+        }
+
+        int removedScores = 0;
+        var written = rows.Select((row, i) =>
+        {
+            var (json, removed) = HardNegativeMiner.Rewrite(row, result.Negatives[i]);
+            if (removed) removedScores++;
+            return json;
+        }).ToList();
+        TrainingRowFile.Write(output.FullName, written);
+
+        var s = result.Summary;
+        Log.Information("Mined {Rows} rows from a pool of {Pool} texts: of {Candidates} ranked candidates, dropped {PositiveOrQuery} that were a positive or the query, {Relative} above the relative margin, {Absolute} above the absolute margin",
+            s.Rows, s.PoolSize, s.Candidates, s.DroppedPositiveOrQuery, s.DroppedRelativeMargin, s.DroppedAbsoluteMargin);
+        if (s.RowsPadded > 0)
+            Log.Information("{Rows} rows had fewer than {Negatives} candidates left and were padded with {Padding} random pool texts", s.RowsPadded, options.Negatives, s.PaddingNegatives);
+        if (s.RowsShort > 0)
+            Log.Warning("{Rows} rows still have fewer than {Negatives} negatives: the pool has no more texts that are not a positive or the query and pass the score filters", s.RowsShort, options.Negatives);
+        if (removedScores > 0)
+            Log.Warning("Removed pos_scores/neg_scores from {Rows} rows: they scored the old negatives (run m3train teacher-scores to score the new ones)", removedScores);
+        Log.Information("Wrote {Output}", output.FullName);
+        return 0;
+    }
+
+    static (int Start, int End) ParseRange(string text)
+    {
+        string[] parts = text.Split('-', StringSplitOptions.TrimEntries);
+        if (parts.Length == 2
+            && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int start)
+            && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int end)
+            && start < end)
+            return (start, end);
+        throw new M3TrainException($"--range {text}: expected a-b with 0 <= a < b (ranks, 0-based, b exclusive), e.g. 10-210");
+    }
+}

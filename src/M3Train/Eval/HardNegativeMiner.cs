@@ -1,0 +1,168 @@
+using System.Text.Json.Nodes;
+using M3Train.Data;
+using M3Train.Runtime;
+using Serilog;
+using static TorchSharp.torch;
+
+namespace M3Train.Eval;
+
+/// <summary>
+/// ANCE-style hard negatives (M3-SPEC section 10): encode the candidate pool (all pos and neg texts of the input, or
+/// a given pool) and the queries with the model; dense top-<c>b</c> search; keep ranks [a, b); drop the row's
+/// positives and its query text; drop candidates a score filter rejects (issue 11); sample the wanted number; pad
+/// with random pool texts when too few are left.
+/// </summary>
+/// <remarks>
+/// <para>Score filters compare a candidate's dense score with the row's <b>weakest</b> positive (the smallest dense
+/// score over its positives): a text scoring as high as a known positive is as likely to be relevant.
+/// <c>relative_margin</c> drops scores above <c>positive × (1 - margin)</c>, <c>absolute_margin</c> scores above
+/// <c>positive - margin</c> (sentence-transformers' <c>mine_hard_negatives</c> rules). Padding texts pass the same
+/// filters and are never a positive, the query, or one of the top ranks before the range.</para>
+/// <para>Deterministic: ranks and scores are computed reproducibly (<see cref="ExactDenseSearch"/>), and each row's
+/// draws come from <see cref="DataRandom"/> keyed by (seed, row index), so a row's negatives depend on the seed, its
+/// own candidates and the pool, not on the other rows. Sampled negatives keep their rank order (hardest first),
+/// padding follows.</para>
+/// </remarks>
+public sealed class HardNegativeMiner(IM3Inference inference, Device device)
+{
+    public MiningResult Mine(IReadOnlyList<TrainingRowRecord> rows, IReadOnlyList<string>? candidatePool, MiningOptions options)
+    {
+        options.Validate();
+        var pool = Distinct(candidatePool ?? rows.SelectMany(r => r.Row.Positives.Concat(r.Row.Negatives)));
+        var poolIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < pool.Count; i++) poolIndex[pool[i]] = i;
+        // Positives outside the pool are encoded after it (their scores set the margins) but never searched.
+        var passages = pool.Concat(Distinct(rows.SelectMany(r => r.Row.Positives)).Where(p => !poolIndex.ContainsKey(p))).ToList();
+        var passageIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < passages.Count; i++) passageIndex[passages[i]] = i;
+
+        Log.Information("Mining {Rows} rows against a pool of {Pool} texts (ranks {Start}-{End}, {Negatives} negatives, seed {Seed})",
+            rows.Count, pool.Count, options.RangeStart, options.RangeEnd, options.Negatives, options.Seed);
+        TextEncodings encodedPassages, encodedQueries;
+        using (var progress = new ProgressDisplay("encode passages", passages.Count, "texts"))
+            encodedPassages = inference.Encode(passages, options.MaxPassageLength, EncodingParts.Dense, progress);
+        using (var progress = new ProgressDisplay("encode queries", rows.Count, "texts"))
+            encodedQueries = inference.Encode(rows.Select(r => r.Query).ToArray(), options.MaxQueryLength, EncodingParts.Dense, progress);
+
+        var hits = ExactDenseSearch.TopK(encodedQueries, encodedPassages, pool.Count, options.RangeEnd, device);
+
+        var counts = new Counts();
+        var negatives = new string[rows.Count][];
+        for (int r = 0; r < rows.Count; r++)
+        {
+            var row = rows[r];
+            double weakestPositive = row.Row.Positives.Min(p => encodedQueries.DenseDot(r, encodedPassages, passageIndex[p]));
+            var forbidden = new HashSet<int>(row.Row.Positives.Append(row.Query).Where(poolIndex.ContainsKey).Select(t => poolIndex[t]));
+            var kept = new List<int>();
+            for (int rank = options.RangeStart; rank < hits[r].Length; rank++)
+            {
+                counts.Candidates++;
+                int doc = hits[r][rank].DocIndex;
+                if (forbidden.Contains(doc))
+                {
+                    counts.PositiveOrQuery++;
+                    continue;
+                }
+                switch (MarginOf(options, hits[r][rank].Score, weakestPositive))
+                {
+                    case Margin.Relative: counts.Relative++; break;
+                    case Margin.Absolute: counts.Absolute++; break;
+                    default: kept.Add(doc); break;
+                }
+            }
+
+            var random = DataRandom.For(options.Seed, DataRandomPurpose.HardNegatives, r);
+            var chosen = Sample(kept, options.Negatives, ref random);
+            int missing = options.Negatives - chosen.Count;
+            if (missing > 0)
+            {
+                // Ranks before the range are skipped on purpose (likely false negatives): padding skips them too.
+                var taken = chosen.Concat(hits[r].Take(options.RangeStart).Select(h => h.DocIndex)).ToHashSet();
+                bool Eligible(int doc) => !forbidden.Contains(doc) && !taken.Contains(doc)
+                    && MarginOf(options, encodedQueries.DenseDot(r, encodedPassages, doc), weakestPositive) == Margin.None;
+                var padding = Pad(pool.Count, missing, Eligible, ref random);
+                chosen.AddRange(padding);
+                counts.RowsPadded++;
+                counts.Padding += padding.Count;
+                if (padding.Count < missing) counts.RowsShort++;
+            }
+            negatives[r] = chosen.Select(doc => pool[doc]).ToArray();
+        }
+        var summary = new MiningSummary(rows.Count, pool.Count, counts.Candidates, counts.PositiveOrQuery, counts.Relative, counts.Absolute,
+            counts.RowsPadded, counts.Padding, counts.RowsShort);
+        return new MiningResult(negatives, summary);
+    }
+
+    /// <summary>
+    /// The row's JSON with <c>neg</c> replaced by <paramref name="negatives"/>. Teacher scores no longer match the
+    /// negatives, and <c>pos_scores</c> without <c>neg_scores</c> is not a valid row, so both are removed.
+    /// </summary>
+    /// <returns>The new object and whether it had scores that were removed.</returns>
+    public static (JsonObject Json, bool RemovedScores) Rewrite(TrainingRowRecord row, IEnumerable<string> negatives)
+    {
+        var json = (JsonObject)row.Json.DeepClone();
+        json["neg"] = TrainingRowFile.StringArray(negatives);
+        bool removed = json.Remove("neg_scores") | json.Remove("pos_scores");
+        return (json, removed);
+    }
+
+    enum Margin { None, Relative, Absolute }
+
+    /// <summary>Which score filter, if any, rejects a candidate scoring <paramref name="score"/> against a positive scoring <paramref name="positive"/>.</summary>
+    static Margin MarginOf(MiningOptions options, double score, double positive) =>
+        options.RelativeMargin is { } relative && score > positive * (1 - relative) ? Margin.Relative
+        : options.AbsoluteMargin is { } absolute && score > positive - absolute ? Margin.Absolute
+        : Margin.None;
+
+    /// <summary><paramref name="count"/> of <paramref name="items"/> without replacement (all if fewer), in their original order.</summary>
+    static List<int> Sample(List<int> items, int count, ref DataRandom random)
+    {
+        if (items.Count <= count) return [.. items];
+        int[] positions = Enumerable.Range(0, items.Count).ToArray();
+        // Partial Fisher-Yates: the first `count` positions become a uniform sample.
+        for (int i = 0; i < count; i++)
+        {
+            int j = i + random.NextInt(positions.Length - i);
+            (positions[i], positions[j]) = (positions[j], positions[i]);
+        }
+        return positions[..count].Order().Select(p => items[p]).ToList();
+    }
+
+    /// <summary>
+    /// Up to <paramref name="count"/> eligible pool indices drawn at random: by rejection while that is cheap (large
+    /// pools), then through a shuffled pass over the whole pool (small or nearly exhausted pools).
+    /// </summary>
+    static List<int> Pad(int poolSize, int count, Func<int, bool> eligible, ref DataRandom random)
+    {
+        var result = new List<int>();
+        var seen = new HashSet<int>();
+        for (int attempt = 0; attempt < 16 * count && result.Count < count; attempt++)
+        {
+            int doc = random.NextInt(poolSize);
+            if (seen.Add(doc) && eligible(doc)) result.Add(doc);
+        }
+        if (result.Count < count)
+        {
+            int[] order = Enumerable.Range(0, poolSize).ToArray();
+            random.Shuffle(order.AsSpan());
+            foreach (int doc in order)
+            {
+                if (result.Count == count) break;
+                if (seen.Add(doc) && eligible(doc)) result.Add(doc);
+            }
+        }
+        return result;
+    }
+
+    static List<string> Distinct(IEnumerable<string> texts)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        return texts.Where(seen.Add).ToList();
+    }
+
+    sealed class Counts
+    {
+        public long Candidates, PositiveOrQuery, Relative, Absolute, Padding;
+        public int RowsPadded, RowsShort;
+    }
+}

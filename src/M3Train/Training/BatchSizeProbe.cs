@@ -1,0 +1,281 @@
+using System.Globalization;
+using M3Train.Checkpoints;
+using M3Train.Config;
+using M3Train.Data;
+using M3Train.Model;
+using M3Train.Runtime;
+using Serilog;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace M3Train.Training;
+
+/// <summary>
+/// <c>m3train probe-batch</c>: the largest per-replica batch of each length bin (or, with <c>train.sub_batch_size</c>
+/// set, the largest GradCache sub-batch at the configured batches) whose training step fits in a share of the memory,
+/// found with trial steps at the bin's longest lengths on the run's device and precision, written into a copy of the
+/// config that <c>finetune</c> and <c>pretrain</c> take.
+/// <code>
+/// CUDA: per bin, search the size (from 1 doubling, or from the last bin's result scaled by its tokens in steps
+///       of 1.25, then bisect to within 1/32); a size fits when its trial, run in a child process, neither runs out
+///       of memory nor takes more than fraction × the device's memory
+/// CPU:  warm-up step, then per bin: peak RSS of sizes 1 and 2 → line base + slope · size → the largest size within
+///       fraction × MemAvailable (capped by max-batch) → run it when that is quick, to verify; redraw the line through
+///       the nearest measured sizes and repeat until within 1/32 (at most 8 runs, each at most 4 times the last size
+///       within the limit), as memory grows faster than linearly in the batch
+/// </code>
+/// Bins with the same lengths as an earlier one (above every maximum length) take its result.
+/// </summary>
+public static class BatchSizeProbe
+{
+    public const int CpuMaxBatch = 1024, CudaMaxBatch = 4096;
+
+    /// <summary>On CPU, how many predicted sizes a bin may run to verify and refine its prediction.</summary>
+    const int RefineRounds = 8;
+
+    /// <summary>A size is final once the next one known not to fit is within this share of it (each GPU trial is a process).</summary>
+    const double SearchTolerance = 1.0 / 32;
+
+    /// <summary>FILE.yaml → FILE.probed.yaml beside it.</summary>
+    public static string DefaultOutputPath(string configPath) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(configPath))!, Path.GetFileNameWithoutExtension(configPath) + ".probed.yaml");
+
+    public static BatchProbeReport Run(RunConfig config, BatchProbeOptions options)
+    {
+        if (!(options.MemoryFraction > 0 && options.MemoryFraction <= 1))
+            throw new M3TrainException($"--memory-fraction {options.MemoryFraction.ToString(CultureInfo.InvariantCulture)}: expected a share in (0, 1].");
+        if (options.MaxBatch is < 1) throw new M3TrainException($"--max-batch {options.MaxBatch}: expected at least 1.");
+        string deviceSpec = options.Device ?? (config.Train.Devices.Count > 0 ? config.Train.Devices[0] : config.Train.Device);
+        var device = TorchDevices.Resolve(deviceSpec);
+        string modelConfig = Path.Combine(config.Model.Path, M3Keys.ConfigFile);
+        if (!File.Exists(modelConfig)) throw new M3TrainException($"model.path: {modelConfig} does not exist; model.path must be a checkpoint folder.");
+        int modelMax = ProbeStepSession.ModelMaxTokens(XlmRobertaConfig.Load(modelConfig));
+        if (Math.Max(config.Data.QueryMaxLen, config.Data.PassageMaxLen) > modelMax)
+            Log.Warning("The model takes at most {Max} tokens per text: longer maximum lengths are probed at {Max}", modelMax, modelMax);
+        var bins = ProbeBin.Of(config.Data, modelMax);
+        var probe = new Probe(config, bins, options);
+        if (probe.SubBatches)
+            Log.Information("train.sub_batch_size is set: probing the largest GradCache sub-batch at each bin's configured batch ({Batches})",
+                string.Join(", ", probe.FixedBatches));
+
+        var (rows, limitBytes, limit, deviceName) = device.type == DeviceType.CUDA
+            ? probe.OnDevice(device, deviceSpec)
+            : probe.OnHost();
+
+        RunConfig probed;
+        string what;
+        if (probe.SubBatches)
+        {
+            int sub = rows.Min(r => r.SubBatch!.Value);
+            probed = config with { Train = config.Train with { SubBatchSize = sub } };
+            what = $"train.sub_batch_size {sub}, the smallest of the bins' largest sub-batches";
+        }
+        else
+        {
+            if (config.Data.TokensPerBatch is not null)
+                Log.Information("data.tokens_per_batch is left out of the written config: the probed data.batch_sizes replace it");
+            probed = config with { Data = config.Data with { BatchSizes = rows.Select(r => r.Batch).ToList(), TokensPerBatch = null } };
+            what = "data.batch_sizes, the largest per-replica batch of each length bin";
+        }
+        string output = Path.GetFullPath(options.OutputPath);
+        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+        File.WriteAllText(output,
+            $"# m3train finetune --config {options.OutputPath}\n" +
+            $"# {what}, found by m3train probe-batch on {deviceName}\n" +
+            $"# ({DateTime.Now:yyyy-MM-dd}), within {limit}.\n" +
+            ConfigWriter.ToYaml(probed));
+        Log.Information("Wrote {Output}", output);
+        return new BatchProbeReport(deviceName, probe.SubBatches, limitBytes, limit, rows, probed, output);
+    }
+
+    /// <summary>
+    /// The child-process side of a CUDA probe (<c>--trial</c>): two steps of <paramref name="trial"/> on the config's
+    /// device (the first also allocates gradients and AdamW's state), measured; an out-of-memory error is a result.
+    /// </summary>
+    public static ProbeTrialResult RunTrial(RunConfig config, ProbeTrial trial)
+    {
+        var device = TorchDevices.Resolve(config.Train.Device);
+        try
+        {
+            using var session = new ProbeStepSession(config, device);
+            return session.Measure(trial, steps: 2);
+        }
+        catch (Exception e) when (Trainer.IsOutOfMemory(e))
+        {
+            return ProbeTrialResult.OutOfMemoryResult;
+        }
+    }
+
+    /// <summary>One probe's inputs and the per-bin searches.</summary>
+    internal sealed class Probe(RunConfig config, IReadOnlyList<ProbeBin> bins, BatchProbeOptions options)
+    {
+        public bool SubBatches { get; } = config.Train.SubBatchSize is not null;
+
+        /// <summary>The configured per-replica batch of each bin, at which sub-batches are probed.</summary>
+        public int[] FixedBatches { get; } = config.Train.SubBatchSize is not null ? BatchPlan.ReplicaBatchSizes(config.Data, RowKind.Group) : [];
+
+        int Group => config.Data.TrainGroupSize;
+
+        /// <summary>The trial of size <paramref name="n"/>: a batch of n queries, or a sub-batch of n texts at the bin's batch.</summary>
+        ProbeTrial Trial(ProbeBin bin, int n) => SubBatches
+            ? new ProbeTrial(bin.QueryLength, bin.PassageLength, FixedBatches[bin.Index], n)
+            : new ProbeTrial(bin.QueryLength, bin.PassageLength, n, null);
+
+        /// <summary>Tokens that one more unit of size adds to a step: a query with its passages, or one text of a sub-batch.</summary>
+        double TokensPerUnit(ProbeBin bin) => SubBatches ? bin.PassageLength : bin.QueryLength + Group * (double)bin.PassageLength;
+
+        /// <summary>A sub-batch larger than the batch's passages encodes them all at once, as the largest does.</summary>
+        int MaxFor(ProbeBin bin, int max) => SubBatches ? Math.Min(max, FixedBatches[bin.Index] * Group) : max;
+
+        BatchProbeRow Row(ProbeBin bin, int n, long? peak, double? seconds, ProbeEvidence evidence) => SubBatches
+            ? new BatchProbeRow(bin, FixedBatches[bin.Index], n, peak, seconds, evidence)
+            : new BatchProbeRow(bin, n, null, peak, seconds, evidence);
+
+        M3TrainException DoesNotFit(ProbeBin bin, string limit) => new(SubBatches
+            ? $"bin {bin.Index} {bin.Range} (query {bin.QueryLength}, passages {bin.PassageLength} tokens): even a sub-batch of one text at the configured batch of {FixedBatches[bin.Index]} queries does not fit within {limit}. Lower data.batch_sizes or data.passage_max_len, keep train.activation_checkpointing on, or use precision bf16 on a GPU."
+            : $"bin {bin.Index} {bin.Range} (query {bin.QueryLength}, passages {bin.PassageLength} tokens): even one query with its {Group} passages does not fit within {limit}. Set train.sub_batch_size (GradCache), keep train.activation_checkpointing on, lower data.passage_max_len, or use precision bf16 on a GPU.");
+
+        public (List<BatchProbeRow>, long, string, string) OnDevice(Device device, string deviceSpec)
+        {
+            var gpu = CudaInfo.Devices().FirstOrDefault(g => g.Index == device.index)
+                ?? throw new M3TrainException($"--device {deviceSpec}: the CUDA driver does not report this device's memory.");
+            long limitBytes = (long)(options.MemoryFraction * gpu.TotalBytes);
+            string limit = $"{options.MemoryFraction.ToString(CultureInfo.InvariantCulture)} x {BatchProbeReport.Bytes(gpu.TotalBytes)} = {BatchProbeReport.Bytes(limitBytes)} of device memory in use";
+            var command = options.TrialCommand
+                ?? throw new InvalidOperationException("Probing on CUDA runs each trial in a child process: set BatchProbeOptions.TrialCommand.");
+            string childConfig = Path.Combine(Path.GetTempPath(), $"m3train-probe-{Guid.NewGuid():N}.yaml");
+            File.WriteAllText(childConfig, ConfigWriter.ToYaml(config with { Train = config.Train with { Device = deviceSpec, Devices = [] } }));
+            try
+            {
+                var trials = new ProbeTrialProcess(command, childConfig);
+                return (Search(trials.Run, limitBytes, limit, options.MaxBatch ?? CudaMaxBatch), limitBytes, limit, $"{deviceSpec} ({gpu.Name})");
+            }
+            finally
+            {
+                File.Delete(childConfig);
+            }
+        }
+
+        /// <summary>
+        /// Per bin, the largest size whose trial (<paramref name="run"/>) neither runs out of memory nor peaks above
+        /// <paramref name="limitBytes"/>: doubling from the last bin's result (or 1), then bisecting.
+        /// </summary>
+        internal List<BatchProbeRow> Search(Func<ProbeTrial, ProbeTrialResult> run, long limitBytes, string limit, int max)
+        {
+            bool warnedNoPeak = false;
+            var rows = new List<BatchProbeRow>();
+            (int Size, double Tokens)? previous = null;
+            foreach (var bin in bins)
+            {
+                if (bin.SameAs is int same)
+                {
+                    rows.Add(rows[same] with { Bin = bin, Evidence = ProbeEvidence.SameLengths });
+                    continue;
+                }
+                var seen = new Dictionary<int, ProbeTrialResult>();
+                bool Fits(int n)
+                {
+                    var trial = Trial(bin, n);
+                    var r = seen[n] = run(trial);
+                    if (r.PeakBytes is null && !r.OutOfMemory && !warnedNoPeak)
+                    {
+                        warnedNoPeak = true;
+                        Log.Warning("Device memory in use cannot be read here (no NVML or driver figure): only out-of-memory errors bound the batch, not the memory fraction");
+                    }
+                    bool fits = !r.OutOfMemory && (r.PeakBytes is not long p || p <= limitBytes);
+                    Log.Information("bin {Bin}: {Trial}: {Outcome}", bin.Index, trial,
+                        r.OutOfMemory ? "out of memory"
+                        : $"peak {(r.PeakBytes is long q ? BatchProbeReport.Bytes(q) : "?")}{(fits ? "" : " over the limit")}, {r.StepSeconds:0.000} s");
+                    return fits;
+                }
+                // Longer texts never fit a larger batch, so the last bin's batch bounds this one's; sub-batches are
+                // probed at a different batch per bin, so there it bounds nothing. The first guess keeps the tokens of
+                // the last bin's step.
+                int binMax = SubBatches ? MaxFor(bin, max) : Math.Min(max, previous?.Size ?? max);
+                int guess = previous is var (size, tokens) ? (int)(size * tokens / TokensPerUnit(bin)) : 1;
+                int n = BatchSearch.Largest(guess, binMax, Fits, SearchTolerance, growth: previous is null ? 2 : 1.25);
+                if (n == 0) throw DoesNotFit(bin, limit);
+                previous = (n, TokensPerUnit(bin));
+                rows.Add(Row(bin, n, seen[n].PeakBytes, seen[n].StepSeconds, ProbeEvidence.Measured));
+            }
+            return rows;
+        }
+
+        public (List<BatchProbeRow>, long, string, string) OnHost()
+        {
+            MemoryProbe.TrimHostHeap();
+            long held = MemoryProbe.HostRssBytes() ?? throw new M3TrainException("Probing on CPU reads the process's memory from /proc/self/status, which this system does not have.");
+            long available = MemoryProbe.HostAvailableBytes() ?? throw new M3TrainException("Probing on CPU reads MemAvailable from /proc/meminfo, which this system does not have.");
+            long limitBytes = held + (long)(options.MemoryFraction * available);
+            string limit = $"{options.MemoryFraction.ToString(CultureInfo.InvariantCulture)} x {BatchProbeReport.Bytes(available)} available + {BatchProbeReport.Bytes(held)} held = {BatchProbeReport.Bytes(limitBytes)} peak RSS";
+            int max = options.MaxBatch ?? CpuMaxBatch;
+
+            using var session = new ProbeStepSession(config, CPU);
+            Log.Information("Probing on CPU against {Limit}: warm-up step (allocates gradients and optimizer state)", limit);
+            session.Step(Trial(bins[0], 1));
+            if (!MemoryProbe.ResetHostPeak())
+                Log.Warning("The peak RSS cannot be reset here (/proc/self/clear_refs): each trial's peak includes the earlier ones, so the sizes found are conservative");
+
+            var rows = new List<BatchProbeRow>();
+            int? previous = null;
+            foreach (var bin in bins)
+            {
+                if (bin.SameAs is int same)
+                {
+                    rows.Add(rows[same] with { Bin = bin, Evidence = ProbeEvidence.SameLengths });
+                    continue;
+                }
+                // As on CUDA: a longer bin never fits a larger batch than a shorter one.
+                int binMax = SubBatches ? MaxFor(bin, max) : Math.Min(max, previous ?? max);
+                var measured = new SortedDictionary<int, ProbeTrialResult>();
+                ProbeTrialResult Measure(int n)
+                {
+                    var r = measured[n] = session.Measure(Trial(bin, n), steps: 1);
+                    Log.Information("bin {Bin}: {Trial}: peak RSS {Peak}, {Seconds:0.000} s", bin.Index, Trial(bin, n), BatchProbeReport.Bytes(r.PeakBytes!.Value), r.StepSeconds);
+                    return r;
+                }
+                if (Measure(1).PeakBytes > limitBytes) throw DoesNotFit(bin, limit);
+                int lo = 1, hi = binMax + 1; // lo ran within the limit; hi ran over it (binMax + 1: none did)
+                if (binMax >= 2)
+                {
+                    if (Measure(2).PeakBytes <= limitBytes) lo = 2;
+                    else hi = 2;
+                }
+                BatchProbeRow? unverified = null;
+                for (int round = 0; round < RefineRounds && hi - lo > Math.Max(1, (int)(lo * SearchTolerance)); round++)
+                {
+                    // A line through the largest size within the limit and its measured neighbour (the one over the limit,
+                    // else the next smaller): peak memory grows faster than linearly (in-batch score tensors, the sparse
+                    // head's bag of distinct ids), so a line through small sizes overshoots and is redrawn nearer the answer.
+                    int[] near = [lo, measured.ContainsKey(hi) ? hi : measured.Keys.Where(k => k < lo).Max()];
+                    var memory = Line(measured, near, r => r.PeakBytes!.Value);
+                    var time = Line(measured, near, r => r.StepSeconds!.Value);
+                    int predicted = Math.Clamp(memory.LargestWithin(limitBytes, hi - 1), lo, hi - 1);
+                    if (predicted == lo) break;
+                    Log.Information("bin {Bin}: peak RSS ≈ {Base} + {Slope} per {Unit} near {Size}: {Predicted} within the limit{Capped}", bin.Index,
+                        BatchProbeReport.Bytes((long)memory.Intercept), BatchProbeReport.Bytes((long)Math.Max(0, memory.Slope)),
+                        SubBatches ? "text of a sub-batch" : "query", lo, predicted, predicted == binMax ? $" (capped at {binMax})" : "");
+                    // Far from the measured sizes the line underestimates most: grow at most 4-fold per run, so that an
+                    // overshoot stays small enough not to swap.
+                    int next = Math.Min(predicted, lo * 4);
+                    if (time.At(next) > options.VerifyWithinSeconds)
+                    {
+                        Log.Information("bin {Bin}: {Next} is not run: its step would take about {Seconds:0} s; {Predicted} is the line's prediction",
+                            bin.Index, next, time.At(next), predicted);
+                        unverified = Row(bin, predicted, (long)memory.At(predicted), time.At(predicted), ProbeEvidence.Predicted);
+                        break;
+                    }
+                    if (Measure(next).PeakBytes <= limitBytes) lo = next;
+                    else hi = next;
+                }
+                var row = unverified ?? Row(bin, lo, measured[lo].PeakBytes, measured[lo].StepSeconds, lo > 2 ? ProbeEvidence.Verified : ProbeEvidence.Measured);
+                previous = row.SubBatch ?? row.Batch;
+                rows.Add(row);
+            }
+            return (rows, limitBytes, limit, "cpu");
+        }
+
+        static LinearFit Line(SortedDictionary<int, ProbeTrialResult> measured, int[] sizes, Func<ProbeTrialResult, double> y) =>
+            LinearFit.Of(sizes.Select(n => ((double)n, y(measured[n]))).ToList());
+    }
+}

@@ -1,0 +1,208 @@
+using M3Train.Data;
+using M3Train.DataParallel;
+using M3Train.Model;
+using M3Train.Text;
+using Serilog;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace M3Train.Training.Pretraining;
+
+/// <summary>
+/// RetroMAE pretraining (Xiao et al. 2022, "RetroMAE: Pre-Training Retrieval-oriented Language Models Via
+/// Masked Auto-Encoder"; M3-SPEC section 8) as a <see cref="Trainer"/> objective, on <c>{"text"}</c> rows.
+/// For each text, from one seeded generator per (step, replica, sub-batch):
+/// <list type="number">
+/// <item>the encoder reads the text masked by <see cref="MlmMasking"/> (30%, 80/10/10) and predicts the masked
+/// tokens through the masked-LM head: <c>loss_mlm</c>, mean over the micro-batch's masked tokens;</item>
+/// <item>its CLS state is the sentence embedding; <see cref="RetroMaeDecoder"/> (one layer, own embedding tables)
+/// reconstructs every token but the first and last from it and from a random half of the other tokens per row
+/// (<see cref="EnhancedDecodingMask"/>), through the same tied LM head: <c>loss_decoder</c>, mean over those tokens;</item>
+/// <item><c>loss = loss_mlm + loss_decoder</c>.</item>
+/// </list>
+/// Both means run over the whole micro-batch (all replicas and sub-batches), so sub-batching
+/// (<c>train.sub_batch_size</c>) changes memory, not gradients. The LM logits are computed only at predicted
+/// positions ([N, V], N predicted tokens). The decoder has one replica per device, reduced and broadcast with
+/// the encoder's; it is saved as <see cref="RetroMaeDecoder.FileName"/> in every checkpoint and in the final folder,
+/// and picked up from <c>model.path</c> when there, to continue pretraining.
+/// </summary>
+public sealed class RetroMaeObjective : ITrainingObjective
+{
+    const string ParameterPrefix = "retromae_decoder.";
+
+    readonly ReplicaSet<M3Model> _models;
+    readonly PretrainConfig _config;
+    readonly MlmMasking _masking;
+    readonly int? _subBatchSize;
+    readonly long _seed;
+
+    /// <param name="models">The trainer's replicas; each needs its masked-LM head.</param>
+    /// <param name="config">Masking and decoder settings.</param>
+    /// <param name="tokenizer">The model's tokenizer (its &lt;mask&gt; id).</param>
+    /// <param name="modelPath">The checkpoint the run starts from; a <see cref="RetroMaeDecoder.FileName"/> there is loaded.</param>
+    /// <param name="subBatchSize">Texts per forward/backward (null: the whole batch at once).</param>
+    /// <param name="seed">The run's seed: decoder initialization, masks and dropout derive from it.</param>
+    public RetroMaeObjective(ReplicaSet<M3Model> models, PretrainConfig config, XlmrTokenizer tokenizer, string modelPath, int? subBatchSize, long seed)
+    {
+        var encoderConfig = models.Master.Config;
+        if (models.Replicas.Any(m => m.LmHead is null))
+            throw new ArgumentException("RetroMAE needs the masked-LM head: load the model with WithLmHead");
+        if (tokenizer.MaskId >= encoderConfig.VocabSize)
+            throw new M3TrainException($"{modelPath}: the tokenizer's <mask> id {tokenizer.MaskId} is outside the model's vocabulary ({encoderConfig.VocabSize}).");
+        _models = models;
+        _config = config;
+        _subBatchSize = subBatchSize;
+        _seed = seed;
+        _masking = new MlmMasking(config.EncoderMaskRatio, config.MaskTokenRatio, config.RandomTokenRatio, config.MaskSampling,
+            MaskId: tokenizer.MaskId, RandomLow: XlmrTokenizer.UnkId + 1, RandomHigh: tokenizer.MaskId,
+            NeverMasked: [.. encoderConfig.UnusedLexicalIds, tokenizer.MaskId]);
+
+        var decoders = new List<RetroMaeDecoder>();
+        for (int r = 0; r < models.Replicas.Count; r++)
+        {
+            var decoder = new RetroMaeDecoder(encoderConfig, seed);
+            if (r == 0)
+            {
+                string saved = Path.Combine(modelPath, RetroMaeDecoder.FileName);
+                if (File.Exists(saved))
+                {
+                    decoder.Load(saved);
+                    Log.Information("RetroMAE decoder continued from {File}", saved);
+                }
+                else
+                {
+                    decoder.CopyEmbeddingsFrom(models.Master.Encoder);
+                    Log.Information("RetroMAE decoder: new layer, embedding tables copied from the encoder ({Model} has no {File})", modelPath, RetroMaeDecoder.FileName);
+                }
+            }
+            decoder.to(models.Devices[r]);
+            decoder.Compute.Precision = models.Replicas[r].Precision;
+            decoder.train();
+            decoders.Add(decoder);
+        }
+        Decoders = new ReplicaSet<RetroMaeDecoder>(decoders, models.Devices);
+    }
+
+    /// <summary>One decoder per device; the master's parameters are the optimizer's.</summary>
+    public ReplicaSet<RetroMaeDecoder> Decoders { get; }
+
+    public IEnumerable<(string Name, Parameter Param)> ExtraParameters =>
+        Decoders.Master.named_parameters().Select(p => (ParameterPrefix + p.name, p.parameter));
+
+    public void ReduceGradients() => Decoders.ReduceGradients();
+
+    public void BroadcastWeights() => Decoders.BroadcastWeights();
+
+    public void Save(string directory) => Decoders.Master.Save(Path.Combine(directory, RetroMaeDecoder.FileName));
+
+    public void Load(string directory)
+    {
+        Decoders.Master.Load(Path.Combine(directory, RetroMaeDecoder.FileName));
+        Decoders.BroadcastWeights();
+    }
+
+    public IReadOnlyDictionary<string, Tensor> Backward(IReadOnlyList<TrainBatch> batches, long microStep, double scale)
+    {
+        if (batches.Count != _models.Replicas.Count)
+            throw new ArgumentException($"one batch per replica: {batches.Count} batches for {_models.Replicas.Count} replicas");
+        if (batches.FirstOrDefault(b => b.Passages is not null) is { } pairs)
+            throw new M3TrainException($"{pairs.DatasetName}: RetroMAE trains on {{\"text\"}} rows, this dataset holds query/passage rows (use pretrain.objective: contrastive for pairs).");
+
+        // Pass 1: every piece's masks and targets, and the micro-batch's token counts (the means' denominators).
+        var pieces = _models.RunOnAll(r => Prepare(batches[r], microStep, r));
+        var master = _models.Devices[0];
+        var mlmTokens = Total(pieces.SelectMany(p => p.Select(x => x.MlmTokens)), master);
+        var decoderTokens = Total(pieces.SelectMany(p => p.Select(x => x.DecoderTokens)), master);
+
+        // Pass 2: forward and backward piece by piece; gradients accumulate.
+        var parts = _models.RunOnAll(r =>
+        {
+            var device = _models.Devices[r];
+            using var mlmDenominator = mlmTokens.to(device);
+            using var decoderDenominator = decoderTokens.to(device);
+            Tensor mlm = zeros(1, device: device), decoder = zeros(1, device: device);
+            foreach (var piece in pieces[r])
+            {
+                using (piece)
+                {
+                    var (m, d) = Piece(_models.Replicas[r], Decoders.Replicas[r], piece, mlmDenominator, decoderDenominator, scale);
+                    mlm = mlm + m;
+                    decoder = decoder + d;
+                }
+            }
+            return (Mlm: mlm.sum().to(master), Decoder: decoder.sum().to(master));
+        });
+        var lossMlm = parts.Select(p => p.Mlm).Aggregate((a, b) => a + b);
+        var lossDecoder = parts.Select(p => p.Decoder).Aggregate((a, b) => a + b);
+        return new Dictionary<string, Tensor>
+        {
+            ["loss"] = lossMlm + lossDecoder,
+            ["loss_mlm"] = lossMlm,
+            ["loss_decoder"] = lossDecoder,
+        };
+    }
+
+    /// <summary>Sums the pieces' counts (0-d, on their replicas' devices) on the master device; at least 1, so an empty micro-batch gives loss 0.</summary>
+    static Tensor Total(IEnumerable<Tensor> counts, Device master) =>
+        counts.Select(c => c.to(master)).Aggregate((a, b) => a + b).clamp_min(1).to(ScalarType.Float32);
+
+    List<RetroMaePiece> Prepare(TrainBatch batch, long microStep, int replica)
+    {
+        var device = _models.Devices[replica];
+        var encoded = M3StepRunner.Pieces(batch.Queries, batch.QuerySubBatches, _subBatchSize ?? batch.BatchSize);
+        var result = new List<RetroMaePiece>(encoded.Count);
+        for (int i = 0; i < encoded.Count; i++)
+        {
+            long pieceSeed = DropoutReplay.Mix(DropoutReplay.Mix(DropoutReplay.Mix(_seed, microStep), replica), i);
+            var generator = new Generator((ulong)pieceSeed, device);
+            var (ids, mask) = encoded[i].ToTensors(device);
+            var (maskedIds, mlmLabels) = _masking.Apply(ids, mask, generator);
+            var decoderLabels = DecoderLabels(ids, mask);
+            result.Add(new RetroMaePiece(ids, mask, maskedIds, mlmLabels, decoderLabels, generator, pieceSeed,
+                mlmLabels.ne(MlmMasking.IgnoreIndex).sum(), decoderLabels.ne(MlmMasking.IgnoreIndex).sum()));
+        }
+        return result;
+    }
+
+    /// <summary>The decoder's targets: every token of the text but the first (&lt;s&gt;) and the last (&lt;/s&gt;). [B, L] int64.</summary>
+    static Tensor DecoderLabels(Tensor ids, Tensor mask)
+    {
+        using var scope = NewDisposeScope();
+        var position = arange(ids.shape[1], device: ids.device).unsqueeze(0);                    // [1, L]
+        var last = mask.sum(1, keepdim: true) - 1;                                                 // [B, 1]
+        var predicted = position.gt(0) & position.lt(last) & mask.to(ScalarType.Bool);             // [B, L]
+        return ids.masked_fill(predicted.logical_not(), MlmMasking.IgnoreIndex).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>One piece's forward and backward; returns its (detached) shares of the two means.</summary>
+    (Tensor Mlm, Tensor Decoder) Piece(M3Model model, RetroMaeDecoder decoder, RetroMaePiece p,
+        Tensor mlmDenominator, Tensor decoderDenominator, double scale)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = model.Encoder.Forward(p.MaskedIds, p.Mask, p.Seed);                         // [B, L, D]
+        var mlm = TokenLoss(model, hidden, p.MlmLabels) / mlmDenominator;
+
+        var visible = EnhancedDecodingMask.Build(p.Mask, _config.DecoderMaskRatio, _config.MaskSampling, p.Generator); // [B, 1, L, L]
+        Tensor decoded;
+        using (DropoutReplay.Exclusive(p.InputIds.device))
+        {
+            DropoutReplay.Seed(DropoutReplay.Mix(p.Seed, 1), p.InputIds.device);
+            decoded = decoder.forward(hidden[.., 0], p.InputIds, visible);                       // [B, L, D]
+        }
+        var reconstruction = TokenLoss(model, decoded, p.DecoderLabels) / decoderDenominator;
+        ((mlm + reconstruction) * scale).backward();
+        return (mlm.detach().MoveToOuterDisposeScope(), reconstruction.detach().MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Summed cross-entropy of the LM head's predictions at the labelled positions only: [N, V] logits instead of
+    /// [B, L, V] (selecting them costs one device-to-host read of N).
+    /// </summary>
+    static Tensor TokenLoss(M3Model model, Tensor hidden, Tensor labels)
+    {
+        var predicted = labels.ne(MlmMasking.IgnoreIndex);                                          // [B, L]
+        var logits = model.MaskedLmLogits(hidden[predicted]);                                       // [N, V]
+        return nn.functional.cross_entropy(logits, labels[predicted], reduction: nn.Reduction.Sum);
+    }
+}

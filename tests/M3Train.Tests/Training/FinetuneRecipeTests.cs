@@ -1,0 +1,244 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using M3Train.Checkpoints;
+using M3Train.Config;
+using M3Train.Tests.Data;
+using M3Train.Training;
+using M3Train.Training.Losses;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace M3Train.Tests.Training;
+
+public class FinetuneRecipeTests(ITestOutputHelper output)
+{
+    static Dictionary<string, Tensor> Weights(string folder)
+    {
+        using var c = M3Checkpoint.Load(folder);
+        return c.Model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+    }
+
+    static void AssertBitIdentical(Dictionary<string, Tensor> a, Dictionary<string, Tensor> b)
+    {
+        Assert.Equal(a.Keys.Order(), b.Keys.Order());
+        foreach (var (k, v) in a)
+            Assert.True(v.equal(b[k]).all().item<bool>(), $"{k} differs");
+    }
+
+    static List<JsonNode> Metrics(string output) =>
+        File.ReadAllLines(Path.Combine(output, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!).ToList();
+
+    [Fact]
+    public void ResumingFromACheckpointGivesBitIdenticalWeights()
+    {
+        using var straight = new TinyRun();
+        UnifiedFinetuneRecipe.Run(straight.Config(maxSteps: 8));
+
+        using var sliced = new TinyRun();
+        var first = UnifiedFinetuneRecipe.Run(sliced.Config(maxSteps: 8) with { Train = sliced.Config().Train with { MaxSteps = 8, StopAfter = 4 } });
+        Assert.Equal(4, first.Steps);
+        Assert.Null(first.FinalModel);
+        var second = UnifiedFinetuneRecipe.Run(sliced.Config(maxSteps: 8), new TrainerOptions { Resume = "latest" });
+        Assert.Equal(8, second.Steps);
+
+        AssertBitIdentical(Weights(Path.Combine(straight.Output, "final")), Weights(Path.Combine(sliced.Output, "final")));
+        var a = Metrics(straight.Output).Select(m => m["loss"]!.GetValue<double>()).ToList();
+        var b = Metrics(sliced.Output).Select(m => m["loss"]!.GetValue<double>()).ToList();
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public void ANonFiniteLossSkipsTheStepAndIsCounted()
+    {
+        using var run = new TinyRun();
+        var result = UnifiedFinetuneRecipe.Run(run.Config(maxSteps: 4), new TrainerOptions { InjectNonFiniteLoss = micro => micro == 1 });
+        Assert.Equal(1, result.SkippedSteps);
+        Assert.Equal(4, result.Steps);
+        Assert.Equal(1, Metrics(run.Output).Last()["skipped_steps"]!.GetValue<double>());
+    }
+
+    [Fact]
+    public void NonFiniteLossesInARowStopTheRunWithTheLastGoodWeightsSaved()
+    {
+        using var run = new TinyRun();
+        var config = run.Config(maxSteps: 10);
+        config = config with { Train = config.Train with { MaxBadStepsInARow = 3 } };
+        var e = Assert.Throws<M3TrainException>(() => UnifiedFinetuneRecipe.Run(config, new TrainerOptions { InjectNonFiniteLoss = micro => micro >= 2 }));
+        Assert.Contains("3 non-finite losses in a row", e.Message);
+        string saved = new CheckpointManager(run.Output, 10).Latest()!;
+        Assert.Equal(2, TrainerState.Load(saved).Step);
+    }
+
+    [Fact]
+    public void TrainingOnlyDenseAndSparseLeavesColbertUntouchedAndSavesIt()
+    {
+        using var run = new TinyRun();
+        var config = run.Config(maxSteps: 3);
+        UnifiedFinetuneRecipe.Run(config with { Model = config.Model with { Heads = [M3Head.Dense, M3Head.Sparse] } });
+        var before = Weights(TinyRun.Repo("data", "models", "tiny-m3"));
+        var after = Weights(Path.Combine(run.Output, "final"));
+        Assert.True(File.Exists(Path.Combine(run.Output, "final", "colbert_linear.pt")));
+        foreach (var k in before.Keys.Where(k => k.StartsWith("colbert_linear.", StringComparison.Ordinal)))
+            Assert.True(before[k].equal(after[k]).all().item<bool>());
+        Assert.False(before["sparse_linear.weight"].equal(after["sparse_linear.weight"]).all().item<bool>());
+    }
+
+    [Fact]
+    public void FreezingTheEncoderChangesOnlyTheHeads()
+    {
+        using var run = new TinyRun();
+        var config = run.Config(maxSteps: 3);
+        UnifiedFinetuneRecipe.Run(config with { Train = config.Train with { Freeze = ["encoder"] } });
+        var before = Weights(TinyRun.Repo("data", "models", "tiny-m3"));
+        var after = Weights(Path.Combine(run.Output, "final"));
+        foreach (var (k, v) in before)
+        {
+            bool head = k.StartsWith("colbert_linear.", StringComparison.Ordinal) || k.StartsWith("sparse_linear.", StringComparison.Ordinal);
+            Assert.Equal(!head, v.equal(after[k]).all().item<bool>());
+        }
+    }
+
+    [Fact]
+    public void GradCacheGradientsEqualTheSinglePassOnTheModel()
+    {
+        // 16 queries x 4 passages in sub-batches of 4 texts, against the same batch in one pass.
+        using var folder = new DataTestFolder();
+        string file = folder.Write("train.jsonl", string.Join("\n", Enumerable.Range(0, 16).Select(i =>
+            $"{{\"query\": \"query number {i} about topic {i % 5}\", \"pos\": [\"passage {i} answers topic {i % 5} in detail\"], " +
+            $"\"neg\": [\"unrelated text {i}\", \"another negative {i * 7}\", \"third one {i * 3} here\"]}}")));
+        var grads = new List<Dictionary<string, Tensor>>();
+        foreach (int? subBatch in new int?[] { null, 4 })
+        {
+            using var run = new TinyRun();
+            var config = run.Config(maxSteps: 1);
+            config = config with
+            {
+                Data = config.Data with { Files = [file], BatchSizes = [16] },
+                Train = config.Train with { SubBatchSize = subBatch },
+            };
+            using var trainer = new Trainer(config, new TrainerOptions(), t =>
+                new M3StepRunner(t.Replicas, new M3BatchLoss(config.EffectiveLoss), config.Train.SubBatchSize, config.Train.Seed));
+            var loader = new M3Train.Data.TrainDataLoader(M3Train.Data.TrainData.Load(config.Data, trainer.Tokenizer), trainer.Tokenizer, config.Train.Seed, subBatchSize: subBatch);
+            var batch = loader.Next();
+            Assert.Equal(16, batch.BatchSize);
+            trainer.Objective.Backward([batch], 5, 1.0);
+            grads.Add(trainer.Replicas.Master.named_parameters().Where(p => p.parameter.grad is not null)
+                .ToDictionary(p => p.name, p => p.parameter.grad!.clone()));
+            loader.Dispose();
+        }
+        Assert.Equal(grads[0].Keys.Order(), grads[1].Keys.Order());
+        double worst = grads[0].Max(kv => (kv.Value - grads[1][kv.Key]).abs().max().item<float>());
+        output.WriteLine($"max |grad difference| single pass vs GradCache(4): {worst:E2}");
+        Assert.True(worst < 1e-5, $"max gradient difference {worst}");
+    }
+
+    [Fact]
+    public void LoggedStepsCarryHealthFigures_AndACollapsedSparseHeadIsWarnedAbout()
+    {
+        using var run = new TinyRun();
+        string collapsed = Path.Combine(run.Output + "-model");
+        using (var c = M3Checkpoint.Load(TinyRun.Repo("data", "models", "tiny-m3")))
+        {
+            using (no_grad())
+            {
+                c.Model.SparseHead.parameters().First(p => p.shape.Length == 2).zero_();
+                c.Model.SparseHead.parameters().First(p => p.shape.Length == 1).fill_(-1);
+            }
+            c.Save(collapsed);
+        }
+        try
+        {
+            var config = run.Config(maxSteps: 4);
+            config = config with
+            {
+                Model = config.Model with { Path = collapsed },
+                Train = config.Train with { Freeze = ["sparse"], SparseZeroWindow = 2 },
+            };
+            UnifiedFinetuneRecipe.Run(config);
+            var last = Metrics(run.Output).Last();
+            Assert.Equal(1.0, last["sparse_zero_share"]!.GetValue<double>());
+            Assert.Equal(0.0, last["sparse_active_per_text"]!.GetValue<double>());
+            Assert.True(last["dense_pos"] is not null && last["colbert_neg"] is not null);
+            var warnings = File.ReadAllLines(Path.Combine(run.Output, "log.jsonl")).Where(l => l.Contains("all-zero sparse vector")).ToList();
+            Assert.NotEmpty(warnings);
+
+            using var healthy = new TinyRun();
+            UnifiedFinetuneRecipe.Run(healthy.Config(maxSteps: 2));
+            var figures = Metrics(healthy.Output).Last();
+            Assert.True(figures["sparse_active_per_text"]!.GetValue<double>() > 0);
+            Assert.DoesNotContain(File.ReadAllLines(Path.Combine(healthy.Output, "log.jsonl")), l => l.Contains("all-zero sparse vector"));
+        }
+        finally { Directory.Delete(collapsed, recursive: true); }
+    }
+
+    [Fact]
+    public void EveryShippedConfigLoads()
+    {
+        var files = Directory.GetFiles(TinyRun.Repo("configs"), "*.yaml", SearchOption.AllDirectories)
+            .Concat(Directory.GetFiles(TinyRun.Repo("configs"), "*.json", SearchOption.AllDirectories)).ToList();
+        Assert.NotEmpty(files);
+        foreach (var f in files)
+        {
+            var c = RunConfig.Load(f);
+            Assert.False(string.IsNullOrEmpty(c.Model.Path), f);
+        }
+    }
+
+    [Fact]
+    public void QuickstartLossFalls()
+    {
+        using var run = new TinyRun();
+        var quick = RunConfig.Load(TinyRun.Repo("configs", "quickstart.yaml"));
+        var config = quick with
+        {
+            OutputDir = run.Output,
+            Model = quick.Model with { Path = TinyRun.Repo(quick.Model.Path) },
+            Data = quick.Data with { Files = quick.Data.Files.Select(f => TinyRun.Repo(f)).ToList(), CacheTokenCounts = false },
+            Train = quick.Train with { Epochs = 6, LogEvery = 1, Tensorboard = false },
+        };
+        var result = UnifiedFinetuneRecipe.Run(config);
+        var losses = Metrics(run.Output).Select(m => m["loss"]!.GetValue<double>()).ToList();
+        int epoch = losses.Count / 6;
+        double firstEpoch = losses.Take(epoch).Average(), lastEpoch = losses.Skip(losses.Count - epoch).Average();
+        output.WriteLine($"quickstart (6 epochs): mean loss first epoch {firstEpoch:F4}, last epoch {lastEpoch:F4}");
+        Assert.True(lastEpoch < 0.8 * firstEpoch);
+        Assert.True(File.Exists(Path.Combine(result.FinalModel!, "model.safetensors")));
+    }
+
+    [Fact]
+    public void AKilledRunResumesAndFinishes()
+    {
+        using var run = new TinyRun();
+        var config = run.Config(maxSteps: 400, saveEvery: 20);
+        string configPath = Path.Combine(Path.GetTempPath(), $"m3-kill-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(configPath, ConfigWriter.ToYaml(config with { Train = config.Train with { LogEvery = 20 } }));
+        try
+        {
+            string cli = Path.Combine(AppContext.BaseDirectory, "m3train.dll");
+            using (var p = Process.Start(new ProcessStartInfo("dotnet", ["exec", cli, "finetune", "--config", configPath])
+                   { RedirectStandardError = true, RedirectStandardOutput = true })!)
+            {
+                var manager = new CheckpointManager(run.Output, 10);
+                var clock = Stopwatch.StartNew();
+                while (manager.List().Count < 2 && !p.HasExited && clock.Elapsed < TimeSpan.FromSeconds(60)) Thread.Sleep(20);
+                Assert.False(p.HasExited, "the run ended before it could be killed: " + (p.HasExited ? p.StandardError.ReadToEnd() : ""));
+                p.Kill(entireProcessTree: true); // SIGKILL: no chance to save
+                p.WaitForExit();
+            }
+            var left = new CheckpointManager(run.Output, 10).List();
+            Assert.NotEmpty(left);
+            int lastSaved = left[^1].Step;
+            Assert.All(left, c => Assert.True(File.Exists(Path.Combine(c.Path, TrainerState.FileName))));
+
+            using var resumed = Process.Start(new ProcessStartInfo("dotnet", ["exec", cli, "finetune", "--config", configPath, "--resume"])
+                { RedirectStandardError = true, RedirectStandardOutput = true })!;
+            string log = resumed.StandardError.ReadToEnd();
+            resumed.WaitForExit();
+            Assert.True(resumed.ExitCode == 0, log);
+            Assert.Contains($"at step {lastSaved}", log);
+            Assert.True(File.Exists(Path.Combine(run.Output, "final", "model.safetensors")));
+            output.WriteLine($"killed after checkpoint {lastSaved}; resumed and finished 400 steps");
+        }
+        finally { File.Delete(configPath); }
+    }
+}

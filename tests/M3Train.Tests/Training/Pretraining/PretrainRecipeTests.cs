@@ -1,0 +1,157 @@
+using System.Text.Json.Nodes;
+using M3Train.Checkpoints;
+using M3Train.Config;
+using M3Train.Tests.Data;
+using M3Train.Training;
+using M3Train.Training.Losses;
+using M3Train.Training.Pretraining;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace M3Train.Tests.Training.Pretraining;
+
+/// <summary>Runs alone: a masked-LM head the tiny model lacks is initialized from torch's global generator.</summary>
+[Collection(GlobalRandomCollection.Name)]
+public sealed class PretrainRecipeTests(ITestOutputHelper output)
+{
+    static List<JsonNode> Metrics(string run) =>
+        File.ReadAllLines(Path.Combine(run, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!).ToList();
+
+    static double[] Series(string run, string key) => Metrics(run).Select(m => m[key]!.GetValue<double>()).ToArray();
+
+    static Dictionary<string, Tensor> Tensors(string file) =>
+        SafetensorsFile.Read(file).ToDictionary(kv => kv.Key, kv => kv.Value);
+
+    static void AssertBitIdentical(string fileA, string fileB)
+    {
+        var a = Tensors(fileA);
+        var b = Tensors(fileB);
+        Assert.Equal(a.Keys.Order(), b.Keys.Order());
+        foreach (var (k, v) in a)
+            Assert.True(v.equal(b[k]).all().item<bool>(), $"{Path.GetFileName(fileA)}: {k} differs");
+    }
+
+    [Fact]
+    public void RetroMaeLossesFallAndTheRunSavesEncoderLmHeadAndDecoder()
+    {
+        using var run = new PretrainRun();
+        var result = PretrainRecipe.Run(run.Config(PretrainObjective.Retromae, maxSteps: 14));
+
+        var mlm = Series(run.Output, "loss_mlm");
+        var decoder = Series(run.Output, "loss_decoder");
+        output.WriteLine($"loss_mlm {string.Join(" ", mlm.Select(x => x.ToString("F3")))}");
+        output.WriteLine($"loss_decoder {string.Join(" ", decoder.Select(x => x.ToString("F3")))}");
+        Assert.Equal(mlm.Zip(decoder, (m, d) => m + d), Series(run.Output, "loss"), (x, y) => Math.Abs(x - y) < 1e-5);
+        Assert.True(mlm[^3..].Average() < mlm[..3].Average() - 0.5, "encoder MLM loss did not fall");
+        Assert.True(decoder[^3..].Average() < decoder[..3].Average() - 0.5, "decoder loss did not fall");
+
+        string final = result.FinalModel!;
+        using var checkpoint = M3Checkpoint.Load(final);
+        Assert.NotNull(checkpoint.Model.LmHead);
+        Assert.True(File.Exists(Path.Combine(final, RetroMaeDecoder.FileName)));
+        using var decoderModel = new RetroMaeDecoder(checkpoint.Config);
+        decoderModel.Load(Path.Combine(final, RetroMaeDecoder.FileName));
+        // Pretraining keeps the sparse and multi-vector heads as they were.
+        using var start = M3Checkpoint.Load(TinyRun.Repo("data", "models", "tiny-m3"));
+        Assert.True(start.Model.SparseHead.parameters().Zip(checkpoint.Model.SparseHead.parameters()).All(p => p.First.equal(p.Second).all().item<bool>()));
+    }
+
+    [Fact]
+    public void ContrastiveLossFalls()
+    {
+        // 16 of the shipped pairs, so each epoch is the same two batches of 8. The tiny random model starts with
+        // nearly equal CLS states for every text (cosine 0.9999), so the loss starts at ln 8 until they separate.
+        using var folder = new DataTestFolder();
+        string pairs = folder.Write("pairs.jsonl", string.Join("\n", File.ReadLines(TinyRun.Repo("data", "pretrain", "pairs.jsonl")).Skip(60).Take(16)));
+        using var run = new PretrainRun();
+        var config = run.Config(PretrainObjective.Contrastive, maxSteps: 16);
+        PretrainRecipe.Run(config with
+        {
+            Data = config.Data with { Files = [pairs] },
+            Train = config.Train with { Lr = 1e-2 },
+            Loss = config.Loss with { Temperature = 0.05 },
+        });
+        var loss = Series(run.Output, "loss");
+        output.WriteLine($"loss {string.Join(" ", loss.Select(x => x.ToString("F3")))}");
+        Assert.True(loss[^3..].Average() < loss[..3].Average() - 0.3, "contrastive loss did not fall");
+    }
+
+    [Theory]
+    [InlineData(PretrainObjective.Retromae)]
+    [InlineData(PretrainObjective.Contrastive)]
+    public void ResumingFromACheckpointIsExact(PretrainObjective objective)
+    {
+        using var straight = new PretrainRun();
+        PretrainRecipe.Run(straight.Config(objective, maxSteps: 6));
+
+        using var sliced = new PretrainRun();
+        var config = sliced.Config(objective, maxSteps: 6);
+        var first = PretrainRecipe.Run(config with { Train = config.Train with { StopAfter = 3 } });
+        Assert.Equal(3, first.Steps);
+        var second = PretrainRecipe.Run(config, new TrainerOptions { Resume = "latest" });
+        Assert.Equal(6, second.Steps);
+
+        Assert.Equal(Series(straight.Output, "loss"), Series(sliced.Output, "loss"));
+        string a = Path.Combine(straight.Output, "final"), b = Path.Combine(sliced.Output, "final");
+        AssertBitIdentical(Path.Combine(a, "model.safetensors"), Path.Combine(b, "model.safetensors"));
+        if (objective == PretrainObjective.Retromae)
+            AssertBitIdentical(Path.Combine(a, RetroMaeDecoder.FileName), Path.Combine(b, RetroMaeDecoder.FileName));
+    }
+
+    [Fact]
+    public void RetroMaeOnTwoReplicasKeepsItsDecodersIdentical()
+    {
+        using var run = new PretrainRun();
+        var config = PretrainRecipe.Prepare(run.Config(PretrainObjective.Retromae, maxSteps: 2));
+        config = config with { Train = config.Train with { Devices = ["cpu", "cpu"] } };
+        RetroMaeObjective? objective = null;
+        using (var trainer = new Trainer(config, new TrainerOptions { WithLmHead = true }, t =>
+                   objective = new RetroMaeObjective(t.Replicas, config.Pretrain, t.Tokenizer, config.Model.Path, config.Train.SubBatchSize, config.Train.Seed)))
+        {
+            var result = trainer.Run();
+            Assert.Equal(2, result.Steps);
+            Assert.True(trainer.Replicas.WeightsIdentical());
+            Assert.True(objective!.Decoders.WeightsIdentical(), "the decoder replicas diverged");
+        }
+        Assert.Contains(Tensors(Path.Combine(run.Output, "final", RetroMaeDecoder.FileName)), kv => kv.Key.StartsWith("layer.", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ContrastiveNeedsSubBatchesAndPairs()
+    {
+        using var run = new PretrainRun();
+        var config = run.Config(PretrainObjective.Contrastive);
+        var noSubBatch = Assert.Throws<M3TrainException>(() => PretrainRecipe.Prepare(config with { Train = config.Train with { SubBatchSize = null } }));
+        Assert.Contains("train.sub_batch_size", noSubBatch.Message);
+        var groups = Assert.Throws<M3TrainException>(() => PretrainRecipe.Prepare(config with { Data = config.Data with { TrainGroupSize = 4 } }));
+        Assert.Contains("data.train_group_size", groups.Message);
+        Assert.Equal([M3Head.Dense], PretrainRecipe.Prepare(config).Model.Heads);
+    }
+
+    [Fact]
+    public void QuickstartConfigLoadsForBothStages()
+    {
+        string path = TinyRun.Repo("configs", "quickstart-pretrain.yaml");
+        var retromae = RunConfig.Load(path);
+        Assert.Equal(PretrainObjective.Retromae, retromae.Pretrain.Objective);
+        PretrainRecipe.Prepare(retromae);
+        // The second command of the file's header.
+        var contrastive = RunConfig.Load(path, ["pretrain.objective=contrastive", "model.path=runs/quickstart-pretrain/retromae/final",
+            "output_dir=runs/quickstart-pretrain/contrastive", "data.files=[data/pretrain/pairs.jsonl]"]);
+        Assert.Equal(PretrainObjective.Contrastive, contrastive.Pretrain.Objective);
+        Assert.Equal(["data/pretrain/pairs.jsonl"], contrastive.Data.Files);
+        PretrainRecipe.Prepare(contrastive);
+        Assert.Throws<ConfigException>(() => RunConfig.Load(path, ["pretrain.decoder_ratio=0.4"]));
+    }
+
+    [Theory]
+    [InlineData("bge-m3-retromae.yaml", PretrainObjective.Retromae)]
+    [InlineData("bge-m3-pretrain-contrastive.yaml", PretrainObjective.Contrastive)]
+    public void ReferenceConfigsLoad(string file, PretrainObjective objective)
+    {
+        var config = PretrainRecipe.Prepare(RunConfig.Load(TinyRun.Repo("configs", file)));
+        Assert.Equal(objective, config.Pretrain.Objective);
+        if (objective == PretrainObjective.Contrastive)
+            Assert.Equal(PretrainConfig.UnsupervisedBatchSizes, config.Data.BatchSizes);
+    }
+}
