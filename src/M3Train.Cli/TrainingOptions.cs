@@ -22,6 +22,27 @@ public static class TrainingOptions
         Description = "Override train.devices: data-parallel replicas, comma-separated (cuda:0,cuda:1), or 'cuda' for every visible GPU.",
     };
 
+    /// <summary>
+    /// A training verb: <c>--config</c>, <c>--set</c>, <c>--resume</c>, <c>--device</c>, <c>--devices</c>, then the recipe.
+    /// Exit code 130 when a signal stopped the run before its end (a checkpoint was saved), else 0.
+    /// </summary>
+    public static Command CreateCommand(string name, string description, Func<RunConfig, TrainerOptions, TrainerResult> recipe)
+    {
+        var config = CommonOptions.Config();
+        var set = CommonOptions.Set();
+        var resume = Resume();
+        var device = DeviceOverride();
+        var devices = Devices();
+        var command = new Command(name, description) { config, set, resume, device, devices };
+        command.SetAction(parse =>
+        {
+            var (run, options) = Read(parse, config, set, resume, device, devices, name);
+            var result = recipe(run, options);
+            return result.Stopped && result.Steps < result.TotalSteps && run.Train.StopAfter is null ? 130 : 0;
+        });
+        return command;
+    }
+
     public static (RunConfig Config, TrainerOptions Options) Read(ParseResult parse, Option<FileInfo> config, Option<string[]> set,
         Option<string?> resume, Option<string?> device, Option<string?> devices, string recipe)
     {

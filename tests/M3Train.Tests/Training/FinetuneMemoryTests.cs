@@ -1,0 +1,91 @@
+using M3Train.Checkpoints;
+using M3Train.Data;
+using M3Train.DataParallel;
+using M3Train.Model;
+using M3Train.Runtime;
+using M3Train.Text;
+using M3Train.Training;
+using M3Train.Training.Losses;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace M3Train.Tests.Training;
+
+/// <summary>GradCache in the fine-tuning step: peak memory does not grow with the batch beyond what the batch-wide loss itself needs.</summary>
+[Collection(HostMemoryCollection.Name)]
+public class FinetuneMemoryTests(ITestOutputHelper output)
+{
+    const int G = 2;
+
+    static TrainBatch Batch(XlmrTokenizer tok, int queries)
+    {
+        var q = Enumerable.Range(0, queries).Select(i => $"question {i} about the subject number {i % 17} and what follows from it").ToArray();
+        var p = Enumerable.Range(0, queries).SelectMany(i => new[]
+        {
+            $"the subject number {i % 17} is explained here at some length with details {i} and more words to make it longer",
+            $"an unrelated passage {i * 13} that talks about something else entirely and keeps going for a while",
+        }).ToArray();
+        return new TrainBatch(0, 0, 0, "memory", 0, [], EncodedBatch.Pad(tok.EncodeBatch(q, 32)), EncodedBatch.Pad(tok.EncodeBatch(p, 64)),
+            null, G, false, null, null);
+    }
+
+    static double PeakMiB(Action step)
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        MemoryProbe.TrimHostHeap();
+        MemoryProbe.ResetHostPeak();
+        long before = MemoryProbe.HostRssBytes()!.Value;
+        step();
+        return (MemoryProbe.HostPeakRssBytes()!.Value - before) / 1048576.0;
+    }
+
+    [Fact]
+    public void PeakMemoryStaysFlatAsTheBatchGrowsAtAFixedSubBatch()
+    {
+        if (!OperatingSystem.IsLinux() || !MemoryProbe.ResetHostPeak() || MemoryProbe.HostPeakRssBytes() is null)
+            Assert.Skip("peak RSS cannot be reset here (needs Linux /proc/self/clear_refs): host memory is not measurable");
+        string dir = TinyRun.Repo("data", "models", "tiny-m3");
+        using var checkpoint = M3Checkpoint.Load(dir);
+        checkpoint.Model.train();
+        var tok = XlmrTokenizer.FromFolder(dir);
+        var loss = new M3BatchLoss(new LossConfig { MaskDuplicateNegatives = false });
+        var replicas = new ReplicaSet<M3Model>([checkpoint.Model], [CPU]);
+        var gradCache = new M3StepRunner(replicas, loss, subBatchSize: 8, seed: 1);
+        var onePass = new M3StepRunner(replicas, loss, subBatchSize: null, seed: 1);
+        var small = Batch(tok, 16);
+        var large = Batch(tok, 256);
+
+        void Step(M3StepRunner runner, TrainBatch b)
+        {
+            using var scope = NewDisposeScope();
+            runner.Backward([b], 0);
+            checkpoint.Model.zero_grad();
+        }
+        Step(gradCache, small);
+        double peakSmall = PeakMiB(() => Step(gradCache, small));
+        double peakLarge = PeakMiB(() => Step(gradCache, large));
+
+        // What may grow: the unified loss over the whole batch (score matrices [B, B·G] of three heads and their
+        // gradients), measured alone on representations shaped like the large batch's.
+        double lossOnly = PeakMiB(() =>
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var (qi, qm) = large.Queries.ToTensors(CPU);
+            var (pi, pm) = large.Passages!.ToTensors(CPU);
+            var q = checkpoint.Model.Encode(qi, qm);
+            var p = checkpoint.Model.Encode(pi, pm);
+            using var grad = enable_grad();
+            var qr = M3RepresentationList.FromList(M3RepresentationList.ToList(q).Select(t => t.is_floating_point() ? t.detach().requires_grad_() : t).ToList());
+            var pr = M3RepresentationList.FromList(M3RepresentationList.ToList(p).Select(t => t.is_floating_point() ? t.detach().requires_grad_() : t).ToList());
+            loss.Compute([qr], [pr], [large], 0)["loss"].backward();
+        });
+        double onePassLarge = PeakMiB(() => Step(onePass, large));
+        output.WriteLine($"peak RSS growth (sub-batch 8): GradCache 16 queries {peakSmall:F1} MiB, 256 queries {peakLarge:F1} MiB; " +
+                         $"the loss alone at 256 {lossOnly:F1} MiB; one pass at 256 {onePassLarge:F1} MiB");
+        Assert.True(peakLarge - peakSmall <= lossOnly + 16,
+            $"from 16 to 256 queries the peak grew by {peakLarge - peakSmall:F1} MiB, more than the batch-wide loss ({lossOnly:F1} MiB) explains");
+        Assert.True(onePassLarge > peakLarge, "the one-pass step over the same batch should need more memory than GradCache");
+    }
+}
