@@ -230,7 +230,10 @@ public static class BatchSizeProbe
                 var measured = new SortedDictionary<int, ProbeTrialResult>();
                 ProbeTrialResult Measure(int n)
                 {
-                    var r = measured[n] = session.Measure(Trial(bin, n), steps: 1);
+                    var r = session.Measure(Trial(bin, n), steps: 1);
+                    // The resident set can shrink below what it was when probing began (freed heap handed back, garbage
+                    // collected), so a trial counts at least what it added on top of the memory held at the start.
+                    r = measured[n] = r with { PeakBytes = Math.Max(r.PeakBytes!.Value, held + (r.GrowthBytes ?? 0)) };
                     Log.Information("bin {Bin}: {Trial}: peak RSS {Peak}, {Seconds:0.000} s", bin.Index, Trial(bin, n), BatchProbeReport.Bytes(r.PeakBytes!.Value), r.StepSeconds);
                     return r;
                 }

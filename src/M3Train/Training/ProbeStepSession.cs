@@ -87,12 +87,13 @@ public sealed class ProbeStepSession : IDisposable
             MemoryProbe.ResetHostPeak();
         }
         using var sampler = cuda ? new MemoryProbe.DevicePeakSampler(Device.index) : null;
+        long? start = cuda ? null : MemoryProbe.HostRssBytes();
         double seconds = 0;
         for (int s = 0; s < steps; s++) seconds = Step(trial);
         long? peak = cuda
             ? Max(sampler!.Available ? sampler.PeakBytes : null, CudaInfo.UsedBytes())
             : MemoryProbe.HostPeakRssBytes();
-        return new ProbeTrialResult(false, peak, seconds);
+        return new ProbeTrialResult(false, peak, seconds, peak - start);
     }
 
     static long? Max(long? a, long? b) => a is long x && b is long y ? Math.Max(x, y) : a ?? b;

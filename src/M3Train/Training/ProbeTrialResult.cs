@@ -6,7 +6,7 @@ namespace M3Train.Training;
 /// What a <see cref="ProbeTrial"/> measured: whether it ran out of memory, the peak memory of its step (device memory in
 /// use on CUDA, resident set size on CPU; null where it cannot be read) and the step's wall time.
 /// </summary>
-public sealed record ProbeTrialResult(bool OutOfMemory, long? PeakBytes, double? StepSeconds)
+public sealed record ProbeTrialResult(bool OutOfMemory, long? PeakBytes, double? StepSeconds, long? GrowthBytes = null)
 {
     static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
