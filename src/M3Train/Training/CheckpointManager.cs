@@ -59,7 +59,10 @@ public sealed class CheckpointManager(string runDirectory, int keepLast)
         var all = List();
         foreach (var (step, path) in all.Take(Math.Max(0, all.Count - keepLast)))
         {
-            Directory.Delete(path, recursive: true);
+            // Out of the step names first (atomic), so a process killed while deleting leaves no half-deleted step folder.
+            string doomed = Path.Combine(Root, $"{TempPrefix}prune-{Guid.NewGuid():N}");
+            Directory.Move(path, doomed);
+            Directory.Delete(doomed, recursive: true);
             Log.Debug("Removed checkpoint {Step} (keep_last {Keep})", step, keepLast);
         }
     }

@@ -39,7 +39,12 @@ public class CrossDeviceGatherTests
         loss1.backward();
         var expected = single.parameters().Select(p => p.grad!.clone()).ToList();
 
-        var set = new ReplicaSet<nn.Module<Tensor, Tensor>>([Encoder(7), Encoder(8)], [CPU, CPU]);
+        // The master starts from the single model's weights (copied, not re-seeded: tests running beside this one
+        // draw from the same global generator).
+        var master = Encoder(8);
+        using (no_grad())
+            foreach (var (to, from) in master.parameters().Zip(single.parameters())) to.copy_(from);
+        var set = new ReplicaSet<nn.Module<Tensor, Tensor>>([master, Encoder(9)], [CPU, CPU]);
         Tensor loss2;
         Tensor Q(int r) => queries[TensorIndex.Slice(r * B / 2, (r + 1) * B / 2)];
         Tensor P(int r) => passages[TensorIndex.Slice(r * B * G / 2, (r + 1) * B * G / 2)];
