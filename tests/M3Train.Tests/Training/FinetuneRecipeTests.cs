@@ -195,7 +195,7 @@ public class FinetuneRecipeTests(ITestOutputHelper output)
                 { RedirectStandardError = true, RedirectStandardOutput = true })!;
             string log = resumed.StandardError.ReadToEnd();
             resumed.WaitForExit();
-            Assert.True(resumed.ExitCode == 0, log);
+            Assert.True(resumed.ExitCode == 0, $"exit code {resumed.ExitCode}\n{log}");
             Assert.Contains($"at step {lastSaved}", log);
             Assert.True(File.Exists(Path.Combine(run.Output, "final", "model.safetensors")));
             output.WriteLine($"killed after checkpoint {lastSaved}; resumed and finished 400 steps");

@@ -1,3 +1,4 @@
+using M3Train.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -21,7 +22,7 @@ internal static class LossMath
     {
         if (exclude is null) return scores;
         CheckMask(scores, exclude);
-        return scores.masked_fill(exclude, Min(scores.dtype));
+        return scores.MaskedFill(exclude, Min(scores.dtype));
     }
 
     public static void CheckMask(Tensor scores, Tensor exclude)

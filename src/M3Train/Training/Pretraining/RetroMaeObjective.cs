@@ -1,3 +1,4 @@
+using M3Train.Runtime;
 using M3Train.Data;
 using M3Train.DataParallel;
 using M3Train.Model;
@@ -172,7 +173,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
         var position = arange(ids.shape[1], device: ids.device).unsqueeze(0);                    // [1, L]
         var last = mask.sum(1, keepdim: true) - 1;                                                 // [B, 1]
         var predicted = position.gt(0) & position.lt(last) & mask.to(ScalarType.Bool);             // [B, L]
-        return ids.masked_fill(predicted.logical_not(), MlmMasking.IgnoreIndex).MoveToOuterDisposeScope();
+        return ids.MaskedFill(predicted.logical_not(), MlmMasking.IgnoreIndex).MoveToOuterDisposeScope();
     }
 
     /// <summary>One piece's forward and backward; returns its (detached) shares of the two means.</summary>
