@@ -315,6 +315,7 @@ public sealed class Trainer : IDisposable
         if (finished)
         {
             final = Path.Combine(_output, "final");
+            using var scope = NewDisposeScope();
             SaveModel(final);
             Objective.Save(final);
         }
@@ -388,6 +389,9 @@ public sealed class Trainer : IDisposable
 
     void SaveCheckpoint()
     {
+        // Temporaries of the save live in a scope: outside one they are left to finalizers, which can free a tensor
+        // while libtorch still writes it (seen as a segfault in the save after the last step).
+        using var scope = NewDisposeScope();
         if (!Replicas.WeightsIdentical())
             throw new M3TrainException($"step {_state.Step}: the replicas' weights diverged; not saving a checkpoint from an inconsistent state.");
         string path = _checkpoints.Save(_state.Step, dir =>
