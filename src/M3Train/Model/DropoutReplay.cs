@@ -47,8 +47,16 @@ public static class DropoutReplay
         {
             Monitor.Enter(Gate);
             if (!restoreCpu) return;
-            using var generator = Generator.Default;
-            _cpuState = generator.get_state();
+            try
+            {
+                using var generator = Generator.Default;
+                _cpuState = generator.get_state();
+            }
+            catch
+            {
+                Monitor.Exit(Gate);
+                throw;
+            }
         }
 
         public void Dispose()

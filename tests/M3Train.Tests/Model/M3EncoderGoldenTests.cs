@@ -50,6 +50,7 @@ public class M3EncoderGoldenTests
                 Assert.True(Math.Abs(w - ours[i].LexicalWeights![id]) <= Tolerance, $"lexical_weights[{i}][{id}]: {w} vs {ours[i].LexicalWeights![id]}");
         }
 
+        TestContext.Current.TestOutputHelper?.WriteLine($"dense/colbert max |Δ| = {Worst:E3}");
         // FlagEmbedding's single-pair helpers on the first two texts.
         var (a, b) = (ours[0], ours[1]);
         float lexical = a.LexicalWeights!.Where(kv => b.LexicalWeights!.ContainsKey(kv.Key)).Sum(kv => kv.Value * b.LexicalWeights![kv.Key]);
@@ -81,15 +82,19 @@ public class M3EncoderGoldenTests
         {
             var values = expected.GetProperty(name).EnumerateArray().Select(v => v.GetSingle()).ToList();
             Assert.Equal(pairs.Count, values.Count);
+            TestContext.Current.TestOutputHelper?.WriteLine($"{name}: max |Δ| = {values.Select((v, i) => Math.Abs(v - pick(ours[i]))).Max():E3}");
             for (int i = 0; i < pairs.Count; i++)
                 Assert.True(Math.Abs(values[i] - pick(ours[i])) <= Tolerance, $"{name}[{i}]: {values[i]} vs {pick(ours[i])}");
         }
     }
 
+    static float Worst;
+
     static void AssertClose(string name, float[] expected, float[] actual)
     {
         Assert.Equal(expected.Length, actual.Length);
         float max = expected.Zip(actual, (x, y) => Math.Abs(x - y)).Max();
+        Worst = Math.Max(Worst, max);
         Assert.True(max <= Tolerance, $"{name}: max |Δ| = {max:E3}");
     }
 }

@@ -50,6 +50,7 @@ public class M3ScoresGoldenTests
     {
         Assert.Equal(theirs.shape, ours.shape);
         double relative = ((ours - theirs).abs().max() / theirs.abs().max()).item<float>();
+        TestContext.Current.TestOutputHelper?.WriteLine($"{name}: max |Δ| / max |ref| = {relative:E3}");
         Assert.True(relative <= RelativeTolerance, $"{name}: max |Δ| / max |ref| = {relative:E3}");
     }
 }

@@ -20,6 +20,7 @@ public class XlmRobertaGoldenTests
         using var noGrad = no_grad();
         var hidden = model.Forward(reference["input_ids"], reference["attention_mask"]);
         double maxDiff = (hidden - reference["last_hidden_state"]).abs().max().item<float>();
+        TestContext.Current.TestOutputHelper?.WriteLine($"{folder}: last_hidden_state max |Δ| = {maxDiff:E3}");
         Assert.True(maxDiff <= 1e-5, $"{folder}: max |Δ| = {maxDiff:E3}");
     }
 }
