@@ -64,18 +64,14 @@ public static class EvalCommand
         Description = "Cache corpus encodings here, keyed by model files, corpus content and max length, and reuse them.",
     };
 
-    static readonly Option<int> BatchSizeOption = ModelOptions.BatchSize();
-    static readonly Option<int> MaxQueryLengthOption = ModelOptions.MaxLength("--max-query-length", "Truncate queries to this many tokens including <s> and </s> (capped at the model's positions).");
-    static readonly Option<int> MaxPassageLengthOption = ModelOptions.MaxLength("--max-passage-length", "Truncate passages to this many tokens including <s> and </s> (capped at the model's positions).");
-    static readonly Option<string> DeviceOption = CommonOptions.Device();
-    static readonly Option<string> PrecisionOption = ModelOptions.Precision();
+    static readonly PairInferenceOptions Inference = new();
 
     public static Command Create()
     {
         var command = new Command("eval", "Evaluate retrieval on a BEIR-format set: nDCG@10, Recall@100, MRR@10 per mode.")
         {
             ModelOption, CorpusOption, QueriesOption, QrelsOption, ModesOption, WeightsOption, TopKOption, RerankKOption,
-            OutputOption, CacheDirOption, BatchSizeOption, MaxQueryLengthOption, MaxPassageLengthOption, DeviceOption, PrecisionOption,
+            OutputOption, CacheDirOption, Inference.BatchSize, Inference.MaxQueryLength, Inference.MaxPassageLength, Inference.Device, Inference.Precision,
         };
         command.SetAction(parseResult => Run(
             parseResult.GetValue(ModelOption)!,
@@ -88,11 +84,11 @@ public static class EvalCommand
             parseResult.GetValue(RerankKOption),
             parseResult.GetValue(OutputOption),
             parseResult.GetValue(CacheDirOption),
-            parseResult.GetValue(BatchSizeOption),
-            parseResult.GetValue(MaxQueryLengthOption),
-            parseResult.GetValue(MaxPassageLengthOption),
-            parseResult.GetValue(DeviceOption)!,
-            parseResult.GetValue(PrecisionOption)!));
+            parseResult.GetValue(Inference.BatchSize),
+            parseResult.GetValue(Inference.MaxQueryLength),
+            parseResult.GetValue(Inference.MaxPassageLength),
+            parseResult.GetValue(Inference.Device)!,
+            parseResult.GetValue(Inference.Precision)!));
         return command;
     }
 

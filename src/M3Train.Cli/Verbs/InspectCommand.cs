@@ -35,17 +35,13 @@ public static class InspectCommand
         DefaultValueFactory = _ => 1000,
     };
 
-    static readonly Option<int> BatchSizeOption = ModelOptions.BatchSize();
-    static readonly Option<int> MaxQueryLengthOption = ModelOptions.MaxLength("--max-query-length", "Truncate queries to this many tokens including <s> and </s> (capped at the model's positions).");
-    static readonly Option<int> MaxPassageLengthOption = ModelOptions.MaxLength("--max-passage-length", "Truncate passages to this many tokens including <s> and </s> (capped at the model's positions).");
-    static readonly Option<string> DeviceOption = CommonOptions.Device();
-    static readonly Option<string> PrecisionOption = ModelOptions.Precision();
+    static readonly PairInferenceOptions Inference = new();
 
     public static Command Create()
     {
         var command = new Command("inspect", "Sparse and multi-vector health of a model on given texts, with their top-weighted tokens.")
         {
-            ModelOption, InputOption, TopOption, ExamplesOption, LimitOption, BatchSizeOption, MaxQueryLengthOption, MaxPassageLengthOption, DeviceOption, PrecisionOption,
+            ModelOption, InputOption, TopOption, ExamplesOption, LimitOption, Inference.BatchSize, Inference.MaxQueryLength, Inference.MaxPassageLength, Inference.Device, Inference.Precision,
         };
         command.SetAction(parseResult => Run(
             parseResult.GetValue(ModelOption)!,
@@ -53,11 +49,11 @@ public static class InspectCommand
             parseResult.GetValue(TopOption),
             parseResult.GetValue(ExamplesOption),
             parseResult.GetValue(LimitOption),
-            parseResult.GetValue(BatchSizeOption),
-            parseResult.GetValue(MaxQueryLengthOption),
-            parseResult.GetValue(MaxPassageLengthOption),
-            parseResult.GetValue(DeviceOption)!,
-            parseResult.GetValue(PrecisionOption)!));
+            parseResult.GetValue(Inference.BatchSize),
+            parseResult.GetValue(Inference.MaxQueryLength),
+            parseResult.GetValue(Inference.MaxPassageLength),
+            parseResult.GetValue(Inference.Device)!,
+            parseResult.GetValue(Inference.Precision)!));
         return command;
     }
 

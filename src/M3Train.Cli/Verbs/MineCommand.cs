@@ -59,18 +59,14 @@ public static class MineCommand
         Description = "Drop candidates scoring above weakest-positive - X, e.g. 0.02.",
     };
 
-    static readonly Option<int> BatchSizeOption = ModelOptions.BatchSize();
-    static readonly Option<int> MaxQueryLengthOption = ModelOptions.MaxLength("--max-query-length", "Truncate queries to this many tokens including <s> and </s> (capped at the model's positions).");
-    static readonly Option<int> MaxPassageLengthOption = ModelOptions.MaxLength("--max-passage-length", "Truncate passages to this many tokens including <s> and </s> (capped at the model's positions).");
-    static readonly Option<string> DeviceOption = CommonOptions.Device();
-    static readonly Option<string> PrecisionOption = ModelOptions.Precision();
+    static readonly PairInferenceOptions Inference = new();
 
     public static Command Create()
     {
         var command = new Command("mine", "Mine hard negatives for fine-tuning rows with the model's dense retrieval.")
         {
             ModelOption, InputOption, OutputOption, RangeOption, NegativesOption, PoolOption, SeedOption,
-            RelativeMarginOption, AbsoluteMarginOption, BatchSizeOption, MaxQueryLengthOption, MaxPassageLengthOption, DeviceOption, PrecisionOption,
+            RelativeMarginOption, AbsoluteMarginOption, Inference.BatchSize, Inference.MaxQueryLength, Inference.MaxPassageLength, Inference.Device, Inference.Precision,
         };
         command.SetAction(parseResult =>
         {
@@ -83,12 +79,12 @@ public static class MineCommand
                 Seed = parseResult.GetValue(SeedOption),
                 RelativeMargin = parseResult.GetValue(RelativeMarginOption),
                 AbsoluteMargin = parseResult.GetValue(AbsoluteMarginOption),
-                MaxQueryLength = parseResult.GetValue(MaxQueryLengthOption),
-                MaxPassageLength = parseResult.GetValue(MaxPassageLengthOption),
+                MaxQueryLength = parseResult.GetValue(Inference.MaxQueryLength),
+                MaxPassageLength = parseResult.GetValue(Inference.MaxPassageLength),
             };
             return Run(parseResult.GetValue(ModelOption)!, parseResult.GetValue(InputOption)!, parseResult.GetValue(OutputOption)!,
-                parseResult.GetValue(PoolOption), options, parseResult.GetValue(BatchSizeOption), parseResult.GetValue(DeviceOption)!,
-                parseResult.GetValue(PrecisionOption)!);
+                parseResult.GetValue(PoolOption), options, parseResult.GetValue(Inference.BatchSize), parseResult.GetValue(Inference.Device)!,
+                parseResult.GetValue(Inference.Precision)!);
         });
         return command;
     }

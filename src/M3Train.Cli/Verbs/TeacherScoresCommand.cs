@@ -31,28 +31,24 @@ public static class TeacherScoresCommand
         DefaultValueFactory = _ => "1,1,1",
     };
 
-    static readonly Option<int> BatchSizeOption = ModelOptions.BatchSize();
-    static readonly Option<int> MaxQueryLengthOption = ModelOptions.MaxLength("--max-query-length", "Truncate queries to this many tokens including <s> and </s> (capped at the model's positions).");
-    static readonly Option<int> MaxPassageLengthOption = ModelOptions.MaxLength("--max-passage-length", "Truncate passages to this many tokens including <s> and </s> (capped at the model's positions).");
-    static readonly Option<string> DeviceOption = CommonOptions.Device();
-    static readonly Option<string> PrecisionOption = ModelOptions.Precision();
+    static readonly PairInferenceOptions Inference = new();
 
     public static Command Create()
     {
         var command = new Command("teacher-scores", "Add pos_scores/neg_scores from the model's own dense+sparse+ColBERT score to fine-tuning rows.")
         {
-            ModelOption, InputOption, OutputOption, WeightsOption, BatchSizeOption, MaxQueryLengthOption, MaxPassageLengthOption, DeviceOption, PrecisionOption,
+            ModelOption, InputOption, OutputOption, WeightsOption, Inference.BatchSize, Inference.MaxQueryLength, Inference.MaxPassageLength, Inference.Device, Inference.Precision,
         };
         command.SetAction(parseResult => Run(
             parseResult.GetValue(ModelOption)!,
             parseResult.GetValue(InputOption)!,
             parseResult.GetValue(OutputOption)!,
             ModelInference.Weights(parseResult.GetValue(WeightsOption)!),
-            parseResult.GetValue(BatchSizeOption),
-            parseResult.GetValue(MaxQueryLengthOption),
-            parseResult.GetValue(MaxPassageLengthOption),
-            parseResult.GetValue(DeviceOption)!,
-            parseResult.GetValue(PrecisionOption)!));
+            parseResult.GetValue(Inference.BatchSize),
+            parseResult.GetValue(Inference.MaxQueryLength),
+            parseResult.GetValue(Inference.MaxPassageLength),
+            parseResult.GetValue(Inference.Device)!,
+            parseResult.GetValue(Inference.Precision)!));
         return command;
     }
 
