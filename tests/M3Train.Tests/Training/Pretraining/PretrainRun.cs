@@ -1,4 +1,3 @@
-using M3Train.Data;
 using M3Train.Training;
 using M3Train.Training.Pretraining;
 
@@ -7,40 +6,28 @@ namespace M3Train.Tests.Training.Pretraining;
 /// <summary>A short pretraining run of the shipped tiny model on the shipped pretraining data, in a temporary output folder.</summary>
 public sealed class PretrainRun : IDisposable
 {
-    public string Output { get; } = Path.Combine(Path.GetTempPath(), "m3-pretrain-" + Guid.NewGuid().ToString("N"));
+    readonly TinyRun _run = new();
 
-    public RunConfig Config(PretrainObjective objective, int maxSteps = 8, int saveEvery = 0) => new()
-    {
-        OutputDir = Output,
-        Model = new ModelSection { Path = TinyRun.Repo("data", "models", "tiny-m3") },
-        Data = new DataConfig
-        {
-            Files = [TinyRun.Repo("data", "pretrain", objective == PretrainObjective.Retromae ? "texts.jsonl" : "pairs.jsonl")],
-            TrainGroupSize = 1,
-            QueryMaxLen = 32,
-            PassageMaxLen = 48,
-            BinEdges = [],
-            BatchSizes = [8],
-            CacheTokenCounts = false,
-        },
-        Pretrain = new PretrainConfig { Objective = objective },
-        Train = new TrainConfig
-        {
-            Lr = 2e-3,
-            MaxSteps = maxSteps,
-            WarmupRatio = 0.1,
-            SubBatchSize = 4,
-            Precision = Precision.Fp32,
-            ActivationCheckpointing = false,
-            LogEvery = 1,
-            SaveEvery = saveEvery,
-            KeepLast = 10,
-            Tensorboard = false,
-        },
-    };
+    public string Output => _run.Output;
 
-    public void Dispose()
+    /// <summary>The tiny fine-tuning run's settings with the pretraining data, G = 1, sub-batches of 4 and a higher lr.</summary>
+    public RunConfig Config(PretrainObjective objective, int maxSteps = 8, int saveEvery = 0)
     {
-        try { Directory.Delete(Output, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        var c = _run.Config(maxSteps, saveEvery);
+        return c with
+        {
+            Data = c.Data with
+            {
+                Files = [TinyRun.Repo("data", "pretrain", objective == PretrainObjective.Retromae ? "texts.jsonl" : "pairs.jsonl")],
+                TrainGroupSize = 1,
+                QueryMaxLen = 32,
+                PassageMaxLen = 48,
+                BatchSizes = [8],
+            },
+            Pretrain = new PretrainConfig { Objective = objective },
+            Train = c.Train with { Lr = 2e-3, WarmupRatio = 0.1, SubBatchSize = 4 },
+        };
     }
+
+    public void Dispose() => _run.Dispose();
 }
