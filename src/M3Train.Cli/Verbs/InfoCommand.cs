@@ -22,6 +22,7 @@ public static class InfoCommand
         Console.WriteLine($"TorchSharp       {torchSharp.Split('+')[0]}");
         Console.WriteLine($"libtorch         {torch.__version__}");
         Console.WriteLine($"backend          {M3Train.Runtime.BuildInfo.TorchBackend}");
+        Console.WriteLine($"native args      {(M3Train.Runtime.BuildInfo.TorchSharpArgumentsKeptAlive ? "kept alive through libtorch calls (TorchSharp.dll patched)" : "NOT kept alive: " + M3Train.Runtime.BuildInfo.TorchSharpPatchWarning())}");
         Console.WriteLine($"threads          {torch.get_num_threads()} intra-op, {torch.get_num_interop_threads()} inter-op ({Environment.ProcessorCount} cores)");
         bool cuda = torch.cuda.is_available();
         Console.WriteLine($"cuda             {(cuda ? "available" : "not available")}");

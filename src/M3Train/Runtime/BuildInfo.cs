@@ -1,4 +1,5 @@
 using System.Reflection;
+using TorchSharp;
 
 namespace M3Train.Runtime;
 
@@ -8,4 +9,19 @@ public static class BuildInfo
     public static string TorchBackend { get; } =
         typeof(BuildInfo).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
             .FirstOrDefault(a => a.Key == "TorchBackend")?.Value ?? "unknown";
+
+    /// <summary>
+    /// Whether the TorchSharp.dll in use went through the build's lifetime patch (build/TorchSharpLifetimePatcher.cs):
+    /// its methods that call libtorch are unoptimized, so the Scalars and Tensors they pass stay alive until libtorch
+    /// returns. As shipped, a garbage collection on another thread can free a temporary Scalar mid-call.
+    /// </summary>
+    public static bool TorchSharpArgumentsKeptAlive { get; } =
+        (typeof(torch.Tensor).GetMethod(nameof(torch.Tensor.mul), [typeof(Scalar)])?.MethodImplementationFlags
+         & MethodImplAttributes.NoOptimization) != 0;
+
+    /// <summary>Null when <see cref="TorchSharpArgumentsKeptAlive"/>, else a warning that says what to do.</summary>
+    public static string? TorchSharpPatchWarning() => TorchSharpArgumentsKeptAlive ? null :
+        $"{typeof(torch).Assembly.Location} is TorchSharp as shipped: a garbage collection during a libtorch call can " +
+        "free a temporary Scalar (\"Unknown scalar type\", wrong values, crashes). Build through M3Train's " +
+        "build/TorchNativePatch.targets, which patches the copy in every output.";
 }

@@ -85,6 +85,7 @@ public sealed class Trainer : IDisposable
         RunLogging.Configure(_output);
         File.WriteAllText(Path.Combine(_output, "config.yaml"), ConfigWriter.ToYaml(config));
         Log.Information("m3train {Recipe}: resolved config\n{Config}", options.Recipe, ConfigWriter.ToYaml(config));
+        if (BuildInfo.TorchSharpPatchWarning() is { } unpatched) Log.Warning("{Warning}", unpatched);
 
         var devices = ResolveDevices(config.Train);
         _modelSource = resumeDir ?? config.Model.Path;

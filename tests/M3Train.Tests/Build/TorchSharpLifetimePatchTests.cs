@@ -61,6 +61,8 @@ public class TorchSharpLifetimePatchTests(ITestOutputHelper output)
         Assert.Equal(KeepAlive, mul.MethodImplementationFlags & KeepAlive);
         var times = typeof(Tensor).GetMethod("op_Multiply", [typeof(Tensor), typeof(double)])!;
         Assert.Equal(MethodImplAttributes.IL, times.MethodImplementationFlags & KeepAlive);
+        Assert.True(M3Train.Runtime.BuildInfo.TorchSharpArgumentsKeptAlive);
+        Assert.Null(M3Train.Runtime.BuildInfo.TorchSharpPatchWarning());
     }
 
     [Fact]
