@@ -29,22 +29,10 @@ public class FinetuneMemoryTests(ITestOutputHelper output)
             null, G, false, null, null);
     }
 
-    static double PeakMiB(Action step)
-    {
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        MemoryProbe.TrimHostHeap();
-        MemoryProbe.ResetHostPeak();
-        long before = MemoryProbe.HostRssBytes()!.Value;
-        step();
-        return (MemoryProbe.HostPeakRssBytes()!.Value - before) / 1048576.0;
-    }
-
     [Fact]
     public void PeakMemoryStaysFlatAsTheBatchGrowsAtAFixedSubBatch()
     {
-        if (!OperatingSystem.IsLinux() || !MemoryProbe.ResetHostPeak() || MemoryProbe.HostPeakRssBytes() is null)
-            Assert.Skip("peak RSS cannot be reset here (needs Linux /proc/self/clear_refs): host memory is not measurable");
+        HostPeak.RequireMeasurable();
         string dir = TinyRun.Repo("data", "models", "tiny-m3");
         using var checkpoint = M3Checkpoint.Load(dir);
         checkpoint.Model.train();
@@ -63,12 +51,12 @@ public class FinetuneMemoryTests(ITestOutputHelper output)
             checkpoint.Model.zero_grad();
         }
         Step(gradCache, small);
-        double peakSmall = PeakMiB(() => Step(gradCache, small));
-        double peakLarge = PeakMiB(() => Step(gradCache, large));
+        double peakSmall = HostPeak.MiB(() => Step(gradCache, small));
+        double peakLarge = HostPeak.MiB(() => Step(gradCache, large));
 
         // What may grow: the unified loss over the whole batch (score matrices [B, B·G] of three heads and their
         // gradients), measured alone on representations shaped like the large batch's.
-        double lossOnly = PeakMiB(() =>
+        double lossOnly = HostPeak.MiB(() =>
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
@@ -81,7 +69,7 @@ public class FinetuneMemoryTests(ITestOutputHelper output)
             var pr = M3RepresentationList.FromList(M3RepresentationList.ToList(p).Select(t => t.is_floating_point() ? t.detach().requires_grad_() : t).ToList());
             loss.Compute([qr], [pr], [large], 0)["loss"].backward();
         });
-        double onePassLarge = PeakMiB(() => Step(onePass, large));
+        double onePassLarge = HostPeak.MiB(() => Step(onePass, large));
         output.WriteLine($"peak RSS growth (sub-batch 8): GradCache 16 queries {peakSmall:F1} MiB, 256 queries {peakLarge:F1} MiB; " +
                          $"the loss alone at 256 {lossOnly:F1} MiB; one pass at 256 {onePassLarge:F1} MiB");
         Assert.True(peakLarge - peakSmall <= lossOnly + 16,

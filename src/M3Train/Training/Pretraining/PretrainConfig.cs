@@ -36,6 +36,13 @@ public sealed record PretrainConfig : IConfigValidatable
     /// <summary>How both ratios pick positions: exact (default: a fixed count per row, as RetroMAE) or bernoulli.</summary>
     public MaskSampling MaskSampling { get; init; } = MaskSampling.Exact;
 
+    /// <summary>
+    /// Tokens whose LM logits ([tokens, V]) RetroMAE's two losses make at once; backward runs chunk by chunk, so
+    /// memory holds one chunk's logits instead of every predicted token's (V = 250,002 for XLM-R: 1 GB per 1024
+    /// tokens in fp32). 0: all at once. Gradients are the same either way. Default 1024.
+    /// </summary>
+    [Range(0, int.MaxValue)] public int LmLossChunk { get; init; } = 1024;
+
     public IEnumerable<(string Key, string Message)> Validate()
     {
         if (MaskTokenRatio + RandomTokenRatio > 1.0 + 1e-12)

@@ -24,7 +24,8 @@ namespace M3Train.Training.Pretraining;
 /// </list>
 /// Both means run over the whole micro-batch (all replicas and sub-batches), so sub-batching
 /// (<c>train.sub_batch_size</c>) changes memory, not gradients. The LM logits are computed only at predicted
-/// positions ([N, V], N predicted tokens). The decoder has one replica per device, reduced and broadcast with
+/// positions ([N, V], N predicted tokens), <c>pretrain.lm_loss_chunk</c> tokens at a time (<see cref="ChunkedTokenLoss"/>),
+/// which again changes memory, not gradients. The decoder has one replica per device, reduced and broadcast with
 /// the encoder's; it is saved as <see cref="RetroMaeDecoder.FileName"/> in every checkpoint and in the final folder,
 /// and picked up from <c>model.path</c> when there, to continue pretraining.
 /// </summary>
@@ -176,14 +177,16 @@ public sealed class RetroMaeObjective : ITrainingObjective
         return ids.MaskedFill(predicted.logical_not(), MlmMasking.IgnoreIndex).MoveToOuterDisposeScope();
     }
 
-    /// <summary>One piece's forward and backward; returns its (detached) shares of the two means.</summary>
+    /// <summary>
+    /// One piece's forward and backward; returns its (detached) shares of the two means. The LM losses go a chunk
+    /// of tokens at a time (<see cref="ChunkedTokenLoss"/>, <c>pretrain.lm_loss_chunk</c>), then one backward
+    /// carries both row gradients through the decoder and the encoder.
+    /// </summary>
     (Tensor Mlm, Tensor Decoder) Piece(M3Model model, RetroMaeDecoder decoder, RetroMaePiece p,
         Tensor mlmDenominator, Tensor decoderDenominator, double scale)
     {
         using var scope = NewDisposeScope();
         var hidden = model.Encoder.Forward(p.MaskedIds, p.Mask, p.Seed);                         // [B, L, D]
-        var mlm = TokenLoss(model, hidden, p.MlmLabels) / mlmDenominator;
-
         var visible = EnhancedDecodingMask.Build(p.Mask, _config.DecoderMaskRatio, _config.MaskSampling, p.Generator); // [B, 1, L, L]
         Tensor decoded;
         using (DropoutReplay.Exclusive(p.InputIds.device))
@@ -191,19 +194,21 @@ public sealed class RetroMaeObjective : ITrainingObjective
             DropoutReplay.Seed(DropoutReplay.Mix(p.Seed, 1), p.InputIds.device);
             decoded = decoder.forward(hidden[.., 0], p.InputIds, visible);                       // [B, L, D]
         }
-        var reconstruction = TokenLoss(model, decoded, p.DecoderLabels) / decoderDenominator;
-        ((mlm + reconstruction) * scale).backward();
-        return (mlm.detach().MoveToOuterDisposeScope(), reconstruction.detach().MoveToOuterDisposeScope());
-    }
-
-    /// <summary>
-    /// Summed cross-entropy of the LM head's predictions at the labelled positions only: [N, V] logits instead of
-    /// [B, L, V] (selecting them costs one device-to-host read of N).
-    /// </summary>
-    static Tensor TokenLoss(M3Model model, Tensor hidden, Tensor labels)
-    {
-        var predicted = labels.ne(MlmMasking.IgnoreIndex);                                          // [B, L]
-        var logits = model.MaskedLmLogits(hidden[predicted]);                                       // [N, V]
-        return nn.functional.cross_entropy(logits, labels[predicted], reduction: nn.Reduction.Sum);
+        // Only the labelled positions: [N, D] rows, so the logits are [N, V] instead of [B, L, V] (selecting them
+        // costs one device-to-host read of N).
+        var mlmAt = p.MlmLabels.ne(MlmMasking.IgnoreIndex);                                        // [B, L]
+        var decoderAt = p.DecoderLabels.ne(MlmMasking.IgnoreIndex);                                // [B, L]
+        var mlmRows = hidden[mlmAt];                                                               // [Nm, D]
+        var decoderRows = decoded[decoderAt];                                                      // [Nd, D]
+        var (mlm, mlmGradient) = ChunkedTokenLoss.Run(model.MaskedLmLogits, mlmRows, p.MlmLabels[mlmAt],
+            scale / mlmDenominator, _config.LmLossChunk);
+        var (reconstruction, decoderGradient) = ChunkedTokenLoss.Run(model.MaskedLmLogits, decoderRows, p.DecoderLabels[decoderAt],
+            scale / decoderDenominator, _config.LmLossChunk);
+        var outputs = new List<Tensor>();
+        var gradients = new List<Tensor>();
+        if (mlmGradient is not null) { outputs.Add(mlmRows); gradients.Add(mlmGradient); }
+        if (decoderGradient is not null) { outputs.Add(decoderRows); gradients.Add(decoderGradient); }
+        if (outputs.Count > 0) autograd.backward(outputs, gradients);
+        return ((mlm / mlmDenominator).MoveToOuterDisposeScope(), (reconstruction / decoderDenominator).MoveToOuterDisposeScope());
     }
 }

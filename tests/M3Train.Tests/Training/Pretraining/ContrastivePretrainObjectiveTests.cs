@@ -123,8 +123,7 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
     [Fact]
     public void PeakHostMemoryStaysFlatFrom64To1024PairsAtAFixedSubBatch()
     {
-        if (!OperatingSystem.IsLinux() || !MemoryProbe.ResetHostPeak() || MemoryProbe.HostPeakRssBytes() is null)
-            Assert.Skip("peak RSS cannot be reset here (needs Linux /proc/self/clear_refs): host memory is not measurable");
+        HostPeak.RequireMeasurable();
         var (checkpoint, replicas) = Model(TinyRun.Repo("data", "models", "tiny-m3"));
         using var _ = checkpoint;
         var loss = new LossConfig { Temperature = 0.05, Heads = [M3Head.Dense] };
@@ -133,18 +132,6 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
         var small = Batch(pairs[..64], 64);
         var large = Batch(pairs, 64);
 
-        // Growth of the peak over the resident set, after handing freed heap back to the OS: memory that earlier
-        // work (other tests, the previous measurement) freed but glibc kept would otherwise absorb the growth.
-        double PeakMiB(Action step)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            MemoryProbe.TrimHostHeap();
-            MemoryProbe.ResetHostPeak();
-            long before = MemoryProbe.HostRssBytes()!.Value;
-            step();
-            return (MemoryProbe.HostPeakRssBytes()!.Value - before) / 1048576.0;
-        }
         void GradCacheStep(TrainBatch b)
         {
             using var scope = NewDisposeScope();
@@ -152,12 +139,12 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
             checkpoint.Model.zero_grad();
         }
         GradCacheStep(small);   // first use: allocator pools, lazily initialized kernels
-        double peak64 = PeakMiB(() => GradCacheStep(small));
-        double peak1024 = PeakMiB(() => GradCacheStep(large));
+        double peak64 = HostPeak.MiB(() => GradCacheStep(small));
+        double peak1024 = HostPeak.MiB(() => GradCacheStep(large));
 
         // What may grow: the loss over the whole batch, whose [B, B] scores and their gradients are O(B²) whatever
         // the sub-batch. Measured alone on cached-like embeddings of 1024 pairs.
-        double lossOnly1024 = PeakMiB(() =>
+        double lossOnly1024 = HostPeak.MiB(() =>
         {
             using var scope = NewDisposeScope();
             var q = nn.functional.normalize(randn(1024, 32), dim: -1).requires_grad_();
@@ -166,7 +153,7 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
         });
         // For scale, what the same probe sees when 256 pairs go through in one pass with their whole graph.
         var onePass = Batch(pairs[..256], 64);
-        double onePass256 = PeakMiB(() =>
+        double onePass256 = HostPeak.MiB(() =>
         {
             using var scope = NewDisposeScope();
             var (qi, qm) = onePass.Queries.ToTensors(CPU);

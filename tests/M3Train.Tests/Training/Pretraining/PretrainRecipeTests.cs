@@ -57,6 +57,28 @@ public sealed class PretrainRecipeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ChunkingTheLmLossesChangesNeitherTheLossesNorTheWeights()
+    {
+        void Run(PretrainRun run, int chunk)
+        {
+            var config = run.Config(PretrainObjective.Retromae, maxSteps: 4);
+            PretrainRecipe.Run(config with { Pretrain = config.Pretrain with { LmLossChunk = chunk } });
+        }
+        using var onePass = new PretrainRun();
+        using var chunked = new PretrainRun();
+        Run(onePass, 0);
+        Run(chunked, 5);   // a few of the 4-text sub-batch's ~40 masked and ~150 decoder tokens per chunk
+
+        foreach (string key in new[] { "loss_mlm", "loss_decoder" })
+            Assert.Equal(Series(onePass.Output, key), Series(chunked.Output, key), (x, y) => Math.Abs(x - y) <= 1e-5 * Math.Abs(x));
+        var a = Tensors(Path.Combine(onePass.Output, "final", "model.safetensors"));
+        var b = Tensors(Path.Combine(chunked.Output, "final", "model.safetensors"));
+        double worst = a.Max(kv => (kv.Value - b[kv.Key]).abs().max().item<float>());
+        output.WriteLine($"largest weight difference after 4 steps: {worst:E2}");
+        Assert.True(worst < 1e-5, $"weights differ by up to {worst}");
+    }
+
+    [Fact]
     public void ContrastiveLossFalls()
     {
         // 16 of the shipped pairs, so each epoch is the same two batches of 8. The tiny random model starts with
