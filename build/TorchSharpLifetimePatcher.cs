@@ -31,6 +31,8 @@ namespace M3Train.Build
         public int Callers;
         /// <summary>Of those, the ones changed by this run.</summary>
         public int Changed;
+        /// <summary>Why the file was not patched (<see cref="LifetimePatchResult.NotManaged"/>).</summary>
+        public string Reason = "";
     }
 
     public static class TorchSharpLifetimePatcher
@@ -52,29 +54,43 @@ namespace M3Train.Build
             return report;
         }
 
-        /// <summary>Patches <paramref name="image"/> (a managed PE file) in place.</summary>
+        /// <summary>Patches <paramref name="image"/> (a managed PE file) in place; a file it cannot read is left as it was.</summary>
         public static LifetimePatchReport Patch(byte[] image)
         {
             var report = new LifetimePatchReport { Result = LifetimePatchResult.NotManaged };
-            Metadata? md;
-            try { md = Metadata.Read(image); }
-            catch (FormatException) { return report; }
-            if (md == null) return report;
-
-            for (int row = 0; row < md.MethodCount; row++)
+            var changes = new List<(long At, ushort Flags)>();
+            try
             {
-                if (!CallsPinvoke(image, md, row)) continue;
-                report.Callers++;
-                long at = md.MethodRow(row) + 4;
-                ushort implFlags = U16(image, at);
-                // NoOptimization and AggressiveOptimization may not be combined.
-                ushort wanted = (ushort)((implFlags | NoOptimization | NoInlining) & ~AggressiveOptimization);
-                if (wanted == implFlags) continue;
-                image[at] = (byte)(wanted & 0xff);
-                image[at + 1] = (byte)(wanted >> 8);
-                report.Changed++;
+                Metadata? md = Metadata.Read(image);
+                if (md == null)
+                {
+                    report.Reason = "not a managed PE file";
+                    return report;
+                }
+                for (int row = 0; row < md.MethodCount; row++)
+                {
+                    if (!CallsPinvoke(image, md, row)) continue;
+                    report.Callers++;
+                    long at = md.MethodRow(row) + 4;
+                    ushort implFlags = U16(image, at);
+                    // NoOptimization and AggressiveOptimization may not be combined.
+                    ushort wanted = (ushort)((implFlags | NoOptimization | NoInlining) & ~AggressiveOptimization);
+                    if (wanted != implFlags) changes.Add((at, wanted));
+                }
             }
-            report.Result = report.Changed > 0 ? LifetimePatchResult.Patched : LifetimePatchResult.AlreadyPatched;
+            catch (Exception e) when (e is FormatException || e is IndexOutOfRangeException || e is ArgumentOutOfRangeException)
+            {
+                report.Callers = 0;
+                report.Reason = $"unreadable metadata ({e.Message})";
+                return report;
+            }
+            foreach (var (at, flags) in changes)
+            {
+                image[at] = (byte)(flags & 0xff);
+                image[at + 1] = (byte)(flags >> 8);
+            }
+            report.Changed = changes.Count;
+            report.Result = changes.Count > 0 ? LifetimePatchResult.Patched : LifetimePatchResult.AlreadyPatched;
             return report;
         }
 
@@ -258,7 +274,7 @@ namespace M3Train.Build
                 string path = item.ItemSpec;
                 LifetimePatchReport r = TorchSharpLifetimePatcher.Patch(path);
                 if (r.Result == LifetimePatchResult.NotManaged)
-                    Log.LogError($"{path}: not a managed assembly; cannot keep TorchSharp's native arguments alive");
+                    Log.LogError($"{path}: {r.Reason}; cannot keep TorchSharp's native arguments alive");
                 else if (r.Callers == 0)
                     Log.LogError($"{path}: no method calls a P/Invoke; this TorchSharp build is not one the patch knows");
                 else

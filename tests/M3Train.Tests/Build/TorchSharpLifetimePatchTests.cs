@@ -78,8 +78,17 @@ public class TorchSharpLifetimePatchTests(ITestOutputHelper output)
 
         var native = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "libLibTorchSharp.so"));
         var nativeCopy = (byte[])native.Clone();
-        Assert.Equal(LifetimePatchResult.NotManaged, TorchSharpLifetimePatcher.Patch(nativeCopy).Result);
+        var elf = TorchSharpLifetimePatcher.Patch(nativeCopy);
+        Assert.Equal(LifetimePatchResult.NotManaged, elf.Result);
+        Assert.Equal("not a managed PE file", elf.Reason);
         Assert.Equal(native, nativeCopy);
+
+        var pristineHalf = File.ReadAllBytes(Pristine)[..(loaded.Length / 2)];
+        var truncated = (byte[])pristineHalf.Clone();
+        var cut = TorchSharpLifetimePatcher.Patch(truncated);
+        Assert.Equal(LifetimePatchResult.NotManaged, cut.Result);
+        Assert.StartsWith("unreadable metadata", cut.Reason);
+        Assert.Equal(pristineHalf, truncated);
     }
 
     /// <summary>
