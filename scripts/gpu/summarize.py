@@ -9,6 +9,7 @@ at least 1.5x its tokens/s at most 0.5x its peak memory.
 """
 import json
 import pathlib
+import os
 import sys
 
 
@@ -43,6 +44,13 @@ def main():
         if anchor:
             memory_ratio = anchor.get("peak_memory_ratio")
             versus = f"{fmt(anchor['tokens_per_second_ratio'])}x, {fmt(memory_ratio)}x" + (" (goal met)" if anchor.get("goal_met") else "")
+        if s["mode"] == "tokenize":
+            # No model and no batch shape: the tokenizer folder, its tokens per character and the round time.
+            chars = res.get("chars_per_token")
+            print(f"| {name} | {m.get('device_name')} | tokenize | {os.path.basename(str(s.get('tokenizer') or ''))} | "
+                  f"{res.get('threads')} thread(s) | {fmt(chars)} chars/token |  |  |  | {fmt(res.get('best_round_seconds'), 3)} (best) | "
+                  f"{fmt(res.get('tokens_per_second'), 0)} |  |  |  |")
+            continue
         print(f"| {name} | {m.get('device_name')} | {s['mode']} | {s['preset']} | {s['queries']} x {s['group']} | "
               f"{s['query_length']} / {s['passage_length']} | {s['precision']} | {checkpointing} | "
               f"{s.get('sub_batch') or ''} | {fmt(timing.get('mean'), 3)} ({fmt(timing.get('p50'), 3)}) | "
