@@ -9,8 +9,10 @@
 // per million scalar operations under a thread that forces collections.
 //
 // The fix marks every TorchSharp method that calls a P/Invoke as NoOptimization | NoInlining (2 bytes of its
-// MethodDef row). Unoptimized code reports `this` and the arguments as live for the whole method, so the handles'
-// owners outlive the native call whatever the caller did; not inlining keeps that frame. Nothing else changes: the
+// MethodDef row), and the callers of marked methods that are not public (helpers such as hstack(IntPtr[]) receive
+// bare handles; the method that owns the Tensors must keep them). Unoptimized code reports `this` and the arguments
+// as live for the whole method, so the handles' owners outlive the native call whatever the caller did; not
+// inlining keeps that frame. Nothing else changes: the
 // IL, the signatures and the other methods are as shipped. Compiled twice: into the build as an inline MSBuild task
 // (see TorchNativePatch.targets) and into the tests, which define M3TRAIN_TESTS.
 #nullable enable
@@ -38,7 +40,7 @@ namespace M3Train.Build
     public static class TorchSharpLifetimePatcher
     {
         public const ushort NoInlining = 0x0008, NoOptimization = 0x0040, AggressiveOptimization = 0x0200;
-        const ushort PinvokeImpl = 0x2000;
+        const ushort PinvokeImpl = 0x2000, MemberAccessMask = 0x0007, Public = 0x0006;
 
         public static LifetimePatchReport Patch(string path)
         {
@@ -67,9 +69,10 @@ namespace M3Train.Build
                     report.Reason = "not a managed PE file";
                     return report;
                 }
+                bool[] marked = MethodsToMark(image, md);
                 for (int row = 0; row < md.MethodCount; row++)
                 {
-                    if (!CallsPinvoke(image, md, row)) continue;
+                    if (!marked[row]) continue;
                     report.Callers++;
                     long at = md.MethodRow(row) + 4;
                     ushort implFlags = U16(image, at);
@@ -94,12 +97,45 @@ namespace M3Train.Build
             return report;
         }
 
-        /// <summary>Whether the body of MethodDef row <paramref name="row"/> (0-based) calls a P/Invoke of the same module.</summary>
-        public static bool CallsPinvoke(byte[] image, Metadata md, int row)
+        /// <summary>
+        /// The MethodDef rows (0-based) to mark: every method that calls a P/Invoke of the module, and every caller
+        /// of a marked method that is not public (a private helper such as <c>hstack(IntPtr[])</c> receives bare
+        /// handles, so the method that owns the Tensors is the one whose frame must stay), transitively.
+        /// </summary>
+        public static bool[] MethodsToMark(byte[] image, Metadata md)
         {
+            var marked = new bool[md.MethodCount];
+            var callees = new List<int>[md.MethodCount];
+            for (int row = 0; row < md.MethodCount; row++)
+            {
+                callees[row] = Callees(image, md, row);
+                foreach (int callee in callees[row])
+                    if ((md.MethodFlags(image, callee) & PinvokeImpl) != 0) marked[row] = true;
+            }
+            for (bool grew = true; grew;)
+            {
+                grew = false;
+                for (int row = 0; row < md.MethodCount; row++)
+                {
+                    if (marked[row]) continue;
+                    foreach (int callee in callees[row])
+                        if (marked[callee] && (md.MethodFlags(image, callee) & MemberAccessMask) != Public)
+                        {
+                            marked[row] = grew = true;
+                            break;
+                        }
+                }
+            }
+            return marked;
+        }
+
+        /// <summary>The MethodDef rows (0-based) that the body of row <paramref name="row"/> calls (call, callvirt).</summary>
+        public static List<int> Callees(byte[] image, Metadata md, int row)
+        {
+            var result = new List<int>();
             long methodRow = md.MethodRow(row);
             uint rva = U32(image, methodRow);
-            if (rva == 0) return false;
+            if (rva == 0) return result;
             long header = md.Offset(rva);
             long code;
             uint codeSize;
@@ -116,16 +152,13 @@ namespace M3Train.Build
                 if (op == 0x28 || op == 0x6F)                                                       // call, callvirt
                 {
                     uint token = U32(image, i);
-                    if (token >> 24 == 0x06)
-                    {
-                        int target = (int)(token & 0xFFFFFF) - 1;
-                        if (target >= 0 && target < md.MethodCount && (U16(image, md.MethodRow(target) + 6) & PinvokeImpl) != 0)
-                            return true;
-                    }
+                    int target = (int)(token & 0xFFFFFF) - 1;
+                    if (token >> 24 == 0x06 && target >= 0 && target < md.MethodCount) result.Add(target);
                 }
                 i += OperandSize(op);
             }
-            return false;
+            if (i != end) throw new FormatException($"method row {row + 1}: IL does not end on an instruction boundary");
+            return result;
         }
 
         static Dictionary<int, int>? operandSizes;
@@ -161,17 +194,25 @@ namespace M3Train.Build
         /// <summary>Just enough of ECMA-335 to find the MethodDef table and map RVAs to file offsets.</summary>
         public sealed class Metadata
         {
-            long[] sectionVa = Array.Empty<long>(), sectionSize = Array.Empty<long>(), sectionRaw = Array.Empty<long>();
+            long[] sectionVa = Array.Empty<long>(), sectionSize = Array.Empty<long>(), sectionRaw = Array.Empty<long>(),
+                   sectionRawSize = Array.Empty<long>();
             long methodTable;
             int methodRowSize;
             public int MethodCount { get; private set; }
 
             public long MethodRow(int row) => methodTable + (long)row * methodRowSize;
 
+            /// <summary>The Flags column (MethodAttributes) of MethodDef row <paramref name="row"/> (0-based).</summary>
+            public ushort MethodFlags(byte[] image, int row) => U16(image, MethodRow(row) + 6);
+
             public long Offset(long rva)
             {
                 for (int s = 0; s < sectionVa.Length; s++)
-                    if (rva >= sectionVa[s] && rva < sectionVa[s] + sectionSize[s]) return rva - sectionVa[s] + sectionRaw[s];
+                    if (rva >= sectionVa[s] && rva < sectionVa[s] + sectionSize[s])
+                    {
+                        if (rva - sectionVa[s] >= sectionRawSize[s]) throw new FormatException($"RVA 0x{rva:X} is past its section's data");
+                        return rva - sectionVa[s] + sectionRaw[s];
+                    }
                 throw new FormatException($"RVA 0x{rva:X} is in no section");
             }
 
@@ -189,6 +230,7 @@ namespace M3Train.Build
                 var md = new Metadata
                 {
                     sectionVa = new long[sections], sectionSize = new long[sections], sectionRaw = new long[sections],
+                    sectionRawSize = new long[sections],
                 };
                 long table = optional + optionalSize;
                 for (int s = 0; s < sections; s++)
@@ -197,7 +239,9 @@ namespace M3Train.Build
                     md.sectionVa[s] = U32(pe, h + 12);
                     md.sectionSize[s] = Math.Max(U32(pe, h + 8), U32(pe, h + 16));
                     md.sectionRaw[s] = U32(pe, h + 20);
+                    md.sectionRawSize[s] = U32(pe, h + 16);
                 }
+                if (U32(pe, directories - 4) <= 14) return null;                                     // NumberOfRvaAndSizes
                 uint cliRva = U32(pe, directories + 14 * 8);
                 if (cliRva == 0) return null;
                 long cli = md.Offset(cliRva);
@@ -221,12 +265,14 @@ namespace M3Train.Build
                 if (tables < 0) throw new FormatException("no #~ stream");
 
                 int heapSizes = pe[tables + 6];
+                if ((heapSizes & 0xA0) != 0) throw new FormatException($"edit-and-continue metadata (HeapSizes 0x{heapSizes:X2}) is not supported");
                 int str = (heapSizes & 1) != 0 ? 4 : 2, guid = (heapSizes & 2) != 0 ? 4 : 2, blob = (heapSizes & 4) != 0 ? 4 : 2;
                 ulong valid = U32(pe, tables + 8) | (ulong)U32(pe, tables + 12) << 32;
                 var rows = new uint[64];
                 long r = tables + 24;
                 for (int t = 0; t < 64; t++)
                     if ((valid >> t & 1) != 0) { rows[t] = U32(pe, r); r += 4; }
+                if ((heapSizes & 0x40) != 0) r += 4;                                                 // extra data
 
                 int Index(int t) => rows[t] < 0x10000 ? 2 : 4;
                 int Coded(int tagBits, params int[] ts)

@@ -21,7 +21,7 @@ public static class BuildInfo
 
     /// <summary>Null when <see cref="TorchSharpArgumentsKeptAlive"/>, else a warning that says what to do.</summary>
     public static string? TorchSharpPatchWarning() => TorchSharpArgumentsKeptAlive ? null :
-        $"{typeof(torch).Assembly.Location} is TorchSharp as shipped: a garbage collection during a libtorch call can " +
+        $"TorchSharp.dll (in {AppContext.BaseDirectory}) is as shipped: a garbage collection during a libtorch call can " +
         "free a temporary Scalar (\"Unknown scalar type\", wrong values, crashes). Build through M3Train's " +
         "build/TorchNativePatch.targets, which patches the copy in every output.";
 }

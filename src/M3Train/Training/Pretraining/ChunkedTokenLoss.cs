@@ -28,7 +28,9 @@ public static class ChunkedTokenLoss
         long step = chunk == 0 ? Math.Max(n, 1) : chunk;
         using var leaf = rows.detach().requires_grad_(rows.requires_grad);
         var total = zeros([], ScalarType.Float32, rows.device);
-        for (long start = 0; start < n; start += step)
+        // At least one chunk, empty or not: with no rows the head still gets its (zero) gradients, as in one pass, so
+        // the optimizer treats it the same either way.
+        for (long start = 0; start < n || start == 0; start += step)
         {
             using var scope = NewDisposeScope();
             var range = TensorIndex.Slice(start, Math.Min(start + step, n));
