@@ -1,4 +1,3 @@
-using M3Train.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -60,7 +59,7 @@ public static class M3Scores
         long slots = sortedQueryIds.shape[0];
         var first = searchsorted(sortedQueryIds, ids).clamp_max(slots - 1); // [N, L]
         var found = sortedQueryIds.take(first).eq(ids);
-        return first.MaskedFill(found.logical_not(), slots);
+        return first.masked_fill(found.logical_not(), slots);
     }
 
     /// <summary>
@@ -119,7 +118,7 @@ public static class M3Scores
             if (pMask is not null)
             {
                 var padding = pMask.narrow(0, start, n).eq(0).view(1, 1, n, lp);
-                tokenScores = tokenScores.MaskedFill(padding, float.NegativeInfinity);
+                tokenScores = tokenScores.masked_fill(padding, float.NegativeInfinity);
             }
             parts.Add(tokenScores.max(-1).values.sum(1)); // [Nq, n]
         }
@@ -151,7 +150,7 @@ public static class M3Scores
     {
         using var scope = NewDisposeScope();
         var tokenScores = q.bmm(p.transpose(1, 2)); // [N, Lq-1, Lp-1]
-        if (pMask is not null) tokenScores = tokenScores.MaskedFill(pMask.eq(0).unsqueeze(1), float.NegativeInfinity);
+        if (pMask is not null) tokenScores = tokenScores.masked_fill(pMask.eq(0).unsqueeze(1), float.NegativeInfinity);
         var sums = tokenScores.max(-1).values.sum(1); // [N]
         return (sums / qMask.sum(-1, type: ScalarType.Float32)).MoveToOuterDisposeScope();
     }

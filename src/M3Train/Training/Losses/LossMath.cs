@@ -1,4 +1,3 @@
-using M3Train.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -22,7 +21,7 @@ internal static class LossMath
     {
         if (exclude is null) return scores;
         CheckMask(scores, exclude);
-        return scores.MaskedFill(exclude, Min(scores.dtype));
+        return scores.masked_fill(exclude, Min(scores.dtype));
     }
 
     public static void CheckMask(Tensor scores, Tensor exclude)

@@ -1,4 +1,3 @@
-using M3Train.Runtime;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -38,7 +37,7 @@ public static class M3KdLoss
         if (exclude is not null)
         {
             LossMath.CheckMask(scores, exclude);
-            mask = mask.MaskedFill(exclude, min);
+            mask = mask.masked_fill(exclude, min);
         }
         var groupColumns = GroupLayout.GroupColumns(scores, groupSize);                        // [R, G]
         var columnIds = arange(scores.shape[1], dtype: ScalarType.Int64, device: scores.device).unsqueeze(0); // [1, C]
@@ -52,7 +51,7 @@ public static class M3KdLoss
             if (targetExcluded is not null)
                 term = where(targetExcluded[.., i], zeros_like(term), term);
             loss = loss + term.mean();
-            mask = mask.MaskedFill(columnIds == target.unsqueeze(1), min);
+            mask = mask.masked_fill(columnIds == target.unsqueeze(1), min);
         }
         return loss;
     }

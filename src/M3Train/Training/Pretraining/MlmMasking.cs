@@ -1,4 +1,3 @@
-using M3Train.Runtime;
 using static TorchSharp.torch;
 
 namespace M3Train.Training.Pretraining;
@@ -32,13 +31,13 @@ public sealed record MlmMasking(double Ratio, double MaskTokenRatio, double Rand
         var maskable = attentionMask.to(ScalarType.Bool);                                            // [B, L]
         foreach (long id in NeverMasked) maskable = maskable & inputIds.ne(id);
         var selected = RandomPositions.Select(maskable, Ratio, Sampling, generator);                 // [B, L]
-        var labels = inputIds.MaskedFill(selected.logical_not(), IgnoreIndex);                      // [B, L]
+        var labels = inputIds.masked_fill(selected.logical_not(), IgnoreIndex);                      // [B, L]
 
         var u = rand(inputIds.shape, dtype: ScalarType.Float32, device: device, generator: generator); // [B, L]
         var toMask = selected & u.lt(MaskTokenRatio);
         var toRandom = selected & u.ge(MaskTokenRatio) & u.lt(MaskTokenRatio + RandomTokenRatio);
         var randomIds = randint(RandomLow, RandomHigh, inputIds.shape, dtype: ScalarType.Int64, device: device, generator: generator);
-        var corrupted = inputIds.MaskedFill(toMask, MaskId).where(toRandom.logical_not(), randomIds); // [B, L]
+        var corrupted = inputIds.masked_fill(toMask, MaskId).where(toRandom.logical_not(), randomIds); // [B, L]
         return (corrupted.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope());
     }
 }

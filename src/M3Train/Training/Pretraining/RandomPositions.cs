@@ -1,4 +1,3 @@
-using M3Train.Runtime;
 using static TorchSharp.torch;
 
 namespace M3Train.Training.Pretraining;
@@ -23,7 +22,7 @@ public static class RandomPositions
         // Candidates sort first (their keys are < 1, the others get 2); the first k of that order are selected.
         var n = candidates.sum(-1, keepdim: true, type: ScalarType.Float32);                        // [..., 1]
         var k = ratio > 0 ? (n * ratio).round().maximum(n.clamp_max(1)) : zeros_like(n);             // [..., 1]
-        var order = keys.MaskedFill(candidates.logical_not(), 2.0).argsort(-1);                     // [..., N]
+        var order = keys.masked_fill(candidates.logical_not(), 2.0).argsort(-1);                     // [..., N]
         long size = candidates.shape[^1];
         var rank = arange(size, dtype: ScalarType.Float32, device: candidates.device);               // [N]
         var firstK = rank.lt(k);                                                                     // [..., N]

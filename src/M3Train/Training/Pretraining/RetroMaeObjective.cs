@@ -1,4 +1,3 @@
-using M3Train.Runtime;
 using M3Train.Data;
 using M3Train.DataParallel;
 using M3Train.Model;
@@ -174,7 +173,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
         var position = arange(ids.shape[1], device: ids.device).unsqueeze(0);                    // [1, L]
         var last = mask.sum(1, keepdim: true) - 1;                                                 // [B, 1]
         var predicted = position.gt(0) & position.lt(last) & mask.to(ScalarType.Bool);             // [B, L]
-        return ids.MaskedFill(predicted.logical_not(), MlmMasking.IgnoreIndex).MoveToOuterDisposeScope();
+        return ids.masked_fill(predicted.logical_not(), MlmMasking.IgnoreIndex).MoveToOuterDisposeScope();
     }
 
     /// <summary>
