@@ -7,12 +7,12 @@ namespace M3Train.Model;
 public sealed class XlmRobertaAttention : nn.Module<Tensor, Tensor?, Tensor>
 {
     readonly XlmRobertaSelfAttention self;
-    readonly XlmRobertaSelfOutput output;
+    readonly XlmRobertaOutput output;
 
     public XlmRobertaAttention(XlmRobertaConfig config, ComputeSettings compute) : base(nameof(XlmRobertaAttention))
     {
         self = new XlmRobertaSelfAttention(config, compute);
-        output = new XlmRobertaSelfOutput(config, compute);
+        output = new XlmRobertaOutput(config.HiddenSize, config, compute);
         RegisterComponents();
     }
 

@@ -17,7 +17,7 @@ public sealed class XlmRobertaLayer : nn.Module<Tensor, Tensor?, Tensor>
     {
         attention = new XlmRobertaAttention(config, compute);
         intermediate = new XlmRobertaIntermediate(config, compute);
-        output = new XlmRobertaOutput(config, compute);
+        output = new XlmRobertaOutput(config.IntermediateSize, config, compute);
         RegisterComponents();
     }
 

@@ -5,8 +5,9 @@ using static TorchSharp.torch;
 namespace M3Train.Model;
 
 /// <summary>
-/// FFN down-projection, dropout, residual and post-LayerNorm (HF <c>XLMRobertaOutput</c>).
-/// intermediate [B, L, F], residual [B, L, D] fp32 → [B, L, D] fp32.
+/// Projection to the hidden size, dropout, residual and post-LayerNorm: HF's <c>XLMRobertaSelfOutput</c> after
+/// attention (input D) and <c>XLMRobertaOutput</c> after the FFN (input F), which differ only in that width.
+/// input [B, L, inFeatures] (matmul dtype or fp32), residual [B, L, D] fp32 → [B, L, D] fp32.
 /// </summary>
 public sealed class XlmRobertaOutput : nn.Module<Tensor, Tensor, Tensor>
 {
@@ -15,19 +16,20 @@ public sealed class XlmRobertaOutput : nn.Module<Tensor, Tensor, Tensor>
     readonly Dropout dropout;
     readonly ComputeSettings _compute;
 
-    public XlmRobertaOutput(XlmRobertaConfig config, ComputeSettings compute) : base(nameof(XlmRobertaOutput))
+    /// <param name="inFeatures">Width of the input: the hidden size after attention, the intermediate size after the FFN.</param>
+    public XlmRobertaOutput(long inFeatures, XlmRobertaConfig config, ComputeSettings compute) : base(nameof(XlmRobertaOutput))
     {
-        dense = nn.Linear(config.IntermediateSize, config.HiddenSize);
+        dense = nn.Linear(inFeatures, config.HiddenSize);
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         dropout = nn.Dropout(config.HiddenDropoutProb);
         _compute = compute;
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor intermediate, Tensor residual)
+    public override Tensor forward(Tensor input, Tensor residual)
     {
         using var scope = NewDisposeScope();
-        var x = dropout.forward(_compute.Linear(dense, intermediate));
+        var x = dropout.forward(_compute.Linear(dense, input));
         return ComputeSettings.LayerNorm(LayerNorm, x + residual).MoveToOuterDisposeScope();
     }
 }

@@ -11,12 +11,12 @@ namespace M3Train.Training.Pretraining;
 public sealed class RetroMaeDecoderAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
 {
     readonly RetroMaeCrossAttention self;
-    readonly XlmRobertaSelfOutput output;
+    readonly XlmRobertaOutput output;
 
     public RetroMaeDecoderAttention(XlmRobertaConfig config, ComputeSettings compute) : base(nameof(RetroMaeDecoderAttention))
     {
         self = new RetroMaeCrossAttention(config, compute);
-        output = new XlmRobertaSelfOutput(config, compute);
+        output = new XlmRobertaOutput(config.HiddenSize, config, compute);
         RegisterComponents();
     }
 

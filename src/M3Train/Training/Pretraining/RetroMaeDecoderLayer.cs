@@ -19,7 +19,7 @@ public sealed class RetroMaeDecoderLayer : nn.Module<Tensor, Tensor, Tensor, Ten
     {
         attention = new RetroMaeDecoderAttention(config, compute);
         intermediate = new XlmRobertaIntermediate(config, compute);
-        output = new XlmRobertaOutput(config, compute);
+        output = new XlmRobertaOutput(config.IntermediateSize, config, compute);
         RegisterComponents();
     }
 
