@@ -55,4 +55,20 @@ public sealed class XlmRobertaSelfAttention : nn.Module<Tensor, Tensor?, Tensor>
         var merged = context.transpose(1, 2).reshape(b, l, _heads * _headDim); // [B, L, D]
         return merged.MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// The same projections as cross-attention, as RetroMAE's decoder (<c>BertLayerForDecoder</c>) uses them: queries
+    /// from <paramref name="queryStream"/>, keys and values from <paramref name="context"/>, each row restricted to its
+    /// own attention set. query [B, L, D], context [B, L, D], visible [B, 1, L, L] bool → [B, L, D] in the matmul dtype.
+    /// </summary>
+    public Tensor CrossAttend(Tensor queryStream, Tensor context, Tensor visible)
+    {
+        using var scope = NewDisposeScope();
+        long b = queryStream.shape[0], l = queryStream.shape[1];
+        Tensor Heads(Linear projection, Tensor x) =>
+            _compute.Linear(projection, x).view(b, l, _heads, _headDim).transpose(1, 2); // [B, H, L, Dh]
+        var attended = nn.functional.scaled_dot_product_attention(
+            Heads(query, queryStream), Heads(key, context), Heads(value, context), visible, training ? _dropout : 0.0); // [B, H, L, Dh]
+        return attended.transpose(1, 2).reshape(b, l, _heads * _headDim).MoveToOuterDisposeScope(); // [B, L, D]
+    }
 }
