@@ -1,5 +1,6 @@
-using System.Text;
 using System.Text.Json;
+using System.Text;
+using M3Train.Text;
 
 namespace M3Train.Onnx;
 
@@ -10,25 +11,25 @@ namespace M3Train.Onnx;
 /// </summary>
 public static class EncodeOutputJson
 {
-    public static string Format(M3Encoding encoding, M3OutputParts parts)
+    public static string Format(M3Encoding encoding, EncodingParts parts)
     {
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer))
         {
             json.WriteStartObject();
-            if (parts.HasFlag(M3OutputParts.Dense))
+            if (parts.HasFlag(EncodingParts.Dense))
             {
                 json.WriteStartArray("dense");
                 foreach (float v in encoding.Dense) json.WriteNumberValue(v);
                 json.WriteEndArray();
             }
-            if (parts.HasFlag(M3OutputParts.Lexical))
+            if (parts.HasFlag(EncodingParts.Lexical))
             {
                 json.WriteStartObject("lexical_weights");
                 foreach (var (id, w) in encoding.LexicalWeights) json.WriteNumber(id.ToString(), w);
                 json.WriteEndObject();
             }
-            if (parts.HasFlag(M3OutputParts.Colbert))
+            if (parts.HasFlag(EncodingParts.Colbert))
             {
                 json.WriteStartArray("colbert");
                 foreach (float[] row in encoding.ColbertVecs)

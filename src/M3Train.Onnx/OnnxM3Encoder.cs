@@ -65,14 +65,14 @@ public sealed class OnnxM3Encoder : IDisposable
     /// Runs one padded batch: <paramref name="inputIds"/> and <paramref name="attentionMask"/> row-major
     /// [batchSize, sequenceLength]. Only the outputs <paramref name="parts"/> needs are computed.
     /// </summary>
-    public OnnxM3Outputs Run(long[] inputIds, long[] attentionMask, int batchSize, int sequenceLength, M3OutputParts parts = M3OutputParts.All)
+    public OnnxM3Outputs Run(long[] inputIds, long[] attentionMask, int batchSize, int sequenceLength, EncodingParts parts = EncodingParts.All)
     {
         if (inputIds.Length != batchSize * sequenceLength || attentionMask.Length != inputIds.Length)
             throw new ArgumentException($"inputs hold {inputIds.Length} ids and {attentionMask.Length} mask values, expected {batchSize}x{sequenceLength}");
         var names = new List<string>();
-        if (parts.HasFlag(M3OutputParts.Dense)) names.Add(M3OnnxGraph.DenseVecs);
-        if (parts.HasFlag(M3OutputParts.Lexical)) names.Add(M3OnnxGraph.SparseWeights);
-        if (parts.HasFlag(M3OutputParts.Colbert)) names.Add(M3OnnxGraph.ColbertVecs);
+        if (parts.HasFlag(EncodingParts.Dense)) names.Add(M3OnnxGraph.DenseVecs);
+        if (parts.HasFlag(EncodingParts.Lexical)) names.Add(M3OnnxGraph.SparseWeights);
+        if (parts.HasFlag(EncodingParts.Colbert)) names.Add(M3OnnxGraph.ColbertVecs);
         if (names.Count == 0)
             throw new ArgumentException("no output requested", nameof(parts));
 
@@ -89,14 +89,14 @@ public sealed class OnnxM3Encoder : IDisposable
     /// Encodes texts: tokenized and truncated to <paramref name="maxLength"/> tokens (default: the manifest's
     /// max_length), run in length-sorted batches of <paramref name="batchSize"/>; results in input order.
     /// </summary>
-    public IReadOnlyList<M3Encoding> Encode(IReadOnlyList<string> texts, int batchSize = 16, int? maxLength = null, M3OutputParts parts = M3OutputParts.All) =>
+    public IReadOnlyList<M3Encoding> Encode(IReadOnlyList<string> texts, int batchSize = 16, int? maxLength = null, EncodingParts parts = EncodingParts.All) =>
         Encode(Tokenizer.EncodeBatch(texts, maxLength ?? Manifest.MaxLength), batchSize, parts);
 
     /// <summary>
     /// Encodes tokenized texts (each with &lt;s&gt; and &lt;/s&gt;, unpadded) in batches of <paramref name="batchSize"/>,
     /// longest first as FlagEmbedding does, so each batch pads little; results in input order.
     /// </summary>
-    public IReadOnlyList<M3Encoding> Encode(IReadOnlyList<int[]> tokenIds, int batchSize = 16, M3OutputParts parts = M3OutputParts.All)
+    public IReadOnlyList<M3Encoding> Encode(IReadOnlyList<int[]> tokenIds, int batchSize = 16, EncodingParts parts = EncodingParts.All)
     {
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "must be at least 1");
         foreach (int[] row in tokenIds)

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text;
 using M3Train.Model;
 using M3Train.Onnx;
+using M3Train.Text;
 
 namespace M3Train.Cli.Verbs;
 
@@ -50,10 +51,10 @@ public static class EncodeCommand
         };
         command.SetAction(parseResult =>
         {
-            var parts = (parseResult.GetValue(DenseOption) ? M3OutputParts.Dense : 0)
-                      | (parseResult.GetValue(SparseOption) ? M3OutputParts.Lexical : 0)
-                      | (parseResult.GetValue(ColbertOption) ? M3OutputParts.Colbert : 0);
-            parts = parts == 0 ? M3OutputParts.Dense : parts;
+            var parts = (parseResult.GetValue(DenseOption) ? EncodingParts.Dense : 0)
+                      | (parseResult.GetValue(SparseOption) ? EncodingParts.Lexical : 0)
+                      | (parseResult.GetValue(ColbertOption) ? EncodingParts.Colbert : 0);
+            parts = parts == 0 ? EncodingParts.Dense : parts;
             if (parseResult.GetValue(BackendOption) == "onnx")
                 return RunOnnx(parseResult.GetValue(ModelOption)!, parseResult.GetValue(InputOption)!, parseResult.GetValue(OutputOption)!,
                     parts, parseResult.GetValue(MaxLengthOption), parseResult.GetValue(BatchSizeOption), parseResult.GetValue(DeviceOption)!);
@@ -65,7 +66,7 @@ public static class EncodeCommand
     }
 
     /// <summary>The same output from an exported ONNX model, without libtorch.</summary>
-    static int RunOnnx(DirectoryInfo model, FileInfo input, FileInfo output, M3OutputParts parts, int maxLength, int batchSize, string device)
+    static int RunOnnx(DirectoryInfo model, FileInfo input, FileInfo output, EncodingParts parts, int maxLength, int batchSize, string device)
     {
         if (device != "cpu")
             throw new M3TrainException($"--backend onnx runs on the CPU (Microsoft.ML.OnnxRuntime); --device {device} is for the torch backend.");
@@ -83,7 +84,7 @@ public static class EncodeCommand
         return 0;
     }
 
-    static int Run(DirectoryInfo model, FileInfo input, FileInfo output, M3OutputParts parts, int maxLength, int batchSize, string device, string precision)
+    static int Run(DirectoryInfo model, FileInfo input, FileInfo output, EncodingParts parts, int maxLength, int batchSize, string device, string precision)
     {
         var (checkpoint, encoder) = ModelOptions.Load(model, device, precision);
         using var owned = checkpoint;
@@ -92,7 +93,7 @@ public static class EncodeCommand
         foreach (var round in InputRecords.Texts(input.FullName).Chunk(TextsPerRound))
         {
             var encodings = encoder.Encode(round, maxLength, batchSize,
-                dense: parts.HasFlag(M3OutputParts.Dense), lexical: parts.HasFlag(M3OutputParts.Lexical), colbert: parts.HasFlag(M3OutputParts.Colbert));
+                dense: parts.HasFlag(EncodingParts.Dense), lexical: parts.HasFlag(EncodingParts.Lexical), colbert: parts.HasFlag(EncodingParts.Colbert));
             foreach (var e in encodings)
             {
                 var shared = new M3Encoding(e.Dense ?? [], e.LexicalWeights ?? new Dictionary<int, float>(), e.ColbertVectors ?? []);

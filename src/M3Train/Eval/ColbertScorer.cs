@@ -1,4 +1,5 @@
 using M3Train.Model;
+using M3Train.Text;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using M3Train.Text;
 using Serilog;
 
 namespace M3Train.Eval;

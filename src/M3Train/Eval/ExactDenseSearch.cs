@@ -1,3 +1,4 @@
+using M3Train.Text;
 using static TorchSharp.torch;
 
 namespace M3Train.Eval;

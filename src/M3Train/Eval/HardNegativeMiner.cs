@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using M3Train.Data;
 using M3Train.Runtime;
+using M3Train.Text;
 using Serilog;
 using static TorchSharp.torch;
 

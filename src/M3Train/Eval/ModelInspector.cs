@@ -1,6 +1,7 @@
-using M3Train.Runtime;
-using M3Train.Training;
 using M3Train.Model;
+using M3Train.Runtime;
+using M3Train.Text;
+using M3Train.Training;
 
 namespace M3Train.Eval;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using M3Train.Runtime;
+using M3Train.Text;
 using Serilog;
 using static TorchSharp.torch;
 

@@ -1,3 +1,5 @@
+using M3Train.Text;
+
 namespace M3Train.Eval;
 
 /// <summary>Names of <see cref="RetrievalMode"/>s as the CLI and the JSON report write them: dense, sparse, colbert, dense+sparse, all.</summary>

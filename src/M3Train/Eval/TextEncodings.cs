@@ -1,3 +1,5 @@
+using M3Train.Text;
+
 namespace M3Train.Eval;
 
 /// <summary>

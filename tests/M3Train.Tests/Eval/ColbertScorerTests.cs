@@ -1,4 +1,5 @@
 using M3Train.Eval;
+using M3Train.Text;
 using Xunit;
 
 namespace M3Train.Tests.Eval;

@@ -1,6 +1,7 @@
 using M3Train.Eval;
 using M3Train.Tests.Checkpoints;
 using M3Train.Tests.Export;
+using M3Train.Text;
 using Xunit;
 
 namespace M3Train.Tests.Eval;

@@ -2,6 +2,7 @@ using M3Train.Eval;
 using M3Train.Model;
 using M3Train.Tests.Export;
 using M3Train.Tests.Training;
+using M3Train.Text;
 using M3Train.Training;
 using Xunit;
 

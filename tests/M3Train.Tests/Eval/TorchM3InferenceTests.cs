@@ -1,5 +1,6 @@
 using M3Train.Eval;
 using M3Train.Model;
+using M3Train.Text;
 using Xunit;
 using static TorchSharp.torch;
 

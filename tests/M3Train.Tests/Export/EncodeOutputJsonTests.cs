@@ -16,7 +16,7 @@ public sealed class EncodeOutputJsonTests
     [Fact]
     public void AllPartsRoundTripExactly()
     {
-        string line = EncodeOutputJson.Format(Sample, M3OutputParts.All);
+        string line = EncodeOutputJson.Format(Sample, EncodingParts.All);
         Assert.DoesNotContain('\n', line);
         using var json = JsonDocument.Parse(line);
         var root = json.RootElement;
@@ -31,9 +31,9 @@ public sealed class EncodeOutputJsonTests
     [Fact]
     public void OnlyRequestedPartsAreWritten()
     {
-        using var json = JsonDocument.Parse(EncodeOutputJson.Format(Sample, M3OutputParts.Lexical | M3OutputParts.Colbert));
+        using var json = JsonDocument.Parse(EncodeOutputJson.Format(Sample, EncodingParts.Lexical | EncodingParts.Colbert));
         Assert.Equal(["lexical_weights", "colbert"], json.RootElement.EnumerateObject().Select(p => p.Name));
-        Assert.Equal("{\"dense\":[0.1,-0.25,0.33333334]}", EncodeOutputJson.Format(Sample, M3OutputParts.Dense));
+        Assert.Equal("{\"dense\":[0.1,-0.25,0.33333334]}", EncodeOutputJson.Format(Sample, EncodingParts.Dense));
     }
 
     [Fact]

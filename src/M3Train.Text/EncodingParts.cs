@@ -1,6 +1,10 @@
-namespace M3Train.Eval;
+namespace M3Train.Text;
 
-/// <summary>Which M3 representations an encoding keeps on the host (the model always computes all three).</summary>
+/// <summary>
+/// Which of the three M3 representations an encoding computes, keeps or prints: the TorchSharp inference keeps
+/// them on the host (its model always computes all three), the ONNX encoder asks the graph only for them, and
+/// <c>m3train encode</c> writes them.
+/// </summary>
 [Flags]
 public enum EncodingParts
 {
