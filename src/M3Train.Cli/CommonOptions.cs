@@ -25,4 +25,11 @@ public static class CommonOptions
 
     public static Option<DirectoryInfo> Model(string description = "Checkpoint folder (config.json, model.safetensors or pytorch_model.bin, head files, tokenizer).") =>
         new Option<DirectoryInfo>("--model") { Description = description, Required = true }.AcceptExistingOnly();
+
+    /// <summary>The fine-tuning rows a data-preparation verb (mine, teacher-scores) reads and writes back enriched.</summary>
+    public static Option<FileInfo> FinetuneRows() => new Option<FileInfo>("--input")
+    {
+        Description = "Fine-tuning JSONL: {\"query\", \"pos\": [...], \"neg\": [...], ...} per line.",
+        Required = true,
+    }.AcceptExistingOnly();
 }

@@ -14,11 +14,7 @@ public static class MineCommand
 {
     static readonly Option<DirectoryInfo> ModelOption = CommonOptions.Model();
 
-    static readonly Option<FileInfo> InputOption = new Option<FileInfo>("--input")
-    {
-        Description = "Fine-tuning JSONL: {\"query\", \"pos\": [...], \"neg\": [...], ...} per line.",
-        Required = true,
-    }.AcceptExistingOnly();
+    static readonly Option<FileInfo> InputOption = CommonOptions.FinetuneRows();
 
     static readonly Option<FileInfo> OutputOption = new("--output")
     {
