@@ -22,10 +22,11 @@ namespace M3Train.Build
             ElfPatchResult result = MarkVersionWeak(elf, versionName);
             if (result == ElfPatchResult.Patched)
             {
+                // A new file renamed over the old one, as TorchSharpLifetimePatcher does: never writes through a hard
+                // link into a package cache.
                 string tmp = path + ".m3patch";
                 File.WriteAllBytes(tmp, elf);
-                File.Copy(tmp, path, true);
-                File.Delete(tmp);
+                File.Replace(tmp, path, null);
             }
             return result;
         }
