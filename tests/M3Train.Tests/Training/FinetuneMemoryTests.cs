@@ -72,7 +72,9 @@ public class FinetuneMemoryTests(ITestOutputHelper output)
         double onePassLarge = HostPeak.MiB(() => Step(onePass, large));
         output.WriteLine($"peak RSS growth (sub-batch 8): GradCache 16 queries {peakSmall:F1} MiB, 256 queries {peakLarge:F1} MiB; " +
                          $"the loss alone at 256 {lossOnly:F1} MiB; one pass at 256 {onePassLarge:F1} MiB");
-        Assert.True(peakLarge - peakSmall <= lossOnly + 16,
+        // Resident-set readings of the same work differ by a few percent from run to run (allocator arenas, page
+        // reuse): 5% of the loss's own figure plus 16 MiB is the slack; one pass needs ~20% more than the loss.
+        Assert.True(peakLarge - peakSmall <= lossOnly * 1.05 + 16,
             $"from 16 to 256 queries the peak grew by {peakLarge - peakSmall:F1} MiB, more than the batch-wide loss ({lossOnly:F1} MiB) explains");
         Assert.True(onePassLarge > peakLarge, "the one-pass step over the same batch should need more memory than GradCache");
     }
