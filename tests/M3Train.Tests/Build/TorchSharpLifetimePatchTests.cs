@@ -138,6 +138,9 @@ public class TorchSharpLifetimePatchTests(ITestOutputHelper output)
         Assert.Equal(LifetimePatchResult.NotManaged, cut.Result);
         Assert.StartsWith("unreadable metadata", cut.Reason);
         Assert.Equal(pristineHalf, truncated);
+        var (path, messages) = RefusedByTheCommand(pristineHalf);
+        Assert.StartsWith($"{path}: error M3PATCH: unreadable metadata (", messages);
+        Assert.EndsWith("; cannot keep TorchSharp's native arguments alive", messages.TrimEnd());
 
         var enc = EditAndContinueModule();
         var encCopy = (byte[])enc.Clone();
@@ -171,18 +174,29 @@ public class TorchSharpLifetimePatchTests(ITestOutputHelper output)
         var rebuilt = (byte[])pristine.Clone();
         using (var pe = new PEReader(new MemoryStream(pristine)))
             rebuilt[pe.PEHeaders.CoffHeaderStartOffset + 4] ^= 1;
+        var (path, messages) = RefusedByTheCommand(rebuilt);
+        Assert.StartsWith($"{path}: error M3PATCH: this TorchSharp.dll is not the TorchSharp 0.107.0 package's", messages);
+        Assert.Contains("update the pins in build/TorchSharpLifetimePatcher/TorchSharpLifetimePatcher.cs", messages);
+        Assert.Contains($"(this file: version 0.107.0.0, SHA-256 {Sha256(rebuilt)}, patched ", messages);
+    }
+
+    /// <summary>
+    /// Runs the build's command on a copy of <paramref name="file"/> named TorchSharp.dll, expecting a refusal that
+    /// leaves the copy as it was; returns the copy's path and the command's output.
+    /// </summary>
+    static (string Path, string Messages) RefusedByTheCommand(byte[] file)
+    {
         string path = Path.Combine(Path.GetTempPath(), $"m3-lifetime-{Guid.NewGuid():N}", "TorchSharp.dll");
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         try
         {
-            File.WriteAllBytes(path, rebuilt);
+            File.WriteAllBytes(path, file);
             var messages = new StringWriter();
             Assert.Equal(LifetimePatchCommand.Refused, LifetimePatchCommand.Run([path], messages));
-            // MSBuild's error format, so the build fails with this line.
-            Assert.StartsWith($"{path}: error M3PATCH: this TorchSharp.dll is not the TorchSharp 0.107.0 package's", messages.ToString());
-            Assert.Contains("update the pins in build/TorchSharpLifetimePatcher/TorchSharpLifetimePatcher.cs", messages.ToString());
-            Assert.Contains($"(this file: version 0.107.0.0, SHA-256 {Sha256(rebuilt)}, patched ", messages.ToString());
-            Assert.Equal(rebuilt, File.ReadAllBytes(path));
+            Assert.Equal(file, File.ReadAllBytes(path));
+            // MSBuild's error format, so the build fails with the line as its error.
+            Assert.StartsWith($"{path}: error M3PATCH: ", messages.ToString());
+            return (path, messages.ToString());
         }
         finally
         {
