@@ -11,7 +11,7 @@ public static class BuildInfo
             .FirstOrDefault(a => a.Key == "TorchBackend")?.Value ?? "unknown";
 
     /// <summary>
-    /// Whether the TorchSharp.dll in use went through the build's lifetime patch (build/TorchSharpLifetimePatcher.cs):
+    /// Whether the TorchSharp.dll in use went through the build's lifetime patch (build/TorchSharpLifetimePatcher/):
     /// its methods that call libtorch are unoptimized, so the Scalars and Tensors they pass stay alive until libtorch
     /// returns. As shipped, a garbage collection on another thread can free a temporary Scalar mid-call.
     /// </summary>

@@ -1,0 +1,1 @@
+return M3Train.Build.LifetimePatchCommand.Run(args, Console.Out);
