@@ -28,6 +28,7 @@ public static class Program
         root.Add(InspectCommand.Create());
         root.Add(BenchCommand.Create());
         root.Add(ConfigCommand.Create());
+        root.Add(PlotCommand.Create());
         root.Add(new Option<bool>(Verbose) { Description = "Print debug log lines, and the stack trace of an internal error (a bug).", Recursive = true });
         return root;
     }

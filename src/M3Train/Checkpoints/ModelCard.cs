@@ -20,8 +20,11 @@ public static partial class ModelCard
 {
     public const string FileName = "README.md";
 
-    /// <summary>Metric names that are evaluation figures rather than training losses.</summary>
+    /// <summary>Parts of the metric names that are evaluation figures rather than training losses or health figures.</summary>
     static readonly string[] EvalMarkers = ["ndcg", "recall", "mrr", "map@", "eval"];
+
+    /// <summary>Whether a metrics.jsonl name is an evaluation figure (nDCG, recall, MRR, ...), as the card and the plots show them.</summary>
+    public static bool IsEvaluationFigure(string name) => EvalMarkers.Any(m => name.Contains(m, StringComparison.OrdinalIgnoreCase));
 
     /// <param name="config">The encoder's config.</param>
     /// <param name="target">The model folder's final path.</param>
@@ -104,8 +107,7 @@ public static partial class ModelCard
                     if (string.IsNullOrWhiteSpace(line) || JsonNode.Parse(line) is not JsonObject metrics) continue;
                     int? step = metrics["step"] is JsonValue s && s.TryGetValue(out int n) ? n : null;
                     lastStep = step ?? lastStep;
-                    var figures = metrics.Where(kv => EvalMarkers.Any(m => kv.Key.Contains(m, StringComparison.OrdinalIgnoreCase))
-                                                      && kv.Value is JsonValue v && v.TryGetValue(out double _))
+                    var figures = metrics.Where(kv => IsEvaluationFigure(kv.Key) && kv.Value is JsonValue v && v.TryGetValue(out double _))
                         .ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>());
                     if (figures.Count > 0) (evaluation, evalStep) = (figures, step);
                 }
