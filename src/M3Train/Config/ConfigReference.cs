@@ -1,5 +1,4 @@
 using System.Text;
-using System.Text.Json.Nodes;
 
 namespace M3Train.Config;
 
@@ -36,12 +35,8 @@ public static class ConfigReference
     static string Type(Type type) =>
         Nullable.GetUnderlyingType(type) is not null ? $"{ConfigBinder.Describe(type)} or null" : ConfigBinder.Describe(type);
 
-    static string Default(object? value) => ConfigWriter.ToJson(value) switch
-    {
-        null => "null",
-        JsonValue v when v.TryGetValue(out string? s) => s!.Length == 0 ? "\"\"" : s,
-        var node => node.ToJsonString(),
-    };
+    /// <summary>The default as JSON (strings quoted), which is also what <c>--set key=VALUE</c> takes.</summary>
+    static string Default(object? value) => ConfigWriter.ToJson(value)?.ToJsonString() ?? "null";
 
     /// <summary>The reference as text: per key a line <c>key (type, default X)</c> and the doc indented below it.</summary>
     public static string ToText(IEnumerable<ConfigKeyDoc> keys)
