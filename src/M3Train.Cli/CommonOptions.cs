@@ -11,11 +11,7 @@ public static class CommonOptions
         DefaultValueFactory = _ => "cpu",
     };
 
-    public static Option<FileInfo> Config() => new Option<FileInfo>("--config")
-    {
-        Description = "Run configuration (YAML or JSON).",
-        Required = true,
-    }.AcceptExistingOnly();
+    public static Option<FileInfo> Config() => PathOptions.Input("--config", "Run configuration (YAML or JSON).");
 
     public static Option<string[]> Set() => new("--set")
     {
@@ -23,13 +19,19 @@ public static class CommonOptions
         AllowMultipleArgumentsPerToken = false,
     };
 
-    public static Option<DirectoryInfo> Model(string description = "Checkpoint folder (config.json, model.safetensors or pytorch_model.bin, head files, tokenizer).") =>
-        new Option<DirectoryInfo>("--model") { Description = description, Required = true }.AcceptExistingOnly();
+    public static Option<DirectoryInfo> Model(string description = "Checkpoint folder (config.json, model.safetensors or pytorch_model.bin, head files, tokenizer).")
+    {
+        var option = new Option<DirectoryInfo>("--model") { Description = description, Required = true };
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<DirectoryInfo?>() is not { } folder) return;
+            if (File.Exists(folder.FullName)) result.AddError($"--model {folder}: is a file; give the checkpoint folder that holds it.");
+            else if (!folder.Exists) result.AddError($"--model {folder}: no such folder.");
+        });
+        return option;
+    }
 
     /// <summary>The fine-tuning rows a data-preparation verb (mine, teacher-scores) reads and writes back enriched.</summary>
-    public static Option<FileInfo> FinetuneRows() => new Option<FileInfo>("--input")
-    {
-        Description = "Fine-tuning JSONL: {\"query\", \"pos\": [...], \"neg\": [...], ...} per line.",
-        Required = true,
-    }.AcceptExistingOnly();
+    public static Option<FileInfo> FinetuneRows() =>
+        PathOptions.Input("--input", "Fine-tuning JSONL: {\"query\", \"pos\": [...], \"neg\": [...], ...} per line.");
 }

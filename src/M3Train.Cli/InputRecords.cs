@@ -9,32 +9,32 @@ namespace M3Train.Cli;
 public static class InputRecords
 {
     /// <summary>
-    /// Texts of a file: JSONL rows with a string <c>text</c> field when the file ends in .jsonl or its first
+    /// Texts of a file, each with its line: JSONL rows with a string <c>text</c> field when the file ends in .jsonl or its first
     /// line is such a row (blank lines skipped), otherwise one text per line (every line, empty ones too).
     /// </summary>
-    public static IEnumerable<string> Texts(string path)
+    public static IEnumerable<(long Line, string Text)> Texts(string path)
     {
         bool jsonl = path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || FirstLineIsTextRow(path);
         foreach (var (line, text) in Lines(path))
         {
             if (!jsonl)
             {
-                yield return text;
+                yield return (line, text);
                 continue;
             }
             if (string.IsNullOrWhiteSpace(text)) continue;
-            yield return StringField(Parse(path, line, text), "text", path, line);
+            yield return (line, StringField(Parse(path, line, text), "text", path, line));
         }
     }
 
-    /// <summary>(query, passage) pairs from JSONL rows <c>{"query": ..., "passage": ...}</c>; blank lines skipped.</summary>
-    public static IEnumerable<(string Query, string Passage)> Pairs(string path)
+    /// <summary>(query, passage) pairs from JSONL rows <c>{"query": ..., "passage": ...}</c>, each with its line; blank lines skipped.</summary>
+    public static IEnumerable<(long Line, string Query, string Passage)> Pairs(string path)
     {
         foreach (var (line, text) in Lines(path))
         {
             if (string.IsNullOrWhiteSpace(text)) continue;
             var row = Parse(path, line, text);
-            yield return (StringField(row, "query", path, line), StringField(row, "passage", path, line));
+            yield return (line, StringField(row, "query", path, line), StringField(row, "passage", path, line));
         }
     }
 

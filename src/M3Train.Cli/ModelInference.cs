@@ -6,16 +6,16 @@ using TorchSharp;
 
 namespace M3Train.Cli;
 
-/// <summary>Set-up shared by the verbs that run a model over texts with <see cref="TorchM3Inference"/> (eval, mine, teacher-scores, inspect); their options are <see cref="ModelOptions"/>'.</summary>
+/// <summary>Set-up shared by the verbs that run a model over texts with <see cref="TorchM3Inference"/> (eval, mine, teacher-scores, inspect); their options are <see cref="PairInferenceOptions"/>.</summary>
 public static class ModelInference
 {
     /// <summary>Loads the checkpoint on the device and in the precision the user named.</summary>
-    public static (TorchM3Inference Inference, torch.Device Device) Load(DirectoryInfo model, string device, string precision, int batchSize)
+    public static (TorchM3Inference Inference, torch.Device Device) Load(ModelRun run)
     {
-        var resolved = TorchDevices.Resolve(device);
-        Log.Information("Loading {Model} on {Device} ({Precision})", model.FullName, resolved.ToString(), precision);
-        var compute = precision == "bf16" ? ComputePrecision.BFloat16 : ComputePrecision.Float32;
-        return (TorchM3Inference.Load(model.FullName, resolved, batchSize, compute), resolved);
+        var resolved = TorchDevices.Resolve(run.Device);
+        Log.Information("Loading {Model} on {Device} ({Precision})", run.Model.FullName, resolved.ToString(), run.Precision);
+        var compute = run.Precision == "bf16" ? ComputePrecision.BFloat16 : ComputePrecision.Float32;
+        return (TorchM3Inference.Load(run.Model.FullName, resolved, run.BatchSize, compute), resolved);
     }
 
     /// <summary>The requested length, or the model's limit (said in the log) when it asks for more.</summary>
@@ -25,6 +25,10 @@ public static class ModelInference
         Log.Information("{Option} {Requested}: the model takes at most {Max} tokens; using {Max}", option, requested, inference.MaxTokens);
         return inference.MaxTokens;
     }
+
+    /// <summary>The query and passage limits of <paramref name="request"/>, each capped as <see cref="CapLength"/> does.</summary>
+    public static (int Query, int Passage) CapLengths(PairInference request, IM3Inference inference) =>
+        (CapLength(request.MaxQueryLength, inference, "--max-query-length"), CapLength(request.MaxPassageLength, inference, "--max-passage-length"));
 
     /// <summary>Parses <c>--weights wd,ws,wc</c>.</summary>
     public static M3ScoreWeights Weights(string text)

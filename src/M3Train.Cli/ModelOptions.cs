@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 
 namespace M3Train.Cli;
 
-/// <summary>Options and loading shared by the inference verbs (<c>encode</c>, <c>score</c>).</summary>
+/// <summary>The inference verbs' option declarations, and the checkpoint loading of <c>encode</c> and <c>score</c>.</summary>
 public static class ModelOptions
 {
     public static Option<int> BatchSize()
@@ -43,9 +43,10 @@ public static class ModelOptions
     }.AcceptOnlyFromAmong("fp32", "bf16");
 
     /// <summary>Loads checkpoint and tokenizer and places the model on the device; the checkpoint owns the model.</summary>
-    public static (M3Checkpoint Checkpoint, M3Encoder Encoder) Load(DirectoryInfo folder, string deviceSpec, string precision)
+    public static (M3Checkpoint Checkpoint, M3Encoder Encoder, XlmrTokenizer Tokenizer) Load(ModelRun run)
     {
-        Device device = TorchDevices.Resolve(deviceSpec);
+        var (folder, precision) = (run.Model, run.Precision);
+        Device device = TorchDevices.Resolve(run.Device);
         XlmrTokenizer tokenizer;
         try
         {
@@ -58,6 +59,6 @@ public static class ModelOptions
         var checkpoint = M3Checkpoint.Load(folder.FullName);
         checkpoint.Model.to(device);
         checkpoint.Model.Precision = precision == "bf16" ? ComputePrecision.BFloat16 : ComputePrecision.Float32;
-        return (checkpoint, new M3Encoder(checkpoint.Model, tokenizer, device));
+        return (checkpoint, new M3Encoder(checkpoint.Model, tokenizer, device), tokenizer);
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 using System.Reflection;
 using M3Train.Cli.Verbs;
 
@@ -26,26 +27,28 @@ public static class Program
         root.Add(TeacherScoresCommand.Create());
         root.Add(InspectCommand.Create());
         root.Add(BenchCommand.Create());
+        root.Add(ConfigCommand.Create());
+        root.Add(PlotCommand.Create());
+        root.Add(new Option<bool>(Verbose) { Description = "Print debug log lines, and the stack trace of an internal error (a bug).", Recursive = true });
         return root;
     }
 
+    /// <summary>The global option for debug log lines and the stack trace of an internal error; read before parsing, since logging starts first.</summary>
+    const string Verbose = "--verbose";
+
     public static int Main(string[] args)
     {
-        M3Train.Runtime.RunLogging.Configure();
+        bool verbose = args.Contains(Verbose);
+        M3Train.Runtime.RunLogging.Configure(verbose: verbose);
         if (!args.Any(a => a is "-h" or "--help" or "-?" or "--version") && M3Train.Runtime.ExternalLibTorch.Problem() is { } problem)
         {
             Console.Error.WriteLine($"error: {problem}");
             M3Train.Runtime.RunLogging.Close();
-            return 2;
+            return CliErrors.BadInput;
         }
         try
         {
-            return BuildRoot().Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
-        }
-        catch (Exception e) when (UserError(e) is { } message)
-        {
-            Console.Error.WriteLine($"error: {message}");
-            return 2;
+            return Run(args, Console.Error);
         }
         finally
         {
@@ -53,10 +56,28 @@ public static class Program
         }
     }
 
-    static string? UserError(Exception e)
+    /// <summary>
+    /// Parses and runs a command line; a usage error, and every exception a verb ends with, becomes one line on
+    /// <paramref name="error"/> and an exit code (<see cref="CliErrors"/>).
+    /// </summary>
+    public static int Run(string[] args, TextWriter error)
     {
-        for (Exception? x = e; x != null; x = x.InnerException)
-            if (x is M3TrainException or M3Train.Onnx.M3OnnxException) return x.Message;
-        return null;
+        bool verbose = args.Contains(Verbose);
+        try
+        {
+            var parse = BuildRoot().Parse(args);
+            if (parse.Action is ParseErrorAction)
+            {
+                foreach (var e in parse.Errors) error.WriteLine($"error: {e.Message}");
+                string verb = parse.CommandResult.Command is RootCommand ? "" : parse.CommandResult.Command.Name + " ";
+                error.WriteLine($"(m3train {verb}--help lists the options)");
+                return CliErrors.BadInput;
+            }
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e)
+        {
+            return CliErrors.Report(e, verbose, error);
+        }
     }
 }

@@ -6,20 +6,22 @@ namespace M3Train.Onnx;
 
 /// <summary>
 /// The JSON line <c>m3train encode</c> prints per text, whichever backend computed it:
-/// <c>{"dense":[...],"lexical_weights":{"&lt;id&gt;":w,...},"colbert":[[...],...]}</c> with only the requested parts.
+/// <c>{"dense":[...],"lexical_weights":{"&lt;id&gt;":w,...},"colbert":[[...],...]}</c> with only the requested parts
+/// (FlagEmbedding's <c>dense_vecs</c> and <c>colbert_vecs</c> with <see cref="EncodeKeyNames.FlagEmbedding"/>).
 /// Floats are written in their shortest round-trip form, so a reader gets the exact float32 values back.
 /// </summary>
 public static class EncodeOutputJson
 {
-    public static string Format(M3Encoding encoding, EncodingParts parts)
+    public static string Format(M3Encoding encoding, EncodingParts parts, EncodeKeyNames keys = EncodeKeyNames.M3Train)
     {
+        bool flagEmbedding = keys == EncodeKeyNames.FlagEmbedding;
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer))
         {
             json.WriteStartObject();
             if (parts.HasFlag(EncodingParts.Dense))
             {
-                json.WriteStartArray("dense");
+                json.WriteStartArray(flagEmbedding ? "dense_vecs" : "dense");
                 foreach (float v in encoding.Dense) json.WriteNumberValue(v);
                 json.WriteEndArray();
             }
@@ -31,7 +33,7 @@ public static class EncodeOutputJson
             }
             if (parts.HasFlag(EncodingParts.Colbert))
             {
-                json.WriteStartArray("colbert");
+                json.WriteStartArray(flagEmbedding ? "colbert_vecs" : "colbert");
                 foreach (float[] row in encoding.ColbertVecs)
                 {
                     json.WriteStartArray();

@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
 using Google.Protobuf;
+using M3Train.Text;
 using Onnx;
 using DataType = Onnx.TensorProto.Types.DataType;
 
@@ -25,8 +26,7 @@ public static class M3OnnxExporter
     public const string ExternalDataFileName = "model.onnx.data";
 
     /// <summary>Tokenizer files copied when present; the first one is required.</summary>
-    public static readonly IReadOnlyList<string> TokenizerFileNames =
-        ["sentencepiece.bpe.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
+    public static readonly IReadOnlyList<string> TokenizerFileNames = TokenizerFiles.Names;
 
     /// <summary>Above this many weight bytes the model cannot be one protobuf message (2 GiB less room for the graph).</summary>
     internal const long InlineLimitBytes = (2L << 30) - (64L << 20);
@@ -50,14 +50,29 @@ public static class M3OnnxExporter
 
         var builder = new OnnxGraphBuilder("m3_encoder", options.Opset);
         int colbertDim = M3OnnxGraph.Write(builder, config, source.Weights, options.Precision);
-        PrepareFolder(outputFolder, source);
+        string target = PrepareFolder(outputFolder, source);
+        string staging = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.exporting-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(staging);
+        try
+        {
+            var (manifest, external, dataBytes) = WriteFiles(builder, source, staging, options, maxLength, colbertDim);
+            Publish(staging, target);
+            string modelPath = Path.Combine(target, ModelFileName);
+            return new OnnxExportResult(modelPath, external ? Path.Combine(target, ExternalDataFileName) : null, new FileInfo(modelPath).Length, dataBytes, manifest);
+        }
+        finally
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        }
+    }
 
+    /// <summary>Writes the model, its weights, the tokenizer files and the manifest into <paramref name="folder"/>.</summary>
+    static (OnnxManifest Manifest, bool External, long DataBytes) WriteFiles(OnnxGraphBuilder builder, OnnxExportSource source, string folder,
+        OnnxExportOptions options, int maxLength, int colbertDim)
+    {
         long weightBytes = builder.Weights.Sum(x => (long)Bytes(x.Data).Length);
         bool external = options.ForceExternalData || weightBytes > InlineLimitBytes;
-        string modelPath = Path.Combine(outputFolder, ModelFileName);
-        string dataPath = Path.Combine(outputFolder, ExternalDataFileName);
-        File.Delete(dataPath);
-        long dataBytes = PlaceWeights(builder, external ? dataPath : null);
+        long dataBytes = PlaceWeights(builder, external ? Path.Combine(folder, ExternalDataFileName) : null);
 
         long irVersion = IrVersion(options.Opset);
         string producerVersion = typeof(M3OnnxExporter).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0";
@@ -72,17 +87,9 @@ public static class M3OnnxExporter
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = options.Opset });
         model.MetadataProps.Add(new StringStringEntryProto { Key = "m3train.precision", Value = precision });
-        model.WriteToFile(modelPath);
+        model.WriteToFile(Path.Combine(folder, ModelFileName));
 
-        var copied = new List<string>();
-        foreach (string name in TokenizerFileNames)
-        {
-            string from = Path.Combine(source.TokenizerFolder, name);
-            if (!File.Exists(from)) continue;
-            File.Copy(from, Path.Combine(outputFolder, name), overwrite: true);
-            copied.Add(name);
-        }
-
+        var copied = TokenizerFiles.Copy(source.TokenizerFolder, folder, TokenizerFileNames);
         var manifest = new OnnxManifest
         {
             ExternalDataFile = external ? ExternalDataFileName : null,
@@ -93,13 +100,30 @@ public static class M3OnnxExporter
             Outputs = [M3OnnxGraph.DenseVecs, M3OnnxGraph.SparseWeights, M3OnnxGraph.ColbertVecs],
             MaxLength = maxLength,
             ColbertDim = colbertDim,
-            Config = config,
+            Config = source.Config,
             TokenizerFiles = copied,
             SourceCheckpoint = source.SourceCheckpoint is null ? null : Path.GetFullPath(source.SourceCheckpoint),
             Producer = $"M3Train {producerVersion}",
         };
-        manifest.Write(outputFolder);
-        return new OnnxExportResult(modelPath, external ? dataPath : null, new FileInfo(modelPath).Length, dataBytes, manifest);
+        manifest.Write(folder);
+        return (manifest, external, dataBytes);
+    }
+
+    /// <summary>
+    /// Moves the finished export into place: a new folder by one rename; into an existing (forced) folder file by file,
+    /// each a rename, with a data file of an earlier export removed when this one has none. A failure before this
+    /// leaves the output folder as it was.
+    /// </summary>
+    static void Publish(string staging, string target)
+    {
+        if (!Directory.Exists(target))
+        {
+            Directory.Move(staging, target);
+            return;
+        }
+        if (!File.Exists(Path.Combine(staging, ExternalDataFileName))) File.Delete(Path.Combine(target, ExternalDataFileName));
+        foreach (string file in Directory.GetFiles(staging))
+            File.Move(file, Path.Combine(target, Path.GetFileName(file)), overwrite: true);
     }
 
     /// <summary>
@@ -128,10 +152,11 @@ public static class M3OnnxExporter
     };
 
     /// <summary>
-    /// An existing folder (refused unless forced by <see cref="CheckOptions"/>) gets the export's own files replaced
-    /// and keeps its other files. Never the folder the weights or tokenizer come from.
+    /// The output folder's full path, after checking that it is not the folder the weights or tokenizer come from;
+    /// an existing folder (refused unless forced by <see cref="CheckOptions"/>) gets the export's own files replaced
+    /// and keeps its other files. Its parent is created.
     /// </summary>
-    static void PrepareFolder(string outputFolder, OnnxExportSource source)
+    static string PrepareFolder(string outputFolder, OnnxExportSource source)
     {
         string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(outputFolder));
         foreach (string? input in new[] { source.TokenizerFolder, source.SourceCheckpoint })
@@ -139,7 +164,9 @@ public static class M3OnnxExporter
             if (input is not null && string.Equals(full, Path.TrimEndingDirectorySeparator(Path.GetFullPath(input)), StringComparison.Ordinal))
                 throw new M3OnnxException($"{outputFolder}: the output folder is the model folder; export to a new folder");
         }
-        Directory.CreateDirectory(full);
+        string parent = Path.GetDirectoryName(full) ?? throw new M3OnnxException($"{outputFolder}: cannot export into a file-system root");
+        Directory.CreateDirectory(parent);
+        return full;
     }
 
     /// <summary>Puts each weight's bytes inline, or into the data file at a 64 KiB-aligned offset; returns the data file's size.</summary>

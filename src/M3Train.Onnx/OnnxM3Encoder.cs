@@ -93,8 +93,9 @@ public sealed class OnnxM3Encoder : IDisposable
         Encode(Tokenizer.EncodeBatch(texts, maxLength ?? Manifest.MaxLength), batchSize, parts);
 
     /// <summary>
-    /// Encodes tokenized texts (each with &lt;s&gt; and &lt;/s&gt;, unpadded) in batches of <paramref name="batchSize"/>,
-    /// longest first as FlagEmbedding does, so each batch pads little; results in input order.
+    /// Encodes tokenized texts (each with &lt;s&gt; and &lt;/s&gt;, unpadded) in batches of at most <paramref name="batchSize"/>,
+    /// longest first as FlagEmbedding does, so each batch pads little (fewer texts a batch above 512 tokens:
+    /// <see cref="LengthBatches"/>); results in input order.
     /// </summary>
     public IReadOnlyList<M3Encoding> Encode(IReadOnlyList<int[]> tokenIds, int batchSize = 16, EncodingParts parts = EncodingParts.All)
     {
@@ -103,8 +104,7 @@ public sealed class OnnxM3Encoder : IDisposable
             if (row.Length > Manifest.Config.MaxTokens)
                 throw new M3OnnxException($"a text has {row.Length} tokens; the model takes at most {Manifest.Config.MaxTokens}");
         var results = new M3Encoding[tokenIds.Count];
-        int[] order = Enumerable.Range(0, tokenIds.Count).OrderByDescending(i => tokenIds[i].Length).ToArray();
-        foreach (int[] rows in order.Chunk(batchSize))
+        foreach (int[] rows in LengthBatches.LongestFirst(tokenIds.Select(t => t.Length).ToList(), batchSize))
         {
             var batch = EncodedBatch.Pad(rows.Select(i => tokenIds[i]).ToList());
             var outputs = Run(batch.InputIds, batch.AttentionMask, batch.BatchSize, batch.SequenceLength, parts);

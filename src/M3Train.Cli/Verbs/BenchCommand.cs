@@ -57,7 +57,7 @@ public static class BenchCommand
     };
 
     static readonly Option<int> SeedOption = new("--seed") { Description = "Seed of the weights and the random tokens.", DefaultValueFactory = _ => 0 };
-    static readonly Option<FileInfo?> OutputOption = new("--output") { Description = "Also write the JSON report to this file." };
+    static readonly Option<FileInfo> OutputOption = PathOptions.Output("--output", "Also write the JSON report to this file.", required: false);
 
     public static Command Create()
     {
@@ -98,11 +98,7 @@ public static class BenchCommand
         var report = BenchRunner.Run(settings);
         string json = report.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
         Console.Out.WriteLine(json);
-        if (output is not null)
-        {
-            if (output.DirectoryName is { } dir) Directory.CreateDirectory(dir);
-            File.WriteAllText(output.FullName, json + "\n");
-        }
+        if (output is not null) VerbOutput.WriteAllText("--output", output, json + "\n");
         Log.Information("bench {Mode} {Preset}: {Summary}", settings.Mode.ToString().ToLowerInvariant(), settings.Preset, Summary(report));
         return 0;
     }

@@ -10,25 +10,11 @@ namespace M3Train.Cli.Verbs;
 /// </summary>
 public static class EvalCommand
 {
-    static readonly Option<DirectoryInfo> ModelOption = CommonOptions.Model();
+    static readonly Option<FileInfo> CorpusOption = PathOptions.Input("--corpus", "BEIR corpus.jsonl: {\"_id\", \"title\", \"text\"} per line.");
 
-    static readonly Option<FileInfo> CorpusOption = new Option<FileInfo>("--corpus")
-    {
-        Description = "BEIR corpus.jsonl: {\"_id\", \"title\", \"text\"} per line.",
-        Required = true,
-    }.AcceptExistingOnly();
+    static readonly Option<FileInfo> QueriesOption = PathOptions.Input("--queries", "BEIR queries.jsonl: {\"_id\", \"text\"} per line.");
 
-    static readonly Option<FileInfo> QueriesOption = new Option<FileInfo>("--queries")
-    {
-        Description = "BEIR queries.jsonl: {\"_id\", \"text\"} per line.",
-        Required = true,
-    }.AcceptExistingOnly();
-
-    static readonly Option<FileInfo> QrelsOption = new Option<FileInfo>("--qrels")
-    {
-        Description = "Qrels TSV: query-id, corpus-id, score (header line optional).",
-        Required = true,
-    }.AcceptExistingOnly();
+    static readonly Option<FileInfo> QrelsOption = PathOptions.Input("--qrels", "Qrels TSV: query-id, corpus-id, score (header line optional).");
 
     static readonly Option<string> ModesOption = new("--modes")
     {
@@ -54,10 +40,7 @@ public static class EvalCommand
         DefaultValueFactory = _ => 200,
     };
 
-    static readonly Option<FileInfo?> OutputOption = new("--output")
-    {
-        Description = "Also write the report as JSON to this file.",
-    };
+    static readonly Option<FileInfo> OutputOption = PathOptions.Output("--output", "Also write the report as JSON to this file.", required: false);
 
     static readonly Option<DirectoryInfo?> CacheDirOption = new("--cache-dir")
     {
@@ -70,66 +53,49 @@ public static class EvalCommand
     {
         var command = new Command("eval", "Evaluate retrieval on a BEIR-format set: nDCG@10, Recall@100, MRR@10 per mode.")
         {
-            ModelOption, CorpusOption, QueriesOption, QrelsOption, ModesOption, WeightsOption, TopKOption, RerankKOption,
-            OutputOption, CacheDirOption, Inference.BatchSize, Inference.MaxQueryLength, Inference.MaxPassageLength, Inference.Device, Inference.Precision,
+            CorpusOption, QueriesOption, QrelsOption, ModesOption, WeightsOption, TopKOption, RerankKOption, OutputOption, CacheDirOption,
         };
-        command.SetAction(parseResult => Run(
-            parseResult.GetValue(ModelOption)!,
-            parseResult.GetValue(CorpusOption)!,
-            parseResult.GetValue(QueriesOption)!,
-            parseResult.GetValue(QrelsOption)!,
-            parseResult.GetValue(ModesOption)!,
-            parseResult.GetValue(WeightsOption)!,
-            parseResult.GetValue(TopKOption),
-            parseResult.GetValue(RerankKOption),
-            parseResult.GetValue(OutputOption),
-            parseResult.GetValue(CacheDirOption),
-            parseResult.GetValue(Inference.BatchSize),
-            parseResult.GetValue(Inference.MaxQueryLength),
-            parseResult.GetValue(Inference.MaxPassageLength),
-            parseResult.GetValue(Inference.Device)!,
-            parseResult.GetValue(Inference.Precision)!));
+        foreach (var option in Inference.All) command.Add(option);
+        command.SetAction(parse => Run(Inference.Bind(parse), new EvalRequest(
+            parse.GetValue(CorpusOption)!, parse.GetValue(QueriesOption)!, parse.GetValue(QrelsOption)!,
+            new RetrievalEvalOptions
+            {
+                Modes = RetrievalModes.Parse(parse.GetValue(ModesOption)!),
+                Weights = ModelInference.Weights(parse.GetValue(WeightsOption)!),
+                TopK = parse.GetValue(TopKOption),
+                RerankK = parse.GetValue(RerankKOption),
+                CacheDir = parse.GetValue(CacheDirOption)?.FullName,
+            },
+            parse.GetValue(OutputOption))));
         return command;
     }
 
-    static int Run(DirectoryInfo model, FileInfo corpus, FileInfo queries, FileInfo qrels, string modes, string weights, int topK, int rerankK,
-        FileInfo? output, DirectoryInfo? cacheDir, int batchSize, int maxQueryLength, int maxPassageLength, string device, string precision)
+    static int Run(PairInference inference, EvalRequest request)
     {
-        var options = new RetrievalEvalOptions
-        {
-            Modes = RetrievalModes.Parse(modes),
-            Weights = ModelInference.Weights(weights),
-            TopK = topK,
-            RerankK = rerankK,
-            CacheDir = cacheDir?.FullName,
-        };
+        var options = request.Options;
         options.Validate();
-        var data = BeirDataset.Load(corpus.FullName, queries.FullName, qrels.FullName);
+        if (request.Output is { } output)
+            VerbOutput.Check("--output", output, ("--corpus", request.Corpus), ("--queries", request.Queries), ("--qrels", request.Qrels));
+        var data = BeirDataset.Load(request.Corpus.FullName, request.Queries.FullName, request.Qrels.FullName);
         Log.Information("{Corpus}: {Documents} documents; {Queries}: {Evaluated} queries with relevant documents",
-            corpus.FullName, data.Corpus.Count, queries.FullName, data.EvaluatedQueries.Count);
+            request.Corpus.FullName, data.Corpus.Count, request.Queries.FullName, data.EvaluatedQueries.Count);
 
-        var (inference, torchDevice) = ModelInference.Load(model, device, precision, batchSize);
-        using (inference)
+        var model = inference.Run.Model;
+        var (loaded, torchDevice) = ModelInference.Load(inference.Run);
+        using (loaded)
         {
-            options = options with
-            {
-                MaxQueryLength = ModelInference.CapLength(maxQueryLength, inference, "--max-query-length"),
-                MaxPassageLength = ModelInference.CapLength(maxPassageLength, inference, "--max-passage-length"),
-            };
+            var (query, passage) = ModelInference.CapLengths(inference, loaded);
+            options = options with { MaxQueryLength = query, MaxPassageLength = passage };
             string? modelHash = null;
-            if (cacheDir is not null && !inference.HeadsLoaded)
+            if (options.CacheDir is not null && !loaded.HeadsLoaded)
                 Log.Warning("{Model} has no head files, so its sparse and ColBERT heads are random for this run: corpus encodings are not cached", model.FullName);
-            else if (cacheDir is not null)
+            else if (options.CacheDir is not null)
                 modelHash = ContentHash.OfModel(model.FullName);
 
-            var evaluation = new RetrievalEvaluator(inference, torchDevice).Evaluate(data, options, modelHash);
+            var evaluation = new RetrievalEvaluator(loaded, torchDevice).Evaluate(data, options, modelHash);
             Console.Out.Write(evaluation.ToTable());
-            if (output is not null)
-            {
-                if (output.DirectoryName is { } folder) Directory.CreateDirectory(folder);
-                File.WriteAllText(output.FullName, evaluation.ToJson());
-                Log.Information("Wrote {Output}", output.FullName);
-            }
+            if (request.Output is { } report)
+                Log.Information("Wrote {Output}", VerbOutput.WriteAllText("--output", report, evaluation.ToJson()));
         }
         return 0;
     }

@@ -15,11 +15,8 @@ public static class ExportOnnxCommand
 {
     static readonly Option<DirectoryInfo> ModelOption = CommonOptions.Model();
 
-    static readonly Option<DirectoryInfo> OutputOption = new("--output")
-    {
-        Description = "Folder to write model.onnx (and model.onnx.data above 2 GB), the tokenizer files and manifest.json to.",
-        Required = true,
-    };
+    static readonly Option<DirectoryInfo> OutputOption =
+        PathOptions.OutputFolder("--output", "Folder to write model.onnx (and model.onnx.data above 2 GB), the tokenizer files and manifest.json to.");
 
     static readonly Option<OnnxPrecision> PrecisionOption = new("--precision")
     {

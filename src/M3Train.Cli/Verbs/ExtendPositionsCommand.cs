@@ -17,11 +17,8 @@ public static class ExtendPositionsCommand
         Required = true,
     };
 
-    static readonly Option<DirectoryInfo> OutputOption = new("--output")
-    {
-        Description = "Folder to write the extended checkpoint to (every other file of --model is copied).",
-        Required = true,
-    };
+    static readonly Option<DirectoryInfo> OutputOption =
+        PathOptions.OutputFolder("--output", "Folder to write the extended checkpoint to (every other file of --model is copied).");
 
     static readonly Option<PositionExtensionMethod> MethodOption = new("--method")
     {

@@ -9,13 +9,8 @@ namespace M3Train.Cli.Verbs;
 /// </summary>
 public static class InspectCommand
 {
-    static readonly Option<DirectoryInfo> ModelOption = CommonOptions.Model();
-
-    static readonly Option<FileInfo> InputOption = new Option<FileInfo>("--input")
-    {
-        Description = "Texts: a .txt file (one a line), or JSONL of fine-tuning rows (query/pos/neg) or {\"text\": ...} rows.",
-        Required = true,
-    }.AcceptExistingOnly();
+    static readonly Option<FileInfo> InputOption =
+        PathOptions.Input("--input", "Texts: a .txt file (one a line), or JSONL of fine-tuning rows (query/pos/neg) or {\"text\": ...} rows.");
 
     static readonly Option<int> TopOption = new("--top")
     {
@@ -41,34 +36,25 @@ public static class InspectCommand
     {
         var command = new Command("inspect", "Sparse and multi-vector health of a model on given texts, with their top-weighted tokens.")
         {
-            ModelOption, InputOption, TopOption, ExamplesOption, LimitOption, Inference.BatchSize, Inference.MaxQueryLength, Inference.MaxPassageLength, Inference.Device, Inference.Precision,
+            InputOption, TopOption, ExamplesOption, LimitOption,
         };
-        command.SetAction(parseResult => Run(
-            parseResult.GetValue(ModelOption)!,
-            parseResult.GetValue(InputOption)!,
-            parseResult.GetValue(TopOption),
-            parseResult.GetValue(ExamplesOption),
-            parseResult.GetValue(LimitOption),
-            parseResult.GetValue(Inference.BatchSize),
-            parseResult.GetValue(Inference.MaxQueryLength),
-            parseResult.GetValue(Inference.MaxPassageLength),
-            parseResult.GetValue(Inference.Device)!,
-            parseResult.GetValue(Inference.Precision)!));
+        foreach (var option in Inference.All) command.Add(option);
+        command.SetAction(parse => Run(Inference.Bind(parse), new InspectRequest(
+            parse.GetValue(InputOption)!, parse.GetValue(TopOption), parse.GetValue(ExamplesOption), parse.GetValue(LimitOption))));
         return command;
     }
 
-    static int Run(DirectoryInfo model, FileInfo input, int top, int examples, int limit, int batchSize, int maxQueryLength, int maxPassageLength, string device, string precision)
+    static int Run(PairInference inference, InspectRequest request)
     {
-        if (top < 1) throw new M3TrainException($"--top {top}: must be at least 1");
-        if (examples < 0) throw new M3TrainException($"--examples {examples}: must be at least 0");
-        if (limit < 1) throw new M3TrainException($"--limit {limit}: must be at least 1");
-        var texts = InspectionInput.Read(input.FullName, limit);
-        var (inference, _) = ModelInference.Load(model, device, precision, batchSize);
-        using (inference)
+        if (request.Top < 1) throw new M3TrainException($"--top {request.Top}: must be at least 1");
+        if (request.Examples < 0) throw new M3TrainException($"--examples {request.Examples}: must be at least 0");
+        if (request.Limit < 1) throw new M3TrainException($"--limit {request.Limit}: must be at least 1");
+        var texts = InspectionInput.Read(request.Input.FullName, request.Limit);
+        var (loaded, _) = ModelInference.Load(inference.Run);
+        using (loaded)
         {
-            var report = new ModelInspector(inference).Inspect(texts,
-                ModelInference.CapLength(maxQueryLength, inference, "--max-query-length"),
-                ModelInference.CapLength(maxPassageLength, inference, "--max-passage-length"), top, examples);
+            var (query, passage) = ModelInference.CapLengths(inference, loaded);
+            var report = new ModelInspector(loaded).Inspect(texts, query, passage, request.Top, request.Examples);
             Console.Out.Write(report.ToText());
         }
         return 0;

@@ -12,16 +12,6 @@ namespace M3Train.Cli.Verbs;
 /// </summary>
 public static class MineCommand
 {
-    static readonly Option<DirectoryInfo> ModelOption = CommonOptions.Model();
-
-    static readonly Option<FileInfo> InputOption = CommonOptions.FinetuneRows();
-
-    static readonly Option<FileInfo> OutputOption = new("--output")
-    {
-        Description = "Where to write the rows with mined \"neg\".",
-        Required = true,
-    };
-
     static readonly Option<string> RangeOption = new("--range")
     {
         Description = "Dense ranks a-b (0-based, b exclusive) to draw negatives from.",
@@ -34,10 +24,8 @@ public static class MineCommand
         DefaultValueFactory = _ => 15,
     };
 
-    static readonly Option<FileInfo> PoolOption = new Option<FileInfo>("--candidate-pool")
-    {
-        Description = "JSONL of {\"text\": ...} to mine from (default: all pos and neg texts of the input).",
-    }.AcceptExistingOnly();
+    static readonly Option<FileInfo> PoolOption =
+        PathOptions.Input("--candidate-pool", "JSONL of {\"text\": ...} to mine from (default: all pos and neg texts of the input).", required: false);
 
     static readonly Option<long> SeedOption = new("--seed")
     {
@@ -55,50 +43,44 @@ public static class MineCommand
         Description = "Drop candidates scoring above weakest-positive - X, e.g. 0.02.",
     };
 
-    static readonly PairInferenceOptions Inference = new();
+    static readonly RowRewriteOptions Rows = new("Where to write the rows with mined \"neg\".");
 
     public static Command Create()
     {
         var command = new Command("mine", "Mine hard negatives for fine-tuning rows with the model's dense retrieval.")
         {
-            ModelOption, InputOption, OutputOption, RangeOption, NegativesOption, PoolOption, SeedOption,
-            RelativeMarginOption, AbsoluteMarginOption, Inference.BatchSize, Inference.MaxQueryLength, Inference.MaxPassageLength, Inference.Device, Inference.Precision,
+            RangeOption, NegativesOption, PoolOption, SeedOption, RelativeMarginOption, AbsoluteMarginOption,
         };
-        command.SetAction(parseResult =>
+        foreach (var option in Rows.All) command.Add(option);
+        command.SetAction(parse =>
         {
-            var (start, end) = ParseRange(parseResult.GetValue(RangeOption)!);
+            var (start, end) = ParseRange(parse.GetValue(RangeOption)!);
             var options = new MiningOptions
             {
                 RangeStart = start,
                 RangeEnd = end,
-                Negatives = parseResult.GetValue(NegativesOption),
-                Seed = parseResult.GetValue(SeedOption),
-                RelativeMargin = parseResult.GetValue(RelativeMarginOption),
-                AbsoluteMargin = parseResult.GetValue(AbsoluteMarginOption),
-                MaxQueryLength = parseResult.GetValue(Inference.MaxQueryLength),
-                MaxPassageLength = parseResult.GetValue(Inference.MaxPassageLength),
+                Negatives = parse.GetValue(NegativesOption),
+                Seed = parse.GetValue(SeedOption),
+                RelativeMargin = parse.GetValue(RelativeMarginOption),
+                AbsoluteMargin = parse.GetValue(AbsoluteMarginOption),
             };
-            return Run(parseResult.GetValue(ModelOption)!, parseResult.GetValue(InputOption)!, parseResult.GetValue(OutputOption)!,
-                parseResult.GetValue(PoolOption), options, parseResult.GetValue(Inference.BatchSize), parseResult.GetValue(Inference.Device)!,
-                parseResult.GetValue(Inference.Precision)!);
+            return Run(Rows.Bind(parse), parse.GetValue(PoolOption), options);
         });
         return command;
     }
 
-    static int Run(DirectoryInfo model, FileInfo input, FileInfo output, FileInfo? pool, MiningOptions options, int batchSize, string device, string precision)
+    static int Run(RowRewrite job, FileInfo? pool, MiningOptions options)
     {
         options.Validate();
-        var rows = TrainingRowFile.Read(input.FullName);
+        VerbOutput.Check("--output", job.Output, ("--input", job.Input), ("--candidate-pool", pool));
+        var rows = TrainingRowFile.Read(job.Input.FullName);
         var poolTexts = pool is null ? null : TrainingRowFile.ReadPool(pool.FullName);
-        var (inference, torchDevice) = ModelInference.Load(model, device, precision, batchSize);
+        var (inference, torchDevice) = ModelInference.Load(job.Inference.Run);
         MiningResult result;
         using (inference)
         {
-            options = options with
-            {
-                MaxQueryLength = ModelInference.CapLength(options.MaxQueryLength, inference, "--max-query-length"),
-                MaxPassageLength = ModelInference.CapLength(options.MaxPassageLength, inference, "--max-passage-length"),
-            };
+            var (query, passage) = ModelInference.CapLengths(job.Inference, inference);
+            options = options with { MaxQueryLength = query, MaxPassageLength = passage };
             result = new HardNegativeMiner(inference, torchDevice).Mine(rows, poolTexts, options);
         }
 
@@ -109,7 +91,7 @@ public static class MineCommand
             if (removed) removedScores++;
             return json;
         }).ToList();
-        TrainingRowFile.Write(output.FullName, written);
+        TrainingRowFile.Write(job.Output.FullName, written);
 
         var s = result.Summary;
         Log.Information("Mined {Rows} rows from a pool of {Pool} texts: of {Candidates} ranked candidates, dropped {PositiveOrQuery} that were a positive or the query, {Relative} above the relative margin, {Absolute} above the absolute margin",
@@ -120,7 +102,7 @@ public static class MineCommand
             Log.Warning("{Rows} rows still have fewer than {Negatives} negatives: the pool has no more texts that are not a positive or the query and pass the score filters", s.RowsShort, options.Negatives);
         if (removedScores > 0)
             Log.Warning("Removed pos_scores/neg_scores from {Rows} rows: they scored the old negatives (run m3train teacher-scores to score the new ones)", removedScores);
-        Log.Information("Wrote {Output}", output.FullName);
+        Log.Information("Wrote {Output}", job.Output.FullName);
         return 0;
     }
 

@@ -13,10 +13,7 @@ public static class ProbeBatchCommand
         DefaultValueFactory = _ => 0.9,
     };
 
-    static readonly Option<FileInfo?> Output = new("--output")
-    {
-        Description = "Where to write the probed config (default: beside the config, as NAME.probed.yaml).",
-    };
+    static readonly Option<FileInfo> Output = PathOptions.Output("--output", "Where to write the probed config (default: beside the config, as NAME.probed.yaml).", required: false);
 
     static readonly Option<string?> Device = new("--device")
     {
@@ -44,6 +41,7 @@ public static class ProbeBatchCommand
         command.SetAction(parse =>
         {
             string path = parse.GetValue(config)!.FullName;
+            if (parse.GetValue(Output) is { } output) VerbOutput.Check("--output", output, ("--config", parse.GetValue(config)));
             var run = RunConfig.Load(path, parse.GetValue(set) ?? []);
             if (parse.GetValue(Trial) is { } trial)
             {

@@ -12,18 +12,9 @@ public static class ScoreCommand
     /// <summary>Pairs read, scored and written per round, so memory stays bounded on large inputs.</summary>
     const int PairsPerRound = 8192;
 
-    static readonly Option<DirectoryInfo> ModelOption = CommonOptions.Model();
+    static readonly Option<FileInfo> PairsOption = PathOptions.Input("--pairs", "JSONL rows {\"query\": ..., \"passage\": ...}.");
 
-    static readonly Option<FileInfo> PairsOption = new Option<FileInfo>("--pairs")
-    {
-        Description = "JSONL rows {\"query\": ..., \"passage\": ...}.",
-        Required = true,
-    }.AcceptExistingOnly();
-
-    static readonly Option<FileInfo?> OutputOption = new("--output")
-    {
-        Description = "Where to write the JSON lines (default: standard output).",
-    };
+    static readonly Option<FileInfo> OutputOption = PathOptions.Output("--output", "Where to write the JSON lines (default and -: standard output).", required: false);
 
     static readonly Option<M3ScoreWeights> WeightsOption = new("--weights")
     {
@@ -43,39 +34,40 @@ public static class ScoreCommand
         },
     };
 
-    static readonly Option<int> MaxQueryLengthOption = ModelOptions.MaxLength("--max-query-length", "Truncate queries to this many tokens including <s> and </s> (capped at the model's positions).");
-
-    static readonly Option<int> MaxPassageLengthOption = ModelOptions.MaxLength("--max-passage-length", "Truncate passages to this many tokens including <s> and </s> (capped at the model's positions).");
-
-    static readonly Option<int> BatchSizeOption = ModelOptions.BatchSize();
-    static readonly Option<string> DeviceOption = CommonOptions.Device();
-    static readonly Option<string> PrecisionOption = ModelOptions.Precision();
+    static readonly PairInferenceOptions Inference = new();
 
     public static Command Create()
     {
         var command = new Command("score", "Score (query, passage) pairs with an M3 checkpoint, as FlagEmbedding's compute_score.")
         {
-            ModelOption, PairsOption, OutputOption, WeightsOption, MaxQueryLengthOption, MaxPassageLengthOption,
-            BatchSizeOption, DeviceOption, PrecisionOption,
+            PairsOption, OutputOption, WeightsOption,
         };
-        command.SetAction(parseResult => Run(
-            parseResult.GetValue(ModelOption)!, parseResult.GetValue(PairsOption)!, parseResult.GetValue(OutputOption),
-            parseResult.GetValue(WeightsOption)!, parseResult.GetValue(MaxQueryLengthOption),
-            parseResult.GetValue(MaxPassageLengthOption), parseResult.GetValue(BatchSizeOption),
-            parseResult.GetValue(DeviceOption)!, parseResult.GetValue(PrecisionOption)!));
+        foreach (var option in Inference.All) command.Add(option);
+        command.SetAction(parse => Run(Inference.Bind(parse),
+            parse.GetValue(PairsOption)!, parse.GetValue(OutputOption) ?? new FileInfo("-"), parse.GetValue(WeightsOption)!));
         return command;
     }
 
-    static int Run(DirectoryInfo model, FileInfo pairs, FileInfo? output, M3ScoreWeights weights, int maxQueryLength, int maxPassageLength,
-        int batchSize, string device, string precision)
+    static int Run(PairInference inference, FileInfo pairs, FileInfo output, M3ScoreWeights weights)
     {
-        var (checkpoint, encoder) = ModelOptions.Load(model, device, precision);
+        VerbOutput.Check("--output", output, ("--pairs", pairs));
+        var (checkpoint, encoder, _) = ModelOptions.Load(inference.Run);
         using var owned = checkpoint;
-        if (output is not null) Directory.CreateDirectory(output.DirectoryName!);
-        using var writer = new StreamWriter(output is null ? Console.OpenStandardOutput() : File.Create(output.FullName), new UTF8Encoding(false), bufferSize: 1 << 16);
-        foreach (var round in InputRecords.Pairs(pairs.FullName).Chunk(PairsPerRound))
-            foreach (var s in encoder.ComputeScores(round, weights, maxQueryLength, maxPassageLength, batchSize))
-                writer.Write(Format(s) + "\n");
+        using var file = VerbOutput.Open("--output", output, ("--pairs", pairs));
+        using (var writer = new StreamWriter(file.Stream, new UTF8Encoding(false), bufferSize: 1 << 16, leaveOpen: true))
+            foreach (var round in InputRecords.Pairs(pairs.FullName).Chunk(PairsPerRound))
+            {
+                var scores = encoder.ComputeScores(round.Select(p => (p.Query, p.Passage)).ToList(), weights,
+                    inference.MaxQueryLength, inference.MaxPassageLength, inference.Run.BatchSize);
+                for (int i = 0; i < round.Length; i++)
+                {
+                    var s = scores[i];
+                    if (!NonFiniteOutput.AllFinite([s.Dense, s.Sparse, s.Colbert]))
+                        throw NonFiniteOutput.Error(pairs.FullName, round[i].Line, "score");
+                    writer.Write(Format(s) + "\n");
+                }
+            }
+        file.Commit();
         return 0;
     }
 

@@ -18,10 +18,7 @@ public static class TokenizeCommand
         Description = "Truncate to this many tokens including <s> and </s> (HF truncation); default: no truncation.",
     };
 
-    static readonly Option<FileInfo> InputOption = new Option<FileInfo>("--input")
-    {
-        Description = "UTF-8 text file, one text a line (default: standard input).",
-    }.AcceptExistingOnly();
+    static readonly Option<FileInfo> InputOption = PathOptions.Input("--input", "UTF-8 text file, one text a line (default: standard input).", required: false);
 
     public static Command Create()
     {

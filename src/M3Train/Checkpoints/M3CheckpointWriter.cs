@@ -1,4 +1,5 @@
 using M3Train.Model;
+using M3Train.Text;
 using TorchSharp;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
@@ -9,7 +10,8 @@ namespace M3Train.Checkpoints;
 /// Saves an <see cref="M3Model"/> as a folder that HF transformers and FlagEmbedding load unchanged:
 /// <c>config.json</c>, the encoder as <c>model.safetensors</c> (never <c>pytorch_model.bin</c>: PyBridge's
 /// pickles of a full model load in transformers as NaNs), <c>colbert_linear.pt</c> and <c>sparse_linear.pt</c>
-/// as PyTorch pickles, and the tokenizer files. The folder is written beside the target under a temporary
+/// as PyTorch pickles, the tokenizer files (<see cref="TokenizerFiles"/>), and what sentence-transformers needs to load the
+/// dense model plus a model card (<see cref="SentenceTransformersFiles"/>). The folder is written beside the target under a temporary
 /// name and renamed into place, so a crash never leaves a half-written checkpoint; an existing folder is
 /// replaced only after the new one is complete.
 /// </summary>
@@ -31,6 +33,7 @@ public static class M3CheckpointWriter
         {
             using (var owned = layout is null ? CheckpointLayout.For(model) : null)
                 WriteFiles(model, staging, layout ?? owned!, tokenizerDirectory);
+            SentenceTransformersFiles.Write(staging, model.Config, target, tokenizerDirectory);
             Replace(target, staging);
         }
         catch
@@ -46,12 +49,7 @@ public static class M3CheckpointWriter
         SafetensorsFile.Write(Path.Combine(folder, M3Keys.SafetensorsFile), EncoderTensors(model, layout));
         PickleHead(model.ColbertHead, Path.Combine(folder, M3Keys.ColbertFile));
         PickleHead(model.SparseHead, Path.Combine(folder, M3Keys.SparseFile));
-        if (tokenizerDirectory is null) return;
-        foreach (string file in M3Keys.TokenizerFiles)
-        {
-            string source = Path.Combine(tokenizerDirectory, file);
-            if (File.Exists(source)) File.Copy(source, Path.Combine(folder, file));
-        }
+        if (tokenizerDirectory is not null) TokenizerFiles.Copy(tokenizerDirectory, folder, M3Keys.TokenizerFiles);
     }
 
     /// <summary>The layout's keys in order, each with the model tensor it names; model parameters the layout lacks follow.</summary>

@@ -58,6 +58,8 @@ public static class PositionExtension
             string key = WriteWeights(source, staging, config, maxPositions, method);
             WriteConfig(configPath, Path.Combine(staging, M3Keys.ConfigFile), maxPositions);
             CopyOtherFiles(source, staging, old - config.PadTokenId - 1, maxPositions - config.PadTokenId - 1);
+            Text.TokenizerFiles.MakePortable(Path.Combine(staging, Text.TokenizerFiles.ConfigFile));
+            SentenceTransformersFiles.Write(staging, config with { MaxPositionEmbeddings = maxPositions }, target, source);
             MoveIntoPlace(staging, target);
             Log.Information("Extended {Key} from {Old} to {New} rows ({Method}) into {Output}", key, old, maxPositions,
                 method.ToString().ToLowerInvariant(), target);

@@ -9,7 +9,8 @@ namespace M3Train.Config;
 /// Binds a <see cref="ConfigNode"/> tree onto config records: keys are the properties' names in snake_case
 /// (<c>QueryMaxLen</c> ↔ <c>query_max_len</c>), keys not given keep the record's defaults, and an unknown key,
 /// a wrong type or a value outside a <see cref="RangeAttribute"/> is a <see cref="ConfigException"/> naming
-/// the file, line and key path.
+/// the file, line and key path; an unknown key that is an HF or FlagEmbedding argument name says which key it is here
+/// (<see cref="ForeignKeyNames"/>).
 /// </summary>
 public static class ConfigBinder
 {
@@ -95,6 +96,8 @@ public static class ConfigBinder
             string keyPath = Join(path, key);
             if (!props.TryGetValue(key, out var prop))
             {
+                if (ForeignKeyNames.Hint(key) is { } hint)
+                    throw new ConfigException(child.Origin ?? source, child.Line, keyPath, $"unknown key; {hint}.");
                 string? near = Nearest(key, props.Keys);
                 throw new ConfigException(child.Origin ?? source, child.Line, keyPath,
                     $"unknown key{(near != null ? $" (did you mean '{Join(path, near)}'?)" : "")}. Known keys here: {string.Join(", ", props.Keys)}.");
@@ -166,6 +169,13 @@ public static class ConfigBinder
     }
 
     static bool IsScalarType(Type t) => t.IsPrimitive || t == typeof(string) || t.IsEnum || t == typeof(decimal);
+
+    /// <summary>Whether values of <paramref name="type"/> bind as a section of keys (not a scalar, list or mapping).</summary>
+    public static bool IsSection(Type type)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        return !IsScalarType(type) && ListElement(type) is null && DictionaryValue(type) is null;
+    }
 
     internal static Type? ListElement(Type t)
     {

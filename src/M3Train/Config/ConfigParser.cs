@@ -19,6 +19,8 @@ public static class ConfigParser
         var stream = new YamlStream();
         try { stream.Load(new StringReader(text)); }
         catch (YamlException e) { throw new M3TrainException($"{source}:{e.Start.Line}: invalid YAML: {e.InnerException?.Message ?? e.Message}"); }
+        // YamlDotNet's scanner throws this, not a YamlException, at some unclosed brackets ("[a, b" then a new key).
+        catch (InvalidOperationException e) { throw new M3TrainException($"{source}: invalid YAML: the reader stopped ({e.Message}); check that every [, {{ and quote is closed.", e); }
         if (stream.Documents.Count == 0) return new ConfigNode.Map(new Dictionary<string, ConfigNode>(), 1);
         return FromYaml(stream.Documents[0].RootNode, source, "");
     }

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Unicode;
 using M3Train.Data;
+using M3Train.Runtime;
 
 namespace M3Train.Eval;
 
@@ -65,17 +66,17 @@ public static class TrainingRowFile
         return texts;
     }
 
-    /// <summary>Writes the rows' JSON objects, one a line (UTF-8, non-ASCII written as is).</summary>
+    /// <summary>Writes the rows' JSON objects, one a line (UTF-8, non-ASCII written as is), through <see cref="AtomicFile"/>.</summary>
     public static void Write(string path, IEnumerable<JsonObject> rows)
     {
-        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (folder is not null) Directory.CreateDirectory(folder);
-        using var writer = new StreamWriter(path, append: false, new UTF8Encoding(false));
-        foreach (var row in rows)
-        {
-            writer.Write(row.ToJsonString(WriteOptions));
-            writer.Write('\n');
-        }
+        using var file = AtomicFile.Create(path);
+        using (var writer = new StreamWriter(file.Stream, new UTF8Encoding(false), leaveOpen: true))
+            foreach (var row in rows)
+            {
+                writer.Write(row.ToJsonString(WriteOptions));
+                writer.Write('\n');
+            }
+        file.Commit();
     }
 
     /// <summary>A JSON array of strings.</summary>

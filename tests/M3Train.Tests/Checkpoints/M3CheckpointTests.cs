@@ -30,9 +30,9 @@ public sealed class M3CheckpointTests : IDisposable
             AssertSameParameters(original.Model, reloaded.Model);
         }
 
-        // The same files, except that the encoder is always written as safetensors.
+        // The same files, except that the encoder is always written as safetensors, plus sentence-transformers' files.
         var expectedFiles = Directory.GetFiles(source).Select(Path.GetFileName)
-            .Select(f => f == "pytorch_model.bin" ? "model.safetensors" : f).Order(StringComparer.Ordinal);
+            .Select(f => f == "pytorch_model.bin" ? "model.safetensors" : f).Concat(SentenceTransformersFiles.RootFiles).Order(StringComparer.Ordinal);
         Assert.Equal(expectedFiles, Directory.GetFiles(saved).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.DoesNotContain(Directory.GetDirectories(_root), d => Path.GetFileName(d).StartsWith('.'));
 
@@ -142,7 +142,7 @@ public sealed class M3CheckpointTests : IDisposable
         M3CheckpointWriter.Save(model, target);
 
         Assert.False(File.Exists(Path.Combine(target, "stale.txt")));
-        Assert.Equal(["colbert_linear.pt", "config.json", "model.safetensors", "sparse_linear.pt"],
+        Assert.Equal(new[] { "colbert_linear.pt", "config.json", "model.safetensors", "sparse_linear.pt" }.Concat(SentenceTransformersFiles.RootFiles).Order(StringComparer.Ordinal),
             Directory.GetFiles(target).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.Single(Directory.GetFileSystemEntries(_root));
         using var loaded = M3Checkpoint.Load(target);

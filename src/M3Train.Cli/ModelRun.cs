@@ -1,0 +1,8 @@
+namespace M3Train.Cli;
+
+/// <summary>Which checkpoint runs where, bound once from <see cref="ModelRunOptions"/>.</summary>
+/// <param name="Model">The checkpoint (or, for <c>encode --backend onnx</c>, export) folder.</param>
+/// <param name="BatchSize">Most texts per forward pass.</param>
+/// <param name="Device">cpu, cuda or cuda:N.</param>
+/// <param name="Precision">Matmul precision: fp32 or bf16.</param>
+public sealed record ModelRun(DirectoryInfo Model, int BatchSize, string Device, string Precision);
