@@ -47,7 +47,15 @@ public sealed class RendezvousClient : IDisposable
     public string? Failure => _failure;
 
     /// <summary>This machine's address on the route to rank 0: where the other ranks can reach this one.</summary>
-    public IPAddress LocalAddress => ((IPEndPoint)_store.Socket.LocalEndPoint!).Address;
+    public IPAddress LocalAddress
+    {
+        get
+        {
+            // The socket is dual-stack: an IPv4 route shows as an IPv4-mapped IPv6 address.
+            var address = ((IPEndPoint)_store.Socket.LocalEndPoint!).Address;
+            return address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+        }
+    }
 
     /// <summary>
     /// Connects to the rendezvous at <paramref name="host"/>:<paramref name="port"/> as <paramref name="rank"/>,

@@ -11,7 +11,7 @@ namespace M3Train.Distributed;
 /// The job's key-value store, hosted by rank 0: set/get, wait for a key, counters, and failure notices. It
 /// listens only on the address it is given and admits only ranks that prove the job token (<see cref="Handshake"/>),
 /// each rank once per role. Anything else — no token, a wrong one, garbage, a frame over the limit, a peer that
-/// stays silent for <see cref="HandshakeTimeout"/>, more than <see cref="MaxPendingHandshakes"/> at once — is
+/// stays silent through the handshake timeout (5 s), more than <see cref="MaxPendingHandshakes"/> at once — is
 /// dropped on its own connection's task, so strangers never delay the ranks.
 /// </summary>
 /// <remarks>
@@ -24,12 +24,13 @@ public sealed class RendezvousServer : IDisposable
 {
     public const int MaxPendingHandshakes = 32;
     public const long MaxStoreBytes = 64L << 20;
-    public static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
+    public static readonly TimeSpan DefaultHandshakeTimeout = TimeSpan.FromSeconds(5);
     const int LoggedRefusals = 10;
 
     readonly Socket _listener;
     readonly JobToken _token;
     readonly int _worldSize;
+    readonly TimeSpan _handshakeTimeout;
     readonly CancellationTokenSource _stop = new();
     readonly object _gate = new();
     readonly Dictionary<string, byte[]> _values = [];
@@ -45,11 +46,12 @@ public sealed class RendezvousServer : IDisposable
     int _pending;
     int _refused;
 
-    RendezvousServer(Socket listener, JobToken token, int worldSize)
+    RendezvousServer(Socket listener, JobToken token, int worldSize, TimeSpan handshakeTimeout)
     {
         _listener = listener;
         _token = token;
         _worldSize = worldSize;
+        _handshakeTimeout = handshakeTimeout;
         Endpoint = (IPEndPoint)listener.LocalEndPoint!;
         _acceptLoop = Task.Run(AcceptLoopAsync);
     }
@@ -63,7 +65,7 @@ public sealed class RendezvousServer : IDisposable
     public string? Failure => _failed.Task.IsCompleted ? _failed.Task.Result : null;
 
     /// <summary>Listens on <paramref name="address"/>:<paramref name="port"/> (0: any free port) for a job of <paramref name="worldSize"/> ranks.</summary>
-    public static RendezvousServer Start(IPAddress address, int port, JobToken token, int worldSize)
+    public static RendezvousServer Start(IPAddress address, int port, JobToken token, int worldSize, TimeSpan? handshakeTimeout = null)
     {
         var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -86,7 +88,7 @@ public sealed class RendezvousServer : IDisposable
                 _ => $"cannot listen on {address}:{port} for the rendezvous: {e.Message}.",
             }, e);
         }
-        return new RendezvousServer(listener, token, worldSize);
+        return new RendezvousServer(listener, token, worldSize, handshakeTimeout ?? DefaultHandshakeTimeout);
     }
 
     /// <summary>
@@ -186,14 +188,14 @@ public sealed class RendezvousServer : IDisposable
         try
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-            deadline.CancelAfter(HandshakeTimeout);
+            deadline.CancelAfter(_handshakeTimeout);
             var peer = await Handshake.AcceptAsync(socket, _token, Admit, deadline.Token).ConfigureAwait(false);
             if (peer is null) Refused(remote, "it did not prove the job token, or claimed a rank that is out of range or already joined");
             return peer;
         }
         catch (Exception e) when (e is OperationCanceledException)
         {
-            Refused(remote, $"it did not complete the handshake within {HandshakeTimeout.TotalSeconds:0} s");
+            Refused(remote, $"it did not complete the handshake within {_handshakeTimeout.TotalSeconds:0.#} s");
             return null;
         }
         catch (Exception e) when (e is IOException or SocketException or InvalidDataException or ObjectDisposedException)

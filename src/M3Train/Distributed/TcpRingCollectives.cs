@@ -115,7 +115,7 @@ public sealed class TcpRingCollectives : ICollectives
             try
             {
                 using var handshake = CancellationTokenSource.CreateLinkedTokenSource(limit.Token);
-                handshake.CancelAfter(RendezvousServer.HandshakeTimeout);
+                handshake.CancelAfter(RendezvousServer.DefaultHandshakeTimeout);
                 if (await Handshake.AcceptAsync(wire, token, (role, rank) => role == PeerRole.Ring && rank == prev, handshake.Token).ConfigureAwait(false) is not null)
                     return wire;
             }
@@ -359,6 +359,7 @@ public sealed class TcpRingCollectives : ICollectives
 
     public void Dispose()
     {
+        if (_queue.IsAddingCompleted) return;
         _queue.CompleteAdding();
         if (!_worker.Join(TimeSpan.FromSeconds(1)))
         {
