@@ -22,7 +22,7 @@ namespace M3Train.Distributed;
 /// </remarks>
 public sealed class RendezvousServer : IDisposable
 {
-    public const int MaxPendingHandshakes = 32;
+    public const int MaxPendingHandshakes = 64;
     public const long MaxStoreBytes = 64L << 20;
     public static readonly TimeSpan DefaultHandshakeTimeout = TimeSpan.FromSeconds(5);
     const int LoggedRefusals = 10;

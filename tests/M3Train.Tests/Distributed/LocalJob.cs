@@ -27,13 +27,13 @@ internal static class LocalJob
     };
 
     /// <summary>Runs <paramref name="body"/> on every rank and returns each rank's result, or each rank's exception.</summary>
-    public static (T? Result, Exception? Error)[] Run<T>(int world, Func<DistributedContext, T> body, TimeSpan? timeout = null)
+    public static (T? Result, Exception? Error)[] Run<T>(int world, Func<DistributedContext, T> body, TimeSpan? timeout = null, int? port = null)
     {
         var token = JobToken.Generate();
-        int port = FreePort();
+        int rendezvous = port ?? FreePort();
         var ranks = Enumerable.Range(0, world).Select(rank => Background.Run(() =>
         {
-            using var context = DistributedContext.Start(Environment(rank, world, port, token, timeout), torch.CPU);
+            using var context = DistributedContext.Start(Environment(rank, world, rendezvous, token, timeout), torch.CPU);
             try
             {
                 var result = body(context);
@@ -55,9 +55,9 @@ internal static class LocalJob
     }
 
     /// <summary>Every rank's result; fails with the first rank's error if any rank failed.</summary>
-    public static T[] Results<T>(int world, Func<DistributedContext, T> body, TimeSpan? timeout = null)
+    public static T[] Results<T>(int world, Func<DistributedContext, T> body, TimeSpan? timeout = null, int? port = null)
     {
-        var outcomes = Run(world, body, timeout);
+        var outcomes = Run(world, body, timeout, port);
         if (outcomes.FirstOrDefault(o => o.Error != null).Error is { } error)
             throw new Xunit.Sdk.XunitException($"a rank failed: {error}");
         return outcomes.Select(o => o.Result!).ToArray();
