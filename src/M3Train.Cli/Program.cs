@@ -26,6 +26,8 @@ public static class Program
         root.Add(TeacherScoresCommand.Create());
         root.Add(InspectCommand.Create());
         root.Add(BenchCommand.Create());
+        root.Add(LaunchCommand.Create());
+        root.Add(DistCheckCommand.Create());
         return root;
     }
 

@@ -1,3 +1,4 @@
+using M3Train.Runtime;
 using Serilog;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -39,11 +40,8 @@ public sealed class DistributedContext : IDisposable
     public ICollectives Collectives { get; }
 
     /// <summary>The device a rank uses for <paramref name="requested"/>: plain <c>cuda</c> means <c>cuda:LOCAL_RANK</c>, one GPU per process.</summary>
-    public static Device DeviceFor(string requested, LaunchEnvironment launch)
-    {
-        var device = torch.device(requested);
-        return device.type == DeviceType.CUDA && device.index < 0 ? new Device(DeviceType.CUDA, launch.LocalRank) : device;
-    }
+    public static Device DeviceFor(string requested, LaunchEnvironment launch) =>
+        TorchDevices.Resolve(requested.Trim().Equals("cuda", StringComparison.OrdinalIgnoreCase) ? $"cuda:{launch.LocalRank}" : requested);
 
     /// <summary>
     /// Joins the job: rank 0 starts the rendezvous, every rank connects and waits for all the others (up to the
