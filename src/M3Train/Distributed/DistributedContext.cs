@@ -39,9 +39,17 @@ public sealed class DistributedContext : IDisposable
 
     public ICollectives Collectives { get; }
 
-    /// <summary>The device a rank uses for <paramref name="requested"/>: plain <c>cuda</c> means <c>cuda:LOCAL_RANK</c>, one GPU per process.</summary>
-    public static Device DeviceFor(string requested, LaunchEnvironment launch) =>
-        TorchDevices.Resolve(requested.Trim().Equals("cuda", StringComparison.OrdinalIgnoreCase) ? $"cuda:{launch.LocalRank}" : requested);
+    /// <summary>
+    /// The device a rank uses for <paramref name="requested"/>: plain <c>cuda</c> means one GPU per process,
+    /// <c>cuda:LOCAL_RANK</c>, or <c>cuda:0</c> where the launcher shows each rank only its own GPU
+    /// (SLURM's <c>--gpus-per-task=1</c> sets <c>CUDA_VISIBLE_DEVICES</c> per task).
+    /// </summary>
+    public static Device DeviceFor(string requested, LaunchEnvironment launch)
+    {
+        if (!requested.Trim().Equals("cuda", StringComparison.OrdinalIgnoreCase)) return TorchDevices.Resolve(requested);
+        var any = TorchDevices.Resolve("cuda");
+        return TorchDevices.Resolve(torch.cuda.device_count() == 1 ? $"cuda:{any.index}" : $"cuda:{launch.LocalRank}");
+    }
 
     /// <summary>
     /// Joins the job: rank 0 starts the rendezvous, every rank connects and waits for all the others (up to the
