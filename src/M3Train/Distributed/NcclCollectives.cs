@@ -199,8 +199,15 @@ public sealed unsafe class NcclCollectives : ICollectives
         }
     }
 
+    bool IsComplete(nint done)
+    {
+        CudaDriver.SetCurrent(_context);
+        return CudaDriver.IsComplete(done);
+    }
+
     public void Dispose()
     {
+        CudaDriver.SetCurrent(_context);
         lock (_gate)
         {
             if (_comm != 0)
@@ -218,7 +225,7 @@ public sealed unsafe class NcclCollectives : ICollectives
 
         public nint Done => done;
         public string Description => description;
-        public bool IsCompleted => _finished || CudaDriver.IsComplete(done);
+        public bool IsCompleted => _finished || owner.IsComplete(done);
 
         public void Wait()
         {

@@ -87,6 +87,18 @@ public class MultiProcessTests : IDisposable
     }
 
     [Fact]
+    public void RanksWhoseLauncherIsKilledStopThemselves()
+    {
+        using var launch = new M3TrainRun(NoVariables, "launch", "--nproc-per-node", "2", "--log-dir", Path.Combine(_folder, "logs"),
+            "--", "dist-check", "--sizes", "4K", "--iterations", "1", "--soak", "120");
+        int[] pids = [PidOf(launch, 0), PidOf(launch, 1)];
+        launch.WaitForLine(l => l.StartsWith("[rank 1] ") && l.Contains("tcp-ring"), TimeSpan.FromSeconds(30));
+        M3TrainRun.Signal(launch.Pid, SigKill);
+        Assert.True(TestStore.Eventually(() => pids.All(pid => !M3TrainRun.IsAlive(pid)), TimeSpan.FromSeconds(30)),
+            "ranks outlived their launcher by 30 s");
+    }
+
+    [Fact]
     public void SigtermToLaunchReachesEveryRankOnce()
     {
         using var launch = new M3TrainRun(NoVariables, "launch", "--nproc-per-node", "2", "--log-dir", Path.Combine(_folder, "logs"),
