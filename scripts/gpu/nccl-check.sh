@@ -21,18 +21,7 @@ SIZES=${SIZES:-4K,1M,64M}
 mkdir -p "$results"
 results=$(cd "$results" && pwd)
 
-if [[ -d "$source_path" ]]; then
-  app=$(cd "$source_path" && pwd)
-else
-  unpacked=$(mktemp -d)
-  tar -xJf "$source_path" -C "$unpacked" || { echo "error: cannot unpack $source_path (run scripts/gpu/publish.sh first)" >&2; exit 1; }
-  app="$unpacked/m3train-linux-x64"
-fi
-
-torch_lib=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__))')/lib \
-  || { echo "error: python3 cannot import torch; m3train needs a CUDA PyTorch's libtorch" >&2; exit 1; }
-export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-ldconfig -p 2>/dev/null | grep -q libicuuc || export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1
+source "$(dirname "${BASH_SOURCE[0]}")/app-env.sh"
 gpus=$(nvidia-smi -L 2>/dev/null | wc -l)
 
 cd "$app"

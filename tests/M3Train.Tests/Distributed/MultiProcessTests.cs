@@ -22,6 +22,16 @@ public class MultiProcessTests : IDisposable
     static int PidOf(M3TrainRun launch, int rank) =>
         int.Parse(Regex.Match(launch.WaitForLine(l => l.StartsWith($"launch: rank {rank} is pid "), TimeSpan.FromSeconds(30)), @"pid (\d+)").Groups[1].Value);
 
+    /// <summary>Two launched ranks all-reducing for two minutes, both joined; their pids.</summary>
+    M3TrainRun SoakingLaunch(out int[] pids)
+    {
+        var launch = new M3TrainRun(NoVariables, "launch", "--nproc-per-node", "2", "--log-dir", Path.Combine(_folder, "logs"),
+            "--", "dist-check", "--sizes", "4K", "--iterations", "1", "--soak", "120");
+        pids = [PidOf(launch, 0), PidOf(launch, 1)];
+        launch.WaitForLine(l => l.StartsWith("[rank 1] ") && l.Contains("tcp-ring"), TimeSpan.FromSeconds(30));
+        return launch;
+    }
+
     [Fact]
     public void LaunchRunsThreeRanksWhoseCollectivesAreCorrectAndIdentical()
     {
@@ -47,10 +57,8 @@ public class MultiProcessTests : IDisposable
     [Fact]
     public void WhenLaunchSeesARankKilledItStopsTheOthersAndNamesIt()
     {
-        using var launch = new M3TrainRun(NoVariables, "launch", "--nproc-per-node", "2", "--log-dir", Path.Combine(_folder, "logs"),
-            "--", "dist-check", "--sizes", "64K", "--iterations", "1", "--soak", "120");
-        int rank0 = PidOf(launch, 0), rank1 = PidOf(launch, 1);
-        launch.WaitForLine(l => l.StartsWith("[rank 1] ") && l.Contains("tcp-ring"), TimeSpan.FromSeconds(30));
+        using var launch = SoakingLaunch(out int[] pids);
+        int rank0 = pids[0], rank1 = pids[1];
         double killedAt = launch.Seconds;
         M3TrainRun.Signal(rank1, SigKill);
         int code = launch.WaitForExit(TimeSpan.FromSeconds(60));
@@ -89,10 +97,7 @@ public class MultiProcessTests : IDisposable
     [Fact]
     public void RanksWhoseLauncherIsKilledStopThemselves()
     {
-        using var launch = new M3TrainRun(NoVariables, "launch", "--nproc-per-node", "2", "--log-dir", Path.Combine(_folder, "logs"),
-            "--", "dist-check", "--sizes", "4K", "--iterations", "1", "--soak", "120");
-        int[] pids = [PidOf(launch, 0), PidOf(launch, 1)];
-        launch.WaitForLine(l => l.StartsWith("[rank 1] ") && l.Contains("tcp-ring"), TimeSpan.FromSeconds(30));
+        using var launch = SoakingLaunch(out int[] pids);
         M3TrainRun.Signal(launch.Pid, SigKill);
         Assert.True(TestStore.Eventually(() => pids.All(pid => !M3TrainRun.IsAlive(pid)), TimeSpan.FromSeconds(30)),
             "ranks outlived their launcher by 30 s");
@@ -101,10 +106,7 @@ public class MultiProcessTests : IDisposable
     [Fact]
     public void SigtermToLaunchReachesEveryRankOnce()
     {
-        using var launch = new M3TrainRun(NoVariables, "launch", "--nproc-per-node", "2", "--log-dir", Path.Combine(_folder, "logs"),
-            "--", "dist-check", "--sizes", "4K", "--iterations", "1", "--soak", "120");
-        int[] pids = [PidOf(launch, 0), PidOf(launch, 1)];
-        launch.WaitForLine(l => l.StartsWith("[rank 1] ") && l.Contains("tcp-ring"), TimeSpan.FromSeconds(30));
+        using var launch = SoakingLaunch(out int[] pids);
         M3TrainRun.Signal(launch.Pid, SigTerm);
         launch.WaitForExit(TimeSpan.FromSeconds(60));
         Assert.Contains("launch: SIGTERM: passed on to every rank", launch.Output);
