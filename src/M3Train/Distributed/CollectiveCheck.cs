@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Serilog;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -74,6 +75,7 @@ public static class CollectiveCheck
         report["results"] = results;
         if (options.Soak > TimeSpan.Zero)
         {
+            Log.Information("dist-check: all-reducing {Bytes} bytes for {Seconds} s", options.Sizes.Max(), options.Soak.TotalSeconds);
             var soak = Soak(context, options.Sizes.Max() / 4, options.Soak);
             var verdicts = Collect(context, "dist-check/soak", soak);
             if (verdicts != null)

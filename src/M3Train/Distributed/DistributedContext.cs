@@ -17,14 +17,14 @@ public sealed class DistributedContext : IDisposable
     readonly LauncherWatch? _launcherWatch;
     bool _finished;
 
-    DistributedContext(LaunchEnvironment launch, Device device, RendezvousServer? server, RendezvousClient? store, ICollectives collectives)
+    DistributedContext(LaunchEnvironment launch, Device device, RendezvousServer? server, RendezvousClient? store, ICollectives collectives, LauncherWatch? launcherWatch)
     {
         Launch = launch;
         Device = device;
         _server = server;
         Store = store;
         Collectives = collectives;
-        _launcherWatch = LauncherWatch.FromEnvironment();
+        _launcherWatch = launcherWatch;
     }
 
     public LaunchEnvironment Launch { get; }
@@ -63,11 +63,12 @@ public sealed class DistributedContext : IDisposable
             ICollectives alone = device.type == DeviceType.CUDA && ncclWhenAlone
                 ? NcclCollectives.Create(null, 0, 1, Math.Max(device.index, 0), launch.Timeout, _ => { })
                 : new SingleProcessCollectives();
-            return new DistributedContext(launch, device, null, null, alone);
+            return new DistributedContext(launch, device, null, null, alone, null);
         }
         var token = launch.Token ?? throw new DistributedException($"{DistributedVariables.JobToken} is required for a multi-process run.");
         RendezvousServer? server = null;
         RendezvousClient? store = null;
+        var launcherWatch = LauncherWatch.FromEnvironment();
         try
         {
             if (launch.Rank == 0)
@@ -79,13 +80,14 @@ public sealed class DistributedContext : IDisposable
                 : TcpRingCollectives.Connect(store, token, store.ReportFailure);
             store.OnFailure(collectives.Abort);
             Log.Information("distributed: {Launch}, {Backend} on {Device}", launch, collectives.Backend, device);
-            return new DistributedContext(launch, device, server, store, collectives);
+            return new DistributedContext(launch, device, server, store, collectives, launcherWatch);
         }
         catch (Exception e)
         {
             store?.ReportFailure($"could not join the job: {e.Message}");
             store?.Dispose();
             server?.Dispose();
+            launcherWatch?.Dispose();
             throw;
         }
     }

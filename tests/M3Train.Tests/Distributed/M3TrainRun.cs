@@ -54,7 +54,7 @@ internal sealed class M3TrainRun : IDisposable
 
     public static void Signal(int pid, int signal) => kill(pid, signal);
 
-    public static bool IsAlive(int pid) => kill(pid, 0) == 0;
+    public static bool IsAlive(int pid) => M3Train.Distributed.LauncherWatch.IsRunning(pid);
 
     public void Dispose()
     {

@@ -9,7 +9,7 @@ namespace M3Train.Tests.Distributed;
 [Trait("Category", "Slow")]
 public class MultiProcessTests : IDisposable
 {
-    const int SigKill = 9, SigTerm = 15;
+    const int SigKill = 9, SigTerm = 15, SigStop = 19;
     readonly string _folder = Path.Combine(Path.GetTempPath(), $"m3-launch-{Guid.NewGuid():N}");
 
     public void Dispose()
@@ -68,23 +68,28 @@ public class MultiProcessTests : IDisposable
         Assert.False(M3TrainRun.IsAlive(rank0), "rank 0 outlived the launcher");
     }
 
-    /// <summary>Ranks started by hand, as torchrun or srun would start them: no launcher helps them end.</summary>
+    /// <summary>Two ranks started by hand, as torchrun would start them (no launcher helps them end), soaking for two minutes once this returns.</summary>
+    static M3TrainRun[] HandStartedRanks(string timeoutSeconds = "45")
+    {
+        int port = LocalJob.FreePort();
+        string token = JobToken.Generate().Value;
+        var ranks = Enumerable.Range(0, 2).Select(rank => new M3TrainRun(new Dictionary<string, string>
+        {
+            ["RANK"] = $"{rank}", ["WORLD_SIZE"] = "2", ["LOCAL_RANK"] = $"{rank}", ["MASTER_ADDR"] = "127.0.0.1",
+            ["MASTER_PORT"] = $"{port - 1}", ["M3_JOB_TOKEN"] = token, ["M3_DIST_TIMEOUT"] = timeoutSeconds,
+        }, "dist-check", "--sizes", "64K", "--iterations", "1", "--soak", "120")).ToArray();
+        foreach (var rank in ranks) rank.WaitForLine(l => l.Contains("dist-check: all-reducing"), TimeSpan.FromSeconds(60));
+        return ranks;
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(0)]
     public void AKilledRankEndsItsPeerWithinAMinuteNamingIt(int killed)
     {
-        int port = LocalJob.FreePort();
-        string token = JobToken.Generate().Value;
-        M3TrainRun Rank(int rank) => new(new Dictionary<string, string>
-        {
-            ["RANK"] = $"{rank}", ["WORLD_SIZE"] = "2", ["LOCAL_RANK"] = $"{rank}", ["MASTER_ADDR"] = "127.0.0.1",
-            ["MASTER_PORT"] = $"{port - 1}", ["M3_JOB_TOKEN"] = token,
-        }, "dist-check", "--sizes", "64K", "--iterations", "1", "--soak", "120");
-        using var rank0 = Rank(0);
-        using var rank1 = Rank(1);
-        var ranks = new[] { rank0, rank1 };
-        foreach (var rank in ranks) rank.WaitForLine(l => l.Contains("tcp-ring on cpu"), TimeSpan.FromSeconds(60));
+        var ranks = HandStartedRanks();
+        using var rank0 = ranks[0];
+        using var rank1 = ranks[1];
         var survivor = ranks[1 - killed];
         double killedAt = survivor.Seconds;
         M3TrainRun.Signal(ranks[killed].Pid, SigKill);
@@ -92,6 +97,19 @@ public class MultiProcessTests : IDisposable
         Assert.True(survivor.Seconds - killedAt < 60, $"took {survivor.Seconds - killedAt:F1} s");
         Assert.NotEqual(0, code);
         Assert.Contains($"error: rank {killed} is gone", survivor.Output);
+    }
+
+    [Fact]
+    public void AStoppedRankEndsItsPeerAfterTheTimeoutNamingIt()
+    {
+        var ranks = HandStartedRanks(timeoutSeconds: "3");
+        using var rank0 = ranks[0];
+        using var rank1 = ranks[1];
+        double stoppedAt = rank0.Seconds;
+        M3TrainRun.Signal(rank1.Pid, SigStop);
+        Assert.NotEqual(0, rank0.WaitForExit(TimeSpan.FromSeconds(60)));
+        Assert.InRange(rank0.Seconds - stoppedAt, 2.5, 30);
+        Assert.True(Regex.IsMatch(rank0.Output, @"error: rank 0 failed: \w+ #\d+ \(.*\) timed out after 3 s: (no data came from rank 1|rank 1 took no data)"), rank0.Output);
     }
 
     [Fact]
