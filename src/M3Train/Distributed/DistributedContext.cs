@@ -72,7 +72,8 @@ public sealed class DistributedContext : IDisposable
         try
         {
             if (launch.Rank == 0)
-                server = RendezvousServer.StartOnMaster(launch.MasterAddress, launch.RendezvousPort, token, launch.WorldSize);
+                server = RendezvousServer.StartOnMaster(launch.MasterAddress, launch.RendezvousPort, token, launch.WorldSize,
+                    otherMachines: launch.LocalWorldSize is { } local && local < launch.WorldSize);
             store = RendezvousClient.Connect(launch.MasterAddress, launch.RendezvousPort, token, launch.Rank, launch.WorldSize, launch.Timeout, launch.JoinTimeout);
             store.Barrier("join", launch.JoinTimeout);
             ICollectives collectives = device.type == DeviceType.CUDA

@@ -222,10 +222,11 @@ public sealed class RendezvousClient : IDisposable
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidDataException)
         {
-            // The watch usually explains a lost connection (which rank failed) a moment later.
+            // The watch usually explains a lost connection (which rank failed) a moment later. Either way the
+            // connection may hold a late reply now, so this client takes no more requests.
             _failed.Wait(TimeSpan.FromSeconds(2));
-            throw new DistributedException(_failure ?? Lost(e is OperationCanceledException
-                ? $"it did not answer within {replyWithin.TotalSeconds:0.#} s" : e.Message), e);
+            Fail(Lost(e is OperationCanceledException ? $"it did not answer within {replyWithin.TotalSeconds:0.#} s" : e.Message));
+            throw new DistributedException(_failure!, e);
         }
         switch (reply.Status)
         {

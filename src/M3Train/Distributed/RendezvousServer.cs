@@ -95,7 +95,8 @@ public sealed class RendezvousServer : IDisposable
     /// Where rank 0 listens for <paramref name="masterAddress"/>: the first of its addresses that belongs to this
     /// machine (IPv4 first), so the rendezvous is reachable exactly where the other ranks will look for it.
     /// </summary>
-    public static RendezvousServer StartOnMaster(string masterAddress, int port, JobToken token, int worldSize)
+    /// <param name="otherMachines">Ranks run on other machines too, so a loopback address would be out of their reach.</param>
+    public static RendezvousServer StartOnMaster(string masterAddress, int port, JobToken token, int worldSize, bool otherMachines = false)
     {
         IPAddress[] candidates;
         try
@@ -107,6 +108,10 @@ public sealed class RendezvousServer : IDisposable
             throw new DistributedException($"the master address '{masterAddress}' does not resolve: {e.Message}.", e);
         }
         var ordered = candidates.OrderBy(a => a.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).ToList();
+        if (otherMachines && ordered.All(IPAddress.IsLoopback))
+            throw new DistributedException(
+                $"the master address '{masterAddress}' is {string.Join(", ", ordered)} on rank 0's machine, a loopback address the other " +
+                "machines cannot reach (Debian and Ubuntu map the host's own name to 127.0.1.1 in /etc/hosts); use rank 0's network address.");
         foreach (var address in ordered)
         {
             try

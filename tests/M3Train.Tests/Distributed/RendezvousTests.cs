@@ -178,6 +178,23 @@ public class RendezvousTests
     }
 
     [Fact]
+    public void RankZeroRefusesALoopbackMasterAddressWhenRanksRunOnOtherMachines()
+    {
+        var error = Assert.Throws<DistributedException>(() => RendezvousServer.StartOnMaster("127.0.0.1", 0, JobToken.Generate(), 4, otherMachines: true));
+        Assert.Contains("a loopback address the other machines cannot reach", error.Message);
+        using var alone = RendezvousServer.StartOnMaster("localhost", 0, JobToken.Generate(), 4);
+        Assert.True(System.Net.IPAddress.IsLoopback(alone.Endpoint.Address));
+    }
+
+    [Fact]
+    public void AMasterAddressOfAnotherMachineIsRefusedByRankZero()
+    {
+        var error = Assert.Throws<DistributedException>(() => RendezvousServer.StartOnMaster("192.0.2.1", 0, JobToken.Generate(), 2));
+        Assert.Contains("192.0.2.1", error.Message);
+        Assert.Contains("none of which is an address of this machine", error.Message);
+    }
+
+    [Fact]
     public void AStoreValueOverTheLimitIsRefusedBeforeItIsSent()
     {
         using var store = new TestStore(1);
