@@ -163,7 +163,16 @@ public sealed unsafe class NcclCollectives : ICollectives
         var clock = Stopwatch.StartNew();
         for (int polls = 0; ; polls++)
         {
-            if (CudaDriver.IsComplete(work.Done)) return;
+            bool complete;
+            try
+            {
+                complete = CudaDriver.IsComplete(work.Done);
+            }
+            catch (DistributedException e)
+            {
+                throw Broken($"{work.Description}: {e.Message}", report: true);
+            }
+            if (complete) return;
             if (_abortReason is { } reason) throw Broken(reason, report: false);
             if (AsyncError() is { } error) throw Broken($"{work.Description} failed in NCCL: {error}", report: true);
             if (clock.Elapsed > _timeout)

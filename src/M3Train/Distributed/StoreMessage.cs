@@ -50,6 +50,7 @@ public readonly record struct StoreMessage(byte Kind, string Key, byte[] Value, 
 
     public byte[] EncodeReply()
     {
+        // A UTF-16 character takes at most 3 UTF-8 bytes (a surrogate pair 4 for 2), so this many characters always fit.
         byte[] text = Encoding.UTF8.GetBytes(Text.Length > MaxTextBytes / 4 ? Text[..(MaxTextBytes / 4)] : Text);
         var buffer = new byte[1 + 4 + Value.Length + 8 + 2 + text.Length];
         var span = buffer.AsSpan();
