@@ -28,20 +28,8 @@ FIT_LIMIT_GIB=${FIT_LIMIT_GIB:-79} NO_CHECKPOINTING=${NO_CHECKPOINTING:-1} GRADC
 mkdir -p "$results"
 results=$(cd "$results" && pwd)
 
-if [[ -d "$source_path" ]]; then
-  app=$(cd "$source_path" && pwd)
-else
-  unpacked=$(mktemp -d)
-  tar -xJf "$source_path" -C "$unpacked" || { echo "error: cannot unpack $source_path (run scripts/gpu/publish.sh first)" >&2; exit 1; }
-  app="$unpacked/m3train-linux-x64"
-fi
-
-torch_lib=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__))')/lib \
-  || { echo "error: python3 cannot import torch; m3train needs a CUDA PyTorch's libtorch" >&2; exit 1; }
-export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+source "$here/app-env.sh"
 export PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
-# Self-contained .NET needs ICU unless globalization is invariant; m3train does not depend on cultures.
-ldconfig -p 2>/dev/null | grep -q libicuuc || export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1
 
 cd "$app"   # the default --tokenizer/--data paths are relative to the published folder
 { ./m3train info; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null; \

@@ -29,6 +29,8 @@ public static class Program
         root.Add(BenchCommand.Create());
         root.Add(ConfigCommand.Create());
         root.Add(PlotCommand.Create());
+        root.Add(LaunchCommand.Create());
+        root.Add(DistCheckCommand.Create());
         root.Add(new Option<bool>(Verbose) { Description = "Print debug log lines, and the stack trace of an internal error (a bug).", Recursive = true });
         return root;
     }
