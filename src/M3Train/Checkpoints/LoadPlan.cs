@@ -18,7 +18,7 @@ internal sealed record LoadPlan(
     long FileBytes,
     long FreshBytes)
 {
-    public static LoadPlan Match(XlmRobertaConfig config, ITensorFile encoder, HeadFiles? heads, int? colbertDim, M3CheckpointLoadOptions options)
+    public static LoadPlan Match(XlmRobertaConfig config, string configPath, ITensorFile encoder, HeadFiles? heads, int? colbertDim, M3CheckpointLoadOptions options)
     {
         var entries = encoder.Entries;
         string prefix = entries.Any(e => e.Name.StartsWith(CheckpointLayout.MaskedLmPrefix, StringComparison.Ordinal)) ? CheckpointLayout.MaskedLmPrefix : "";
@@ -65,7 +65,7 @@ internal sealed record LoadPlan(
             errors.AddRange(HeadErrors(heads.Sparse, "sparse_linear.", expected));
         }
         if (errors.Count > 0)
-            throw new M3TrainException($"{encoder.Path}: {errors.Count} tensor(s) do not fit the model: {M3CheckpointLoader.List(errors)}");
+            throw new M3TrainException($"{encoder.Path}: {errors.Count} tensor(s) do not fit the model {configPath} describes: {M3CheckpointLoader.List(errors)}");
 
         var missing = expected.Keys
             .Where(n => n.StartsWith(M3Keys.Encoder, StringComparison.Ordinal) || (hasLmHead && n.StartsWith(M3Keys.LmHead, StringComparison.Ordinal)))
@@ -74,9 +74,9 @@ internal sealed record LoadPlan(
             .Select(n => n.StartsWith(M3Keys.Encoder, StringComparison.Ordinal) ? prefix + n[M3Keys.Encoder.Length..] : n)
             .ToList();
         if (missing.Count > 0 && !options.AllowMissing)
-            throw new M3TrainException($"{encoder.Path}: {missing.Count} model key(s) missing: {M3CheckpointLoader.List(missing)} (allow_missing keeps them freshly initialized).");
+            throw new M3TrainException($"{encoder.Path}: {missing.Count} key(s) of the model {configPath} describes are missing: {M3CheckpointLoader.List(missing)} (allow_missing keeps them freshly initialized).");
         if (unexpected.Count > 0 && !options.AllowUnexpected)
-            throw new M3TrainException($"{encoder.Path}: {unexpected.Count} unexpected key(s): {M3CheckpointLoader.List(unexpected)} (allow_unexpected keeps them and writes them back on save).");
+            throw new M3TrainException($"{encoder.Path}: {unexpected.Count} key(s) the model {configPath} describes does not have: {M3CheckpointLoader.List(unexpected)} (allow_unexpected keeps them and writes them back on save).");
 
         bool HeadFromFile(string n) => heads is not null && (n.StartsWith("colbert_linear.", StringComparison.Ordinal) || n.StartsWith("sparse_linear.", StringComparison.Ordinal));
         long fresh = M3ParameterShapes.Fp32Bytes(expected.Where(kv => !filledBy.ContainsKey(kv.Key) && !HeadFromFile(kv.Key)).Select(kv => kv.Value));

@@ -38,8 +38,8 @@ public static class M3CheckpointLoader
 
         using var encoder = OpenEncoder(directory);
         using var heads = OpenHeads(directory, options.RequireHeads);
-        int? colbertDim = heads is null ? options.ColbertDim : ColbertDim(heads.Colbert, config);
-        var plan = LoadPlan.Match(config, encoder, heads, colbertDim, options);
+        int? colbertDim = heads is null ? options.ColbertDim : ColbertDim(heads.Colbert, config, configPath);
+        var plan = LoadPlan.Match(config, configPath, encoder, heads, colbertDim, options);
         if (plan.FreshBytes > Math.Max(FreshBytesAllowance, plan.FileBytes))
             throw new M3TrainException($"{configPath}: describes a model of which {Gb(plan.FreshBytes)} is not in {encoder.Path} ({Gb(plan.FileBytes)}); " +
                                        "its sizes are not backed by the weights, so it is refused. Check that config.json belongs to these weights.");
@@ -119,12 +119,12 @@ public static class M3CheckpointLoader
     }
 
     /// <summary>D' of a ColBERT head file: its weight is [D', D].</summary>
-    static int ColbertDim(ITensorFile colbert, XlmRobertaConfig config)
+    static int ColbertDim(ITensorFile colbert, XlmRobertaConfig config, string configPath)
     {
         var weight = colbert.Entries.FirstOrDefault(e => e.Name == "weight")
             ?? throw new M3TrainException($"{colbert.Path}: no 'weight' tensor; a ColBERT head holds weight [D', D] and bias [D'].");
         if (weight.Shape is not [var dim and > 0 and <= 65536, var input] || input != config.HiddenSize)
-            throw new M3TrainException($"{colbert.Path}: weight is {SafetensorsFile.Shape(weight.Shape)}; expected [D', {config.HiddenSize}] with D' in 1..65536 (hidden_size of config.json).");
+            throw new M3TrainException($"{colbert.Path}: weight is {SafetensorsFile.Shape(weight.Shape)}; expected [D', {config.HiddenSize}] with D' in 1..65536 (hidden_size of {configPath}).");
         return (int)dim;
     }
 

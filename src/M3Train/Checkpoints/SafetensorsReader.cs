@@ -77,6 +77,7 @@ public sealed class SafetensorsReader : ITensorFile
         _stream.ReadExactly(header);
         long dataStart = 8 + (long)headerLength;
         long dataLength = fileLength - dataStart;
+        if (!System.Text.Unicode.Utf8.IsValid(header)) throw Bad("the header is not valid UTF-8");
 
         JsonDocument json;
         try

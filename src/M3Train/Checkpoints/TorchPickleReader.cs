@@ -38,6 +38,13 @@ public sealed class TorchPickleReader : ITensorFile
             _zip = OpenZip();
             Entries = ReadIndex();
         }
+        catch (InvalidDataException e)
+        {
+            // ZipArchive reads its central directory lazily, so damage shows on first use of Entries, not in the constructor.
+            _zip?.Dispose();
+            _stream.Dispose();
+            throw new M3TrainException($"{path}: damaged zip archive ({e.Message}).", e);
+        }
         catch
         {
             _zip?.Dispose();
@@ -78,14 +85,7 @@ public sealed class TorchPickleReader : ITensorFile
             throw new M3TrainException($"{Path}: not a torch.save zip file ({_stream.Length} bytes; files in the legacy pre-1.6 torch.save format " +
                                        "are not read: re-save them with a current PyTorch, or convert them to safetensors).");
         _stream.Position = 0;
-        try
-        {
-            return new ZipArchive(_stream, ZipArchiveMode.Read, leaveOpen: true);
-        }
-        catch (InvalidDataException e)
-        {
-            throw new M3TrainException($"{Path}: damaged zip archive ({e.Message}).", e);
-        }
+        return new ZipArchive(_stream, ZipArchiveMode.Read, leaveOpen: true);
     }
 
     TensorEntry[] ReadIndex()

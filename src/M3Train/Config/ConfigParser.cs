@@ -42,6 +42,11 @@ public static class ConfigParser
             stream.Load(new StringReader(text));
         }
         catch (YamlException e) { throw new M3TrainException($"{source}:{e.Start.Line}: invalid YAML: {e.InnerException?.Message ?? e.Message}"); }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or OverflowException)
+        {
+            // YamlDotNet's scanner fails this way on some malformed text (a '[' opening a line inside a block mapping).
+            throw new M3TrainException($"{source}: invalid YAML ({e.Message}); look for an unclosed '[', '{{' or quote.", e);
+        }
         if (stream.Documents.Count == 0) return new ConfigNode.Map(new Dictionary<string, ConfigNode>(), 1);
         return FromYaml(stream.Documents[0].RootNode, source, "");
     }

@@ -103,7 +103,7 @@ public sealed record XlmRobertaConfig
             long length = new FileInfo(path).Length;
             if (length > MaxFileBytes)
                 throw new M3TrainException($"{path}: {length} bytes; a config.json is a few kilobytes (at most {MaxFileBytes >> 20} MiB is read).");
-            root = JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+            root = JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) as JsonObject
                 ?? throw new M3TrainException($"{path}: expected a JSON object.");
         }
         catch (JsonException e)

@@ -162,6 +162,41 @@ public sealed class UntrustedCheckpointTests : IDisposable
     }
 
     [Fact]
+    public void AHeaderThatIsNotUtf8IsAnError()
+    {
+        string path = Path.Combine(_root, "latin1.safetensors");
+        byte[] header = [.. "{\"w\u00e9\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}"u8];
+        header[4] = 0xE9;
+        File.WriteAllBytes(path, [.. BitConverter.GetBytes((ulong)header.Length), .. header, 0, 0, 0, 0]);
+        var error = Assert.Throws<M3TrainException>(() => SafetensorsFile.Read(path));
+        Assert.Contains("not valid UTF-8", error.Message);
+    }
+
+    [Fact]
+    public void AConfigJsonWithARepeatedKeyIsAnError()
+    {
+        string folder = CopyTiny("repeated");
+        string path = Path.Combine(folder, "config.json");
+        File.WriteAllText(path, File.ReadAllText(path).TrimEnd().TrimEnd('}') + ", \"hidden_size\": 64}");
+        var error = LoadFails(folder);
+        Assert.StartsWith($"{path}: not valid JSON", error.Message);
+        Assert.Contains("hidden_size", error.Message);
+    }
+
+    [Fact]
+    public void AZipWhoseDirectoryIsDamagedIsAnError()
+    {
+        string folder = CopyTiny("zip");
+        string path = Path.Combine(folder, "sparse_linear.pt");
+        byte[] bytes = File.ReadAllBytes(path);
+        int end = bytes.AsSpan().LastIndexOf("PK\u0005\u0006"u8);
+        bytes[end + 10] ^= 0x7F;   // entries in the central directory, as the end record counts them
+        File.WriteAllBytes(path, bytes);
+        var error = LoadFails(folder);
+        Assert.StartsWith($"{path}: damaged zip archive", error.Message);
+    }
+
+    [Fact]
     public void OverlappingTensorsAreRefusedNamingBoth()
     {
         string path = Path.Combine(_root, "overlap.safetensors");

@@ -22,6 +22,7 @@ public sealed class ConfigParseErrorTests : IDisposable
     {
         { "data:\n  files: [a.jsonl, b.jsonl\n", "invalid YAML" },
         { "data: [", "invalid YAML" },
+        { "loss:\n[  temperature: 0\ntrain:\n  lr: 1\n", "unclosed '['" },
         { "model: {path: x", "invalid YAML" },
         { "model:\n  path: 'x\n", "invalid YAML" },
         { "? [a, b]\n: 1\n", "a key is a list or a mapping" },

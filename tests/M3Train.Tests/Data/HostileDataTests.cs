@@ -35,6 +35,28 @@ public sealed class HostileDataTests
     }
 
     [Fact]
+    public async Task AParquetFileWithDamagedMetadataIsAnErrorNamingIt()
+    {
+        using var folder = new DataTestFolder();
+        string path = Path.Combine(folder.Path, "damaged.parquet");
+        await ParquetSerializer.SerializeAsync(new[] { new ParquetTestRow { Query = "q", Pos = ["p"], Neg = ["n"] } }, path,
+            cancellationToken: TestContext.Current.CancellationToken);
+        byte[] bytes = File.ReadAllBytes(path);
+        bytes.AsSpan(bytes.Length - 8 - 24, 24).Fill(0xFF);   // the end of the footer's metadata, before its length and "PAR1"
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<M3TrainException>(() => DataTestFolder.Load(Config(path)));
+        Assert.StartsWith($"{path}: ", e.Message);
+    }
+
+    [Fact]
+    public void AParquetFooterCountingMoreThanItHoldsIsRefusedInsteadOfReadForever()
+    {
+        string path = Path.Combine(AppContext.BaseDirectory, "Fixtures", "hostile", "parquet-footer-list-count.parquet");
+        var e = Assert.Throws<M3TrainException>(() => DataTestFolder.Load(Config(path)));
+        Assert.Equal($"{path}: not a readable Parquet file (a list of 2097151 elements in the 141 bytes left of its metadata)", e.Message);
+    }
+
+    [Fact]
     public void ALineAboveMaxRowBytesIsABadRowAndItsNeighboursStillRead()
     {
         using var folder = new DataTestFolder();
