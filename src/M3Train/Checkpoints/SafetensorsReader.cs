@@ -23,14 +23,7 @@ public sealed class SafetensorsReader : ITensorFile
     public SafetensorsReader(string path)
     {
         Path = path;
-        try
-        {
-            _stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, BufferSize);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new M3TrainException($"{path}: cannot open ({e.Message}).", e);
-        }
+        _stream = TensorFileStream.Open(path);
         try
         {
             (Entries, _begin, _dataStart) = ReadHeader();
@@ -48,7 +41,7 @@ public sealed class SafetensorsReader : ITensorFile
 
     public Tensor Read(TensorEntry entry)
     {
-        if (!ReferenceEquals(Entries[entry.Index], entry)) throw new ArgumentException("not an entry of this file", nameof(entry));
+        TensorFileStream.CheckOwned(Entries, entry);
         var tensor = empty(entry.Shape, entry.DType);
         try
         {

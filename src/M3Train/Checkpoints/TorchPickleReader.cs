@@ -25,14 +25,7 @@ public sealed class TorchPickleReader : ITensorFile
     public TorchPickleReader(string path)
     {
         Path = path;
-        try
-        {
-            _stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, BufferSize);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new M3TrainException($"{path}: cannot open ({e.Message}).", e);
-        }
+        _stream = TensorFileStream.Open(path);
         try
         {
             _zip = OpenZip();
@@ -59,7 +52,7 @@ public sealed class TorchPickleReader : ITensorFile
 
     public Tensor Read(TensorEntry entry)
     {
-        if (!ReferenceEquals(Entries[entry.Index], entry)) throw new ArgumentException("not an entry of this file", nameof(entry));
+        TensorFileStream.CheckOwned(Entries, entry);
         var (storage, view) = _views[entry.Index];
         int size = TensorEntry.ElementSize(view.Storage.DType);
         long span = Span(view.Shape, view.Stride);
