@@ -21,6 +21,7 @@ public sealed class XlmrTokenizer
     public const int BosId = 0, PadId = 1, EosId = 2, UnkId = 3;
     public const string ModelFileName = "sentencepiece.bpe.model";
     const int SpmUnkId = 0;
+    const long MaxModelBytes = 256L << 20;
 
     readonly SentencePieceTokenizer _spm;
     readonly int[] _fairseqIdOfSpmId;   // [pieces]
@@ -62,9 +63,21 @@ public sealed class XlmrTokenizer
     }
 
     /// <summary>Loads a SentencePiece model file.</summary>
+    /// <exception cref="InvalidDataException">The file is not an XLM-R SentencePiece model (the message names it).</exception>
     public static XlmrTokenizer FromFile(string path)
     {
-        byte[] bytes = File.ReadAllBytes(path);
+        byte[] bytes;
+        try
+        {
+            long length = new FileInfo(path).Length;
+            if (length > MaxModelBytes)
+                throw new InvalidDataException($"{path}: {length} bytes; a SentencePiece model is a few megabytes (at most {MaxModelBytes >> 20} MiB is read)");
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidDataException($"{path}: cannot read ({e.Message})", e);
+        }
         SentencePieceTokenizer spm;
         try
         {
@@ -76,6 +89,8 @@ public sealed class XlmrTokenizer
         }
         if (spm.Vocabulary.Count < 3 || spm.UnknownId != SpmUnkId || spm.BeginningOfSentenceId != 1 || spm.EndOfSentenceId != 2)
             throw new InvalidDataException($"{path}: not an XLM-R SentencePiece model (expected unk=0, bos=1, eos=2; found unk={spm.UnknownId}, bos={spm.BeginningOfSentenceId}, eos={spm.EndOfSentenceId})");
+        if (spm.Vocabulary.Values.Any(id => id < 0 || id >= spm.Vocabulary.Count))
+            throw new InvalidDataException($"{path}: its pieces are not numbered 0..{spm.Vocabulary.Count - 1}; the model is damaged");
         return new XlmrTokenizer(spm, Convert.ToHexStringLower(SHA256.HashData(bytes)));
     }
 

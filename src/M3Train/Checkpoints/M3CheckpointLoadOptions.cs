@@ -17,4 +17,10 @@ public sealed record M3CheckpointLoadOptions
     /// initialized, with a warning); RetroMAE pretraining needs one. Default false: a head only if the file has one.
     /// </summary>
     public bool WithLmHead { get; init; }
+
+    /// <summary>
+    /// Refuse a folder without both head files instead of starting the heads from random weights; a resumed run's
+    /// checkpoint always has them, so their absence there means damage. Default false.
+    /// </summary>
+    public bool RequireHeads { get; init; }
 }

@@ -1,26 +1,34 @@
-using System.Collections;
 using M3Train.Model;
 using Serilog;
 using TorchSharp;
-using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
 namespace M3Train.Checkpoints;
 
 /// <summary>
-/// Loads a BGE-M3 / XLM-R checkpoint folder (spec section 11): <c>config.json</c>, the encoder as
-/// <c>model.safetensors</c> or <c>pytorch_model.bin</c> (keys with or without <c>roberta.</c>, optional
-/// <c>lm_head.*</c> and <c>pooler.*</c>), and FlagEmbedding's head files <c>colbert_linear.pt</c> and
-/// <c>sparse_linear.pt</c>. Every tensor's shape is checked (PyBridge would broadcast some mismatches
-/// silently); missing and unexpected keys are errors unless allowed.
+/// Loads a BGE-M3 / XLM-R checkpoint folder: <c>config.json</c>, the encoder as <c>model.safetensors</c> or
+/// <c>pytorch_model.bin</c> (keys with or without <c>roberta.</c>, optional <c>lm_head.*</c> and <c>pooler.*</c>), and
+/// FlagEmbedding's head files <c>colbert_linear.pt</c> and <c>sparse_linear.pt</c>.
 /// </summary>
+/// <remarks>
+/// The files are treated as untrusted. Every file is checked against itself first (<see cref="SafetensorsReader"/>,
+/// <see cref="TorchPickleReader"/>), then the whole of it against the model config.json describes (names, shapes,
+/// floating-point dtypes; missing and unexpected keys are errors unless allowed), and only then is the model
+/// allocated and filled one tensor at a time. Parameters the files do not provide may take at most
+/// max(1 GiB, the weights' own size), so a config.json cannot ask for a model its weights do not back.
+/// </remarks>
 public static class M3CheckpointLoader
 {
     const int MaxKeysListed = 20;
+    const long FreshBytesAllowance = 1L << 30;
 
     public static M3Checkpoint Load(string directory, M3CheckpointLoadOptions? options = null)
     {
         options ??= new M3CheckpointLoadOptions();
+        if (string.IsNullOrWhiteSpace(directory))
+            throw new M3TrainException("no checkpoint folder given: set model.path in the run config (or --model on the command line).");
+        if (File.Exists(directory))
+            throw new M3TrainException($"{directory}: is a file; a checkpoint is a folder holding config.json and the weights.");
         if (!System.IO.Directory.Exists(directory))
             throw new M3TrainException($"{directory}: checkpoint folder not found.");
         string configPath = Path.Combine(directory, M3Keys.ConfigFile);
@@ -28,173 +36,110 @@ public static class M3CheckpointLoader
             throw new M3TrainException($"{directory}: no {M3Keys.ConfigFile}; a checkpoint folder needs config.json and model.safetensors or pytorch_model.bin.");
         var config = XlmRobertaConfig.Load(configPath);
 
-        var (weightsPath, file) = ReadEncoder(directory);
-        var heads = ReadHeads(directory);
+        using var encoder = OpenEncoder(directory);
+        using var heads = OpenHeads(directory, options.RequireHeads);
+        int? colbertDim = heads is null ? options.ColbertDim : ColbertDim(heads.Colbert, config, configPath);
+        var plan = LoadPlan.Match(config, configPath, encoder, heads, colbertDim, options);
+        if (plan.FreshBytes > Math.Max(FreshBytesAllowance, plan.FileBytes))
+            throw new M3TrainException($"{configPath}: describes a model of which {Gb(plan.FreshBytes)} is not in {encoder.Path} ({Gb(plan.FileBytes)}); " +
+                                       "its sizes are not backed by the weights, so it is refused. Check that config.json belongs to these weights.");
+
         M3Model? model = null;
         var passthrough = new Dictionary<string, Tensor>();
         try
         {
-            string prefix = file.Any(kv => kv.Key.StartsWith(CheckpointLayout.MaskedLmPrefix, StringComparison.Ordinal))
-                ? CheckpointLayout.MaskedLmPrefix : "";
-            bool hasLmHead = file.Any(kv => kv.Key.StartsWith(M3Keys.LmHead, StringComparison.Ordinal));
-            int? colbertDim = heads is null ? options.ColbertDim : (int)heads.Value.Colbert["weight"].shape[0];
-            model = new M3Model(config, colbertDim, hasLmHead || options.WithLmHead);
-
+            model = new M3Model(config, colbertDim, plan.HasLmHead || options.WithLmHead);
             var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-            var fileKeys = file.Select(kv => kv.Key).ToHashSet();
-            var assigned = new HashSet<string>();
-            var unexpected = new List<string>();
-            var shapeErrors = new List<string>();
             using (no_grad())
             {
-                foreach (var (key, tensor) in file)
+                foreach (var (entry, name) in plan.Assignments)
                 {
-                    string encoderKey = prefix.Length > 0 && key.StartsWith(prefix, StringComparison.Ordinal) ? key[prefix.Length..] : key;
-                    if (M3Keys.IsPassthrough(encoderKey))
-                    {
-                        passthrough[key] = tensor;
-                        continue;
-                    }
-                    string name = ParameterName(key, encoderKey);
-                    if (!parameters.TryGetValue(name, out var parameter))
-                    {
-                        unexpected.Add(key);
-                        passthrough[key] = tensor;
-                        continue;
-                    }
-                    if (!tensor.shape.SequenceEqual(parameter.shape))
-                        shapeErrors.Add($"{key}: {SafetensorsFile.Shape(tensor.shape)} in the file, {SafetensorsFile.Shape(parameter.shape)} in a model of this config.json");
-                    else if (!IsTiedAlias(key, fileKeys))
-                    {
-                        parameter.copy_(tensor);
-                        assigned.Add(name);
-                    }
-                    tensor.Dispose();
+                    using var tensor = encoder.Read(entry);
+                    parameters[name].copy_(tensor);
+                }
+                foreach (var entry in plan.Passthrough) passthrough[entry.Name] = encoder.Read(entry);
+                if (heads is not null)
+                {
+                    CopyHead(model.ColbertHead, heads.Colbert);
+                    CopyHead(model.SparseHead, heads.Sparse);
                 }
             }
-            var missing = parameters.Keys
-                .Where(n => n.StartsWith(M3Keys.Encoder, StringComparison.Ordinal) || (hasLmHead && n.StartsWith(M3Keys.LmHead, StringComparison.Ordinal)))
-                .Where(n => !assigned.Contains(n))
-                .Select(n => n.StartsWith(M3Keys.Encoder, StringComparison.Ordinal) ? prefix + n[M3Keys.Encoder.Length..] : n)
-                .ToList();
 
-            if (shapeErrors.Count > 0)
-                throw new M3TrainException($"{weightsPath}: {shapeErrors.Count} tensor(s) do not fit the model: {List(shapeErrors)}");
-            if (missing.Count > 0 && !options.AllowMissing)
-                throw new M3TrainException($"{weightsPath}: {missing.Count} model key(s) missing: {List(missing)} (allow_missing keeps them freshly initialized).");
-            if (unexpected.Count > 0 && !options.AllowUnexpected)
-                throw new M3TrainException($"{weightsPath}: {unexpected.Count} unexpected key(s): {List(unexpected)} (allow_unexpected keeps them and writes them back on save).");
-            if (missing.Count > 0) Log.Warning("{Path}: {Count} key(s) missing, freshly initialized: {Keys}", weightsPath, missing.Count, List(missing));
-            if (unexpected.Count > 0) Log.Warning("{Path}: {Count} unexpected key(s) kept unused: {Keys}", weightsPath, unexpected.Count, List(unexpected));
-
-            if (!hasLmHead && options.WithLmHead)
+            if (plan.Missing.Count > 0) Log.Warning("{Path}: {Count} key(s) missing, freshly initialized: {Keys}", encoder.Path, plan.Missing.Count, List(plan.Missing));
+            if (plan.Unexpected.Count > 0) Log.Warning("{Path}: {Count} unexpected key(s) kept unused: {Keys}", encoder.Path, plan.Unexpected.Count, List(plan.Unexpected));
+            if (!plan.HasLmHead && options.WithLmHead)
                 Log.Warning("{Path}: no lm_head.* (not a masked-LM checkpoint), so the masked-LM head is freshly initialized; " +
-                            "start RetroMAE from a masked-LM checkpoint (e.g. xlm-roberta-large) to keep its pretrained head", weightsPath);
-
-            if (heads is { } h)
-            {
-                CopyHead(model.ColbertHead, h.Colbert, Path.Combine(directory, M3Keys.ColbertFile));
-                CopyHead(model.SparseHead, h.Sparse, Path.Combine(directory, M3Keys.SparseFile));
-            }
-            var layout = new CheckpointLayout(prefix, file.Select(kv => kv.Key).ToList(), passthrough);
-            return new M3Checkpoint(directory, model, layout, heads is not null, missing, unexpected);
+                            "start RetroMAE from a masked-LM checkpoint (e.g. xlm-roberta-large) to keep its pretrained head", encoder.Path);
+            var layout = new CheckpointLayout(plan.Prefix, encoder.Entries.Select(e => e.Name).ToList(), passthrough);
+            return new M3Checkpoint(directory, model, layout, heads is not null, plan.Missing, plan.Unexpected);
         }
         catch
         {
             model?.Dispose();
             foreach (var t in passthrough.Values) t.Dispose();
-            foreach (var (_, t) in file) t.Dispose();
             throw;
         }
-        finally
-        {
-            if (heads is { } h)
-                foreach (var t in h.Colbert.Values.Concat(h.Sparse.Values)) t.Dispose();
-        }
     }
 
-    /// <summary>
-    /// The M3Model parameter a file key loads into. The tied decoder keys map to what they are tied to
-    /// (word embeddings, <c>lm_head.bias</c>) so their shapes are checked.
-    /// </summary>
-    static string ParameterName(string key, string encoderKey)
-    {
-        if (key == M3Keys.LmDecoderWeight) return M3Keys.WordEmbeddings;
-        if (key == M3Keys.LmDecoderBias) return M3Keys.LmBias;
-        if (key.StartsWith(M3Keys.LmHead, StringComparison.Ordinal)) return key;
-        return M3Keys.Encoder + encoderKey;
-    }
-
-    /// <summary>
-    /// The decoder weight is the word embedding matrix itself, and the decoder bias is <c>lm_head.bias</c>
-    /// when the file has that key too: such copies only have their shapes checked.
-    /// </summary>
-    static bool IsTiedAlias(string key, HashSet<string> fileKeys) =>
-        key == M3Keys.LmDecoderWeight || (key == M3Keys.LmDecoderBias && fileKeys.Contains(M3Keys.LmBias));
-
-    static (string Path, List<KeyValuePair<string, Tensor>> Tensors) ReadEncoder(string directory)
+    static ITensorFile OpenEncoder(string directory)
     {
         string safetensors = Path.Combine(directory, M3Keys.SafetensorsFile);
-        if (File.Exists(safetensors)) return (safetensors, SafetensorsFile.Read(safetensors));
+        if (File.Exists(safetensors)) return SafetensorsFile.Open(safetensors);
         string pickle = Path.Combine(directory, M3Keys.PickleFile);
-        if (File.Exists(pickle))
-        {
-            var table = Unpickle(pickle);
-            var ordered = table.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
-            return (pickle, ordered);
-        }
+        if (File.Exists(pickle)) return new TorchPickleReader(pickle);
         throw new M3TrainException($"{directory}: neither {M3Keys.SafetensorsFile} nor {M3Keys.PickleFile} found (sharded checkpoints are not supported).");
     }
 
-    static (Dictionary<string, Tensor> Colbert, Dictionary<string, Tensor> Sparse)? ReadHeads(string directory)
+    static HeadFiles? OpenHeads(string directory, bool required)
     {
         string colbert = Path.Combine(directory, M3Keys.ColbertFile), sparse = Path.Combine(directory, M3Keys.SparseFile);
         var absent = new[] { colbert, sparse }.Where(p => !File.Exists(p)).Select(Path.GetFileName).ToList();
         if (absent.Count == 0)
-            return (Unpickle(colbert), Unpickle(sparse));
+        {
+            var colbertFile = new TorchPickleReader(colbert);
+            try
+            {
+                return new HeadFiles(colbertFile, new TorchPickleReader(sparse));
+            }
+            catch
+            {
+                colbertFile.Dispose();
+                throw;
+            }
+        }
+        if (required)
+            throw new M3TrainException($"{directory}: {string.Join(" and ", absent)} missing; this checkpoint was saved with both head files, so it is incomplete. " +
+                                       "Restore the file(s), or resume from another checkpoint.");
+        if (absent.Count == 1)
+            throw new M3TrainException($"{directory}: {absent[0]} is missing but the other head file is there: the folder is incomplete. " +
+                                       "Restore it, or remove both head files to start the sparse and multi-vector heads from random weights.");
         Log.Warning("{Directory}: {Files} not found, so the sparse (lexical) and multi-vector (ColBERT) heads are freshly initialized with random weights; their scores mean nothing until trained",
             directory, string.Join(" and ", absent));
         return null;
     }
 
-    static Dictionary<string, Tensor> Unpickle(string path)
+    /// <summary>D' of a ColBERT head file: its weight is [D', D].</summary>
+    static int ColbertDim(ITensorFile colbert, XlmRobertaConfig config, string configPath)
     {
-        Hashtable table;
-        try
-        {
-            table = PyTorchUnpickler.UnpickleStateDict(path);
-        }
-        catch (Exception e) when (e is not M3TrainException)
-        {
-            throw new M3TrainException($"{path}: not a readable PyTorch state dict ({e.Message}).", e);
-        }
-        var result = new Dictionary<string, Tensor>();
-        foreach (DictionaryEntry entry in table)
-        {
-            if (entry.Key is not string key || entry.Value is not Tensor tensor)
-                throw new M3TrainException($"{path}: expected a state dict of tensors, found entry '{entry.Key}' of type {entry.Value?.GetType().Name ?? "null"}.");
-            result[key] = tensor;
-        }
-        return result;
+        var weight = colbert.Entries.FirstOrDefault(e => e.Name == "weight")
+            ?? throw new M3TrainException($"{colbert.Path}: no 'weight' tensor; a ColBERT head holds weight [D', D] and bias [D'].");
+        if (weight.Shape is not [var dim and > 0 and <= 65536, var input] || input != config.HiddenSize)
+            throw new M3TrainException($"{colbert.Path}: weight is {SafetensorsFile.Shape(weight.Shape)}; expected [D', {config.HiddenSize}] with D' in 1..65536 (hidden_size of {configPath}).");
+        return (int)dim;
     }
 
-    static void CopyHead(nn.Module head, Dictionary<string, Tensor> state, string path)
+    static void CopyHead(nn.Module head, ITensorFile file)
     {
         var parameters = head.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        var missing = parameters.Keys.Where(k => !state.ContainsKey(k)).ToList();
-        var unexpected = state.Keys.Where(k => !parameters.ContainsKey(k)).ToList();
-        if (missing.Count > 0 || unexpected.Count > 0)
-            throw new M3TrainException($"{path}: expected keys {string.Join(", ", parameters.Keys)}; missing: [{string.Join(", ", missing)}], unexpected: [{string.Join(", ", unexpected)}].");
-        using var noGrad = no_grad();
-        foreach (var (name, parameter) in parameters)
+        foreach (var entry in file.Entries)
         {
-            var tensor = state[name];
-            if (!tensor.shape.SequenceEqual(parameter.shape))
-                throw new M3TrainException($"{path}: {name}: {SafetensorsFile.Shape(tensor.shape)} in the file, {SafetensorsFile.Shape(parameter.shape)} expected by config.json.");
-            parameter.copy_(tensor);
+            using var tensor = file.Read(entry);
+            parameters[entry.Name].copy_(tensor);
         }
     }
 
-    static string List(IReadOnlyList<string> items) =>
+    internal static string List(IReadOnlyList<string> items) =>
         string.Join(", ", items.Take(MaxKeysListed)) + (items.Count > MaxKeysListed ? $", ... ({items.Count - MaxKeysListed} more)" : "");
+
+    static string Gb(long bytes) => $"{bytes / 1e9:0.###} GB";
 }

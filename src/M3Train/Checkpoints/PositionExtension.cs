@@ -1,10 +1,8 @@
-using System.Collections;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using M3Train.Model;
 using Serilog;
 using TorchSharp;
-using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
 namespace M3Train.Checkpoints;
@@ -48,10 +46,13 @@ public static class PositionExtension
         int old = config.MaxPositionEmbeddings;
         if (maxPositions <= old)
             throw new M3TrainException($"--max-positions {maxPositions}: must exceed the model's max_position_embeddings {old} ({configPath}).");
+        if (maxPositions > XlmRobertaConfig.MaxPositions)
+            throw new M3TrainException($"--max-positions {maxPositions}: at most {XlmRobertaConfig.MaxPositions} (a table of {XlmRobertaConfig.MaxPositions - 2} tokens; BGE-M3 uses 8194).");
 
         string parent = Path.GetDirectoryName(target) ?? throw new M3TrainException($"{outputDirectory}: cannot write into a file-system root.");
         Directory.CreateDirectory(parent);
-        string staging = Path.Combine(parent, $".{Path.GetFileName(target)}.extending-{Guid.NewGuid():N}");
+        RemoveStaleStaging(parent, Path.GetFileName(target));
+        string staging = Path.Combine(parent, $"{StagingPrefix(Path.GetFileName(target))}{Guid.NewGuid():N}");
         Directory.CreateDirectory(staging);
         try
         {
@@ -69,6 +70,18 @@ public static class PositionExtension
         {
             if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
             throw;
+        }
+    }
+
+    static string StagingPrefix(string targetName) => $".{targetName}.extending-";
+
+    /// <summary>A run killed mid-write (e.g. by the OOM killer) could not remove its staging folder; the next run does.</summary>
+    static void RemoveStaleStaging(string parent, string targetName)
+    {
+        foreach (string stale in Directory.EnumerateDirectories(parent, StagingPrefix(targetName) + "*"))
+        {
+            Log.Information("Removing {Folder}, left by an extend-positions run that did not finish", stale);
+            Directory.Delete(stale, recursive: true);
         }
     }
 
@@ -151,20 +164,10 @@ public static class PositionExtension
         string pickle = Path.Combine(source, M3Keys.PickleFile);
         if (!File.Exists(pickle))
             throw new M3TrainException($"{source}: neither {M3Keys.SafetensorsFile} nor {M3Keys.PickleFile} found (sharded checkpoints are not supported).");
-        Hashtable table;
-        try
-        {
-            table = PyTorchUnpickler.UnpickleStateDict(pickle);
-        }
-        catch (Exception e) when (e is not M3TrainException)
-        {
-            throw new M3TrainException($"{pickle}: not a readable PyTorch state dict ({e.Message}).", e);
-        }
+        using var file = new TorchPickleReader(pickle);
+        var tensors = file.ReadAll().OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
         Log.Information("{Pickle}: read; the extended weights are written as {File}", pickle, M3Keys.SafetensorsFile);
-        return (pickle, table.Cast<DictionaryEntry>()
-            .Select(e => new KeyValuePair<string, Tensor>((string)e.Key, (Tensor)e.Value!))
-            .OrderBy(kv => kv.Key, StringComparer.Ordinal)
-            .ToList());
+        return (pickle, tensors);
     }
 
     static void WriteConfig(string sourcePath, string targetPath, int maxPositions)
@@ -193,7 +196,16 @@ public static class PositionExtension
 
     static string? TokenizerLimit(string path, int oldTokens, int newTokens)
     {
-        if (JsonNode.Parse(File.ReadAllText(path)) is not JsonObject root
+        JsonNode? parsed;
+        try
+        {
+            parsed = JsonNode.Parse(File.ReadAllText(path));
+        }
+        catch (JsonException e)
+        {
+            throw new M3TrainException($"{path}: not valid JSON ({e.Message}); fix or remove it.", e);
+        }
+        if (parsed is not JsonObject root
             || root["model_max_length"] is not JsonValue limit
             || !limit.TryGetValue<long>(out long value)
             || value != oldTokens)

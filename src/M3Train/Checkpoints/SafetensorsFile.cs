@@ -13,49 +13,15 @@ namespace M3Train.Checkpoints;
 public static class SafetensorsFile
 {
     const int BufferSize = 1 << 20;
-    const long MaxHeaderBytes = 100L << 20;
+
+    /// <summary>Opens a file for reading; its whole header is checked first (see <see cref="SafetensorsReader"/>).</summary>
+    public static SafetensorsReader Open(string path) => new(path);
 
     /// <summary>All tensors of a file, on the CPU, in the header's order.</summary>
     public static List<KeyValuePair<string, Tensor>> Read(string path)
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, BufferSize);
-        Span<byte> lengthBytes = stackalloc byte[8];
-        stream.ReadExactly(lengthBytes);
-        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
-        if (headerLength > (ulong)Math.Min(MaxHeaderBytes, stream.Length - 8))
-            throw new M3TrainException($"{path}: not a safetensors file (header length {headerLength}).");
-        var header = new byte[headerLength];
-        stream.ReadExactly(header);
-        long dataStart = 8 + (long)headerLength;
-
-        var result = new List<KeyValuePair<string, Tensor>>();
-        try
-        {
-            using var json = JsonDocument.Parse(header);
-            foreach (var entry in json.RootElement.EnumerateObject())
-            {
-                if (entry.Name == "__metadata__") continue;
-                var dtype = ParseDtype(path, entry.Name, entry.Value.GetProperty("dtype").GetString());
-                long[] shape = entry.Value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-                long[] offsets = entry.Value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-                var tensor = empty(shape, dtype);
-                long bytes = tensor.NumberOfElements * tensor.ElementSize;
-                if (offsets.Length != 2 || offsets[1] - offsets[0] != bytes || dataStart + offsets[1] > stream.Length)
-                {
-                    tensor.Dispose();
-                    throw new M3TrainException($"{path}: tensor '{entry.Name}': data_offsets [{string.Join(", ", offsets)}] do not hold {bytes} bytes of {dtype} {Shape(shape)}.");
-                }
-                stream.Position = dataStart + offsets[0];
-                tensor.ReadBytesFromStream(stream, BufferSize);
-                result.Add(new(entry.Name, tensor));
-            }
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-        {
-            foreach (var (_, t) in result) t.Dispose();
-            throw new M3TrainException($"{path}: malformed safetensors header ({e.Message}).", e);
-        }
-        return result;
+        using var file = Open(path);
+        return file.ReadAll();
     }
 
     /// <summary>Writes tensors (any device; contiguous copies are made where needed) in the given order.</summary>
@@ -102,7 +68,7 @@ public static class SafetensorsFile
         }
     }
 
-    static ScalarType ParseDtype(string path, string name, string? dtype) => dtype switch
+    internal static ScalarType ParseDtype(string path, string name, string? dtype) => dtype switch
     {
         "F64" => ScalarType.Float64,
         "F32" => ScalarType.Float32,
@@ -114,7 +80,7 @@ public static class SafetensorsFile
         "I8" => ScalarType.Int8,
         "U8" => ScalarType.Byte,
         "BOOL" => ScalarType.Bool,
-        _ => throw new M3TrainException($"{path}: tensor '{name}': unsupported dtype '{dtype}'."),
+        _ => throw new M3TrainException($"{path}: tensor '{name}': unsupported dtype '{dtype}' (M3Train reads F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)."),
     };
 
     static string DtypeName(ScalarType type, string name) => type switch

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
 namespace M3Train.Config;
@@ -7,22 +8,73 @@ namespace M3Train.Config;
 /// <summary>Reads YAML or JSON text into a <see cref="ConfigNode"/> tree (JSON is YAML, but JSON files get JSON's own errors).</summary>
 public static class ConfigParser
 {
+    /// <summary>Deeper nesting is refused before the document is built: the tree is built recursively, and a crafted file could overflow the stack.</summary>
+    const int MaxDepth = 64;
+    const long MaxFileBytes = 16L << 20;
+
     public static ConfigNode ParseFile(string path)
     {
+        if (Directory.Exists(path)) throw new M3TrainException($"{path}: is a folder; --config takes a YAML or JSON file.");
         if (!File.Exists(path)) throw new M3TrainException($"{path}: config file not found.");
-        string text = File.ReadAllText(path);
-        return Path.GetExtension(path).Equals(".json", StringComparison.OrdinalIgnoreCase) ? ParseJson(text, path) : ParseYaml(text, path);
+        string text;
+        try
+        {
+            long length = new FileInfo(path).Length;
+            if (length > MaxFileBytes) throw new M3TrainException($"{path}: {length} bytes; a run config is a few kilobytes (at most {MaxFileBytes >> 20} MiB is read).");
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new M3TrainException($"{path}: cannot read ({e.Message}).", e);
+        }
+        var root = Path.GetExtension(path).Equals(".json", StringComparison.OrdinalIgnoreCase) ? ParseJson(text, path) : ParseYaml(text, path);
+        if (root is ConfigNode.Map { Entries.Count: 0 } or ConfigNode.Scalar { Value: null or "" })
+            throw new M3TrainException($"{path}: the config file is empty; a run config sets at least model.path, data.files and output_dir (start from configs/quickstart.yaml).");
+        return root;
     }
 
     public static ConfigNode ParseYaml(string text, string source)
     {
         var stream = new YamlStream();
-        try { stream.Load(new StringReader(text)); }
+        try
+        {
+            CheckShape(text, source);
+            stream.Load(new StringReader(text));
+        }
         catch (YamlException e) { throw new M3TrainException($"{source}:{e.Start.Line}: invalid YAML: {e.InnerException?.Message ?? e.Message}"); }
-        // YamlDotNet's scanner throws this, not a YamlException, at some unclosed brackets ("[a, b" then a new key).
-        catch (InvalidOperationException e) { throw new M3TrainException($"{source}: invalid YAML: the reader stopped ({e.Message}); check that every [, {{ and quote is closed.", e); }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or OverflowException)
+        {
+            // YamlDotNet's scanner fails this way on some malformed text (a '[' opening a line inside a block mapping).
+            throw new M3TrainException($"{source}: invalid YAML ({e.Message}); look for an unclosed '[', '{{' or quote.", e);
+        }
         if (stream.Documents.Count == 0) return new ConfigNode.Map(new Dictionary<string, ConfigNode>(), 1);
         return FromYaml(stream.Documents[0].RootNode, source, "");
+    }
+
+    /// <summary>
+    /// Reads the text as a stream of parser events (no recursion) before it is loaded: one document, nested at
+    /// most <see cref="MaxDepth"/> levels, no aliases (which would let a small file expand exponentially).
+    /// </summary>
+    static void CheckShape(string text, string source)
+    {
+        var parser = new Parser(new StringReader(text));
+        int depth = 0, documents = 0;
+        while (parser.MoveNext())
+        {
+            var at = parser.Current!.Start;
+            switch (parser.Current)
+            {
+                case DocumentStart when ++documents > 1:
+                    throw new ConfigException(source, (int)at.Line, "", "holds more than one YAML document (a second '---'); a config is one document.");
+                case MappingStart or SequenceStart when ++depth > MaxDepth:
+                    throw new ConfigException(source, (int)at.Line, "", $"nested more than {MaxDepth} levels deep.");
+                case MappingEnd or SequenceEnd:
+                    depth--;
+                    break;
+                case AnchorAlias:
+                    throw new ConfigException(source, (int)at.Line, "", "YAML aliases and anchors are not supported in configs.");
+            }
+        }
     }
 
     /// <summary>Parses the value side of a <c>--set key=value</c>: YAML flow syntax, so <c>[a, b]</c> and <c>{x: 1}</c> work.</summary>
@@ -58,7 +110,9 @@ public static class ConfigParser
                 var entries = new Dictionary<string, ConfigNode>(StringComparer.Ordinal);
                 foreach (var (k, v) in map.Children)
                 {
-                    string key = ((YamlScalarNode)k).Value ?? "";
+                    if (k is not YamlScalarNode keyNode)
+                        throw new ConfigException(source, (int)k.Start.Line, path, "a key is a list or a mapping; config keys are plain names.");
+                    string key = keyNode.Value ?? "";
                     string child = path.Length == 0 ? key : $"{path}.{key}";
                     if (!entries.TryAdd(key, FromYaml(v, source, child)))
                         throw new ConfigException(source, (int)k.Start.Line, child, "key appears twice.");

@@ -47,6 +47,13 @@ public sealed record DataConfig
     /// </summary>
     [Range(1, int.MaxValue)] public int? TokensPerBatch { get; init; }
 
+    /// <summary>
+    /// Rows larger than this many bytes (a JSONL line, or a Parquet row's texts in UTF-8) are bad rows, passed over
+    /// without being read whole: one stray 50 MB line would otherwise take gigabytes to parse and tokenize.
+    /// Default 8 MB (8388608).
+    /// </summary>
+    [Range(1024, 1 << 30)] public int MaxRowBytes { get; init; } = 8 << 20;
+
     /// <summary>error (default): a bad row fails the run before training with file:line and the reason; skip: it is logged and left out.</summary>
     public BadRowPolicy OnBadRow { get; init; } = BadRowPolicy.Error;
 

@@ -123,34 +123,53 @@ public sealed class DataFileIndex : IDisposable
     static string CacheKey(string contentHash, XlmrTokenizer tokenizer, DataConfig config)
     {
         string material = string.Join('\n', "v1", contentHash, tokenizer.Fingerprint,
-            config.QueryInstruction ?? "<none>", config.QueryInstructionFormat, config.UseRowPrompt ? "row-prompt" : "no-row-prompt");
+            config.QueryInstruction ?? "<none>", config.QueryInstructionFormat, config.UseRowPrompt ? "row-prompt" : "no-row-prompt",
+            $"max-row-bytes {config.MaxRowBytes}");
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(material)));
     }
 
     static IndexedRows IndexJsonl(string path, XlmrTokenizer tokenizer, DataConfig config)
     {
         var builder = new Builder(tokenizer, config);
-        using var reader = new Utf8LineReader(File.OpenRead(path));
-        var chunk = new List<(long Offset, long Line, byte[] Bytes)>(LinesPerChunk);
+        using var reader = new Utf8LineReader(File.OpenRead(path), maxLineBytes: config.MaxRowBytes);
+        var chunk = new List<(long Offset, long Line, byte[]? Bytes, string? Problem)>(LinesPerChunk);
+        void Flush()
+        {
+            builder.AddChunk(chunk.Count, i => chunk[i].Bytes is { } bytes
+                ? (chunk[i].Offset, chunk[i].Line, JsonlRowParser.Parse(bytes, out var p), p)
+                : (chunk[i].Offset, chunk[i].Line, null, chunk[i].Problem));
+            chunk.Clear();
+        }
         while (reader.TryReadLine(out var line))
         {
-            if (IsBlank(line)) continue;
-            chunk.Add((reader.LineStart, reader.LineNumber, line.ToArray()));
-            if (chunk.Count == LinesPerChunk)
-            {
-                builder.AddChunk(chunk.Count, i => (chunk[i].Offset, chunk[i].Line, JsonlRowParser.Parse(chunk[i].Bytes, out var p), p));
-                chunk.Clear();
-            }
+            if (reader.LineTooLong)
+                chunk.Add((reader.LineStart, reader.LineNumber, null, TooLarge(reader.LineLength, config)));
+            else if (!IsBlank(line))
+                chunk.Add((reader.LineStart, reader.LineNumber, line.ToArray(), null));
+            if (chunk.Count == LinesPerChunk) Flush();
         }
-        builder.AddChunk(chunk.Count, i => (chunk[i].Offset, chunk[i].Line, JsonlRowParser.Parse(chunk[i].Bytes, out var p), p));
+        Flush();
         return builder.Result();
     }
 
     static IndexedRows IndexParquet(IReadOnlyList<(TrainRow? Row, string? Problem)> all, XlmrTokenizer tokenizer, DataConfig config)
     {
         var builder = new Builder(tokenizer, config);
-        builder.AddChunk(all.Count, i => (i, i + 1, all[i].Row, all[i].Problem));
+        builder.AddChunk(all.Count, i => all[i].Row is { } row && RowBytes(row) is var bytes && bytes > config.MaxRowBytes
+            ? (i, i + 1, null, TooLarge(bytes, config))
+            : (i, i + 1, all[i].Row, all[i].Problem));
         return builder.Result();
+    }
+
+    static string TooLarge(long bytes, DataConfig config) =>
+        $"the row is {bytes} bytes, more than data.max_row_bytes {config.MaxRowBytes} (raise it if such rows are meant to be trained on)";
+
+    static long RowBytes(TrainRow row)
+    {
+        long bytes = 0;
+        foreach (string? text in new[] { row.Query, row.Text, row.Prompt, row.Type }.Concat(row.Positives).Concat(row.Negatives))
+            if (text is not null) bytes += Encoding.UTF8.GetByteCount(text);
+        return bytes;
     }
 
     static bool IsBlank(ReadOnlySpan<byte> line) => line.Trim(" \t\r"u8).IsEmpty;

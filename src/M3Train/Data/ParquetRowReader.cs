@@ -19,12 +19,13 @@ public static class ParquetRowReader
     /// <summary>Every row (index i is row i+1 of the file), or null with the problem where a row cannot be read.</summary>
     public static IReadOnlyList<(TrainRow? Row, string? Problem)> ReadAll(string path)
     {
+        ParquetFooter.Check(path);
         ParquetSchema schema;
         try
         {
             schema = ParquetReader.ReadSchemaAsync(path).GetAwaiter().GetResult();
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or ParquetException)
+        catch (Exception e) when (IsParserFailure(e))
         {
             throw new M3TrainException($"{path}: not a readable Parquet file ({e.Message})", e);
         }
@@ -64,7 +65,7 @@ public static class ParquetRowReader
         {
             rows = ParquetSerializer.DeserializeAsync<ParquetRow<TScore>>(path).GetAwaiter().GetResult().Data;
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or InvalidCastException or ParquetException)
+        catch (Exception e) when (IsParserFailure(e))
         {
             throw new M3TrainException($"{path}: cannot read its rows ({e.Message})", e);
         }
@@ -73,6 +74,12 @@ public static class ParquetRowReader
             result[i] = rows[i].ToTrainRow();
         return result;
     }
+
+    /// <summary>
+    /// Parquet.Net meets a damaged file with whatever its decoding trips over (InvalidOperationException, index and
+    /// overflow errors, ...), so every exception but running out of memory means "this file cannot be read".
+    /// </summary>
+    static bool IsParserFailure(Exception e) => e is not (OutOfMemoryException or M3TrainException);
 
     static bool IsString(Type type) => type == typeof(string) || type == typeof(ReadOnlyMemory<char>);
 

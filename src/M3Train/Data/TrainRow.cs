@@ -30,7 +30,14 @@ public sealed record TrainRow
             return $"\"pos_scores\" has {PositiveScores.Length} values for {Positives.Length} \"pos\" texts";
         if (PositiveScores is not null && (NegativeScores?.Length ?? 0) != Negatives.Length)
             return $"\"neg_scores\" has {NegativeScores?.Length ?? 0} values for {Negatives.Length} \"neg\" texts";
-        return null;
+        return NonFinite("pos_scores", PositiveScores) ?? NonFinite("neg_scores", NegativeScores);
+    }
+
+    /// <summary>A NaN or infinite teacher score (or one beyond float's range) would make every step of its batch non-finite.</summary>
+    static string? NonFinite(string name, float[]? scores)
+    {
+        int i = scores is null ? -1 : Array.FindIndex(scores, s => !float.IsFinite(s));
+        return i < 0 ? null : $"\"{name}\"[{i}] is {scores![i].ToString(System.Globalization.CultureInfo.InvariantCulture)}, not a finite number";
     }
 
     /// <summary>Why a group row of <paramref name="type"/> with <paramref name="negatives"/> negatives cannot fill groups of <paramref name="groupSize"/>, or null.</summary>

@@ -3,7 +3,8 @@ namespace M3Train.Data;
 /// <summary>
 /// Reads a stream line by line as raw UTF-8 bytes, so a caller can validate each line and name its
 /// number when it is bad (a <see cref="StreamReader"/> decodes ahead and cannot say which line failed).
-/// A UTF-8 byte-order mark at the start is skipped; "\r\n" and "\n" both end a line.
+/// A UTF-8 byte-order mark at the start is skipped; "\r\n" and "\n" both end a line. A line longer than the
+/// limit is passed over without being held in memory and reported by <see cref="LineTooLong"/>.
 /// </summary>
 public sealed class Utf8LineReader : IDisposable
 {
@@ -11,15 +12,24 @@ public sealed class Utf8LineReader : IDisposable
 
     readonly Stream _stream;
     readonly bool _leaveOpen;
+    readonly int _maxLineBytes;
     byte[] _buffer = new byte[1 << 16];
     int _start, _end;
     bool _eof, _first = true;
 
-    public Utf8LineReader(Stream stream, bool leaveOpen = false)
+    /// <param name="maxLineBytes">Longest line returned whole; a longer one comes back empty with <see cref="LineTooLong"/> set.</param>
+    public Utf8LineReader(Stream stream, bool leaveOpen = false, int maxLineBytes = int.MaxValue)
     {
         _stream = stream;
         _leaveOpen = leaveOpen;
+        _maxLineBytes = maxLineBytes;
     }
+
+    /// <summary>Whether the line last returned was longer than the limit (it was returned empty, its bytes skipped).</summary>
+    public bool LineTooLong { get; private set; }
+
+    /// <summary>Bytes of the line last returned, without its terminator (also for a line that was too long).</summary>
+    public long LineLength { get; private set; }
 
     /// <summary>1-based number of the line last returned.</summary>
     public long LineNumber { get; private set; }
@@ -54,6 +64,9 @@ public sealed class Utf8LineReader : IDisposable
                     if (length > 0 && _buffer[_start + length - 1] == (byte)'\r') length--;
                     line = _buffer.AsSpan(_start, length);
                     LineStart = Position;
+                    LineTooLong = length > _maxLineBytes;
+                    LineLength = length;
+                    if (LineTooLong) line = default;
                     _start += consumed;
                     Position += consumed;
                     LineNumber++;
@@ -64,9 +77,43 @@ public sealed class Utf8LineReader : IDisposable
                     line = default;
                     return false;
                 }
+                if (_end - _start > _maxLineBytes)
+                {
+                    line = default;
+                    SkipLongLine();
+                    return true;
+                }
             }
             Fill();
         }
+    }
+
+    /// <summary>Passes over the rest of a line already known to be too long, reading through a fixed buffer.</summary>
+    void SkipLongLine()
+    {
+        LineStart = Position;
+        long length = 0;
+        while (true)
+        {
+            int newline = _buffer.AsSpan(_start, _end - _start).IndexOf((byte)'\n');
+            if (newline >= 0 || _eof)
+            {
+                int taken = newline >= 0 ? newline : _end - _start;
+                length += taken;
+                _start += newline >= 0 ? taken + 1 : taken;
+                Position += newline >= 0 ? taken + 1 : taken;
+                break;
+            }
+            length += _end - _start;
+            Position += _end - _start;
+            _start = _end = 0;
+            int read = _stream.Read(_buffer, 0, _buffer.Length);
+            if (read == 0) _eof = true;
+            _end = read;
+        }
+        LineTooLong = true;
+        LineLength = length;
+        LineNumber++;
     }
 
     void Fill()

@@ -78,8 +78,32 @@ public static class BeirReader
 
     private static IEnumerable<string> ReadLines(string path)
     {
+        if (Directory.Exists(path)) throw new M3TrainException($"{path}: is a folder; expected a file");
         if (!File.Exists(path)) throw new M3TrainException($"{path}: file not found");
-        return File.ReadLines(path);
+        IEnumerator<string> lines;
+        try
+        {
+            lines = File.ReadLines(path).GetEnumerator();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new M3TrainException($"{path}: cannot read ({e.Message})", e);
+        }
+        using (lines)
+        {
+            while (true)
+            {
+                try
+                {
+                    if (!lines.MoveNext()) yield break;
+                }
+                catch (IOException e)
+                {
+                    throw new M3TrainException($"{path}: cannot read ({e.Message})", e);
+                }
+                yield return lines.Current;
+            }
+        }
     }
 
     private static IEnumerable<(int Line, JsonElement Root)> JsonLines(string path)

@@ -87,18 +87,32 @@ public sealed record XlmRobertaConfig
     /// <summary>BAAI/bge-m3: xlm-roberta-large with 8194 positions (8192 tokens).</summary>
     public static XlmRobertaConfig BgeM3() => Large() with { MaxPositionEmbeddings = 8194 };
 
+    /// <summary>Largest hidden size, FFN width, vocabulary, position table and layer count accepted: far above any
+    /// XLM-R-family model, low enough that a hostile config.json cannot ask for an absurd model.</summary>
+    public const int MaxHiddenSize = 1 << 16, MaxIntermediateSize = 1 << 20, MaxVocabSize = 1 << 24, MaxPositions = 1 << 20,
+        MaxLayers = 1024, MaxTypeVocabSize = 1 << 10;
+
+    const long MaxFileBytes = 16L << 20;
+
     /// <summary>Reads a Hugging Face <c>config.json</c>; errors name the file and the key.</summary>
     public static XlmRobertaConfig Load(string path)
     {
         JsonObject root;
         try
         {
-            root = JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+            long length = new FileInfo(path).Length;
+            if (length > MaxFileBytes)
+                throw new M3TrainException($"{path}: {length} bytes; a config.json is a few kilobytes (at most {MaxFileBytes >> 20} MiB is read).");
+            root = JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) as JsonObject
                 ?? throw new M3TrainException($"{path}: expected a JSON object.");
         }
         catch (JsonException e)
         {
             throw new M3TrainException($"{path}: not valid JSON ({e.Message}).", e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new M3TrainException($"{path}: cannot read ({e.Message}).", e);
         }
         var reader = new KeyReader(path, root);
         var config = new XlmRobertaConfig
@@ -157,17 +171,22 @@ public sealed record XlmRobertaConfig
             if (!ok) throw new M3TrainException($"{source}: {key}: {why}");
         }
         Require(HiddenAct == "gelu", "hidden_act", $"'{HiddenAct}' is not supported; XLM-RoBERTa uses exact (erf) 'gelu'.");
-        Require(VocabSize > 0, "vocab_size", "must be positive.");
-        Require(HiddenSize > 0, "hidden_size", "must be positive.");
-        Require(NumHiddenLayers > 0, "num_hidden_layers", "must be positive.");
+        Require(VocabSize > UnkTokenId && VocabSize <= MaxVocabSize, "vocab_size", $"{VocabSize} must be in {UnkTokenId + 1}..{MaxVocabSize} (ids 0-3 are <s>, <pad>, </s>, <unk>).");
+        Require(HiddenSize is > 0 and <= MaxHiddenSize, "hidden_size", $"{HiddenSize} must be in 1..{MaxHiddenSize}.");
+        Require(NumHiddenLayers is > 0 and <= MaxLayers, "num_hidden_layers", $"{NumHiddenLayers} must be in 1..{MaxLayers}.");
         Require(NumAttentionHeads > 0 && HiddenSize % NumAttentionHeads == 0, "num_attention_heads",
             $"{NumAttentionHeads} must be positive and divide hidden_size {HiddenSize}.");
-        Require(IntermediateSize > 0, "intermediate_size", "must be positive.");
-        Require(MaxPositionEmbeddings > PadTokenId + 2, "max_position_embeddings", $"must exceed pad_token_id + 2 = {PadTokenId + 2}.");
-        Require(TypeVocabSize > 0, "type_vocab_size", "must be positive.");
+        Require(IntermediateSize is > 0 and <= MaxIntermediateSize, "intermediate_size", $"{IntermediateSize} must be in 1..{MaxIntermediateSize}.");
+        Require(PadTokenId >= 0 && PadTokenId < VocabSize, "pad_token_id", "must be a vocabulary id.");
+        Require(MaxPositionEmbeddings > PadTokenId + 2 && MaxPositionEmbeddings <= MaxPositions, "max_position_embeddings",
+            $"{MaxPositionEmbeddings} must exceed pad_token_id + 2 = {PadTokenId + 2} and be at most {MaxPositions}.");
+        Require(TypeVocabSize is > 0 and <= MaxTypeVocabSize, "type_vocab_size", $"{TypeVocabSize} must be in 1..{MaxTypeVocabSize}.");
+        Require(double.IsFinite(LayerNormEps) && LayerNormEps is > 0 and < 1, "layer_norm_eps", $"{LayerNormEps} must be a small positive number (XLM-R: 1e-5).");
         Require(HiddenDropoutProb is >= 0 and < 1, "hidden_dropout_prob", "must be in [0, 1).");
         Require(AttentionProbsDropoutProb is >= 0 and < 1, "attention_probs_dropout_prob", "must be in [0, 1).");
-        Require(PadTokenId >= 0 && PadTokenId < VocabSize, "pad_token_id", "must be a vocabulary id.");
+        Require(double.IsFinite(InitializerRange) && InitializerRange >= 0, "initializer_range", $"{InitializerRange} must be a finite, non-negative standard deviation.");
+        Require(BosTokenId >= 0 && BosTokenId < VocabSize, "bos_token_id", "must be a vocabulary id.");
+        Require(EosTokenId >= 0 && EosTokenId < VocabSize, "eos_token_id", "must be a vocabulary id.");
         if (Extra.TryGetValue("position_embedding_type", out var type) && type is not null && type.ToString() != "absolute")
             Require(false, "position_embedding_type", $"'{type}' is not supported; only 'absolute'.");
     }

@@ -81,7 +81,7 @@ public sealed class Trainer : IDisposable
         if (resumeDir is null && Directory.Exists(_checkpoints.Root) && _checkpoints.List().Count > 0)
             throw new M3TrainException($"{_output} already holds checkpoints of a run: pass --resume latest to continue it, or choose another output_dir.");
 
-        Directory.CreateDirectory(_output);
+        TrainingPreflight.CreateOutputDirectory(_output);
         RunLogging.Configure(_output);
         File.WriteAllText(Path.Combine(_output, "config.yaml"), ConfigWriter.ToYaml(config));
         Log.Information("m3train {Recipe}: resolved config\n{Config}", options.Recipe, ConfigWriter.ToYaml(config));
@@ -90,7 +90,10 @@ public sealed class Trainer : IDisposable
         var devices = ResolveDevices(config.Train);
         _modelSource = resumeDir ?? config.Model.Path;
         if (resumeDir is not null)
+        {
             Log.Information("Resuming from {Checkpoint} at step {Step}", resumeDir, _state.Step);
+            CheckpointManager.WarnConfigChanges(resumeDir, config);
+        }
         torch.manual_seed(config.Train.Seed);
         var replicas = new List<M3Model>();
         foreach (var device in devices)
@@ -103,6 +106,7 @@ public sealed class Trainer : IDisposable
                 AllowUnexpected = config.Model.AllowUnexpectedKeys,
                 ColbertDim = config.Model.ColbertDim,
                 WithLmHead = options.WithLmHead,
+                RequireHeads = resumeDir is not null,
             });
             _loaded.Add(checkpoint);
             var model = checkpoint.Model;
@@ -116,7 +120,7 @@ public sealed class Trainer : IDisposable
             _modelSource, replicas[0].parameters().Sum(p => p.numel()), replicas[0].parameters().Where(p => p.requires_grad).Sum(p => p.numel()),
             devices.Count, string.Join(", ", devices.Select(d => d.ToString())), replicas[0].Precision, config.Train.ActivationCheckpointing);
 
-        Tokenizer = XlmrTokenizer.FromFolder(_loaded[0].Directory);
+        Tokenizer = TrainingPreflight.Check(config, _loaded[0]);
         if (resumeDir is not null && _state.WorldSize != devices.Count)
             _config = config = config with { Data = KeepGlobalBatch(config.Data, _state.WorldSize, devices.Count) };
         _data = TrainData.Load(config.Data, Tokenizer);
@@ -124,8 +128,7 @@ public sealed class Trainer : IDisposable
             _loaders.Add(new TrainDataLoader(_data, Tokenizer, config.Train.Seed, devices.Count, r, config.Train.SubBatchSize, _state.Loader));
 
         int accumulation = config.Train.GradientAccumulationSteps;
-        int total = _state.TotalSteps > 0 ? _state.TotalSteps
-            : config.Train.MaxSteps ?? Math.Max(1, config.Train.Epochs * _loaders[0].StepsPerEpoch / accumulation);
+        int total = _state.ResolveTotalSteps(config.Train.MaxSteps ?? Math.Max(1, config.Train.Epochs * _loaders[0].StepsPerEpoch / accumulation));
         _schedule = LrSchedule.FromConfig(config.Train, total);
 
         Objective = objective(this);
@@ -133,7 +136,7 @@ public sealed class Trainer : IDisposable
         _optimizer = OptimizerFactory.Create(_trainable, config.Train);
         if (resumeDir is not null)
         {
-            _optimizer.load_state_dict(Path.Combine(resumeDir, "optimizer.bin"));
+            CheckpointManager.LoadOptimizer(_optimizer, resumeDir);
             Objective.Load(resumeDir);
         }
         Log.Information("Training {Total} steps ({PerEpoch} batches per epoch, accumulation {Acc}), warmup {Warmup} steps, peak lr {Lr}",

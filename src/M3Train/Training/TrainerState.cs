@@ -1,5 +1,6 @@
 using System.Text.Json;
 using M3Train.Data;
+using Serilog;
 
 namespace M3Train.Training;
 
@@ -32,14 +33,49 @@ public sealed record TrainerState
         string path = Path.Combine(directory, FileName);
         if (!File.Exists(path))
             throw new M3TrainException($"{directory}: not a training checkpoint (no {FileName}); --resume takes a folder under OUTPUT/checkpoints or 'latest'.");
+        TrainerState? state;
         try
         {
-            return JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path), Json)
-                   ?? throw new M3TrainException($"{path}: empty training state.");
+            state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path), Json);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or NotSupportedException or IOException)
         {
-            throw new M3TrainException($"{path}: unreadable training state: {e.Message}");
+            throw Damaged(path, $"unreadable ({e.Message})", e);
         }
+        if (state is null) throw Damaged(path, "empty");
+        if (state.Problem() is { } problem) throw Damaged(path, problem);
+        return state;
+    }
+
+    /// <summary>
+    /// The run's total steps: <paramref name="requested"/> (from <c>train.max_steps</c>, or the epochs) for a fresh run;
+    /// for a resumed one the checkpoint's schedule, or <paramref name="requested"/> when it differs and lies past
+    /// the checkpoint's step, with the schedule rebuilt for it and a warning saying so.
+    /// </summary>
+    public int ResolveTotalSteps(int requested)
+    {
+        if (TotalSteps <= 0 || requested == TotalSteps) return requested;
+        if (requested <= Step)
+            throw new M3TrainException($"train.max_steps {requested}: the checkpoint is at step {Step} of {TotalSteps}, so nothing would be trained; " +
+                                       $"set train.max_steps above {Step}, or leave it at {TotalSteps}.");
+        Log.Warning("train.max_steps {Requested} differs from the checkpoint's {Total}: the run continues from step {Step} to {Requested}, " +
+                     "with warmup and decay rebuilt for {Requested} steps", requested, TotalSteps, Step, requested);
+        return requested;
+    }
+
+    string? Problem()
+    {
+        if (Step < 0 || MicroStep < 0 || SkippedSteps < 0 || TokensSeen < 0) return "negative counters";
+        if (TotalSteps < Step) return $"step {Step} is past total_steps {TotalSteps}";
+        if (WorldSize < 1) return $"world_size {WorldSize}";
+        if (Step > 0 && Loader is null) return "no loader position";
+        return null;
+    }
+
+    static M3TrainException Damaged(string path, string problem, Exception? inner = null)
+    {
+        string message = $"{path}: {problem}; the checkpoint is damaged. Resume from an earlier one (--resume DIR), or with --resume latest, " +
+                         "which skips checkpoints whose files do not match their manifest.";
+        return inner is null ? new M3TrainException(message) : new M3TrainException(message, inner);
     }
 }

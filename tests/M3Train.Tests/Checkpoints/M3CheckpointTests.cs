@@ -116,22 +116,6 @@ public sealed class M3CheckpointTests : IDisposable
     }
 
     [Fact]
-    public void WithoutBothHeadFilesHeadsAreInitializedAndAWarningSaysSo()
-    {
-        string folder = CopyGolden("noheads");
-        File.Delete(Path.Combine(folder, "sparse_linear.pt"));
-        using var log = new LogCapture();
-        using var loaded = M3Checkpoint.Load(folder, new M3CheckpointLoadOptions { ColbertDim = 8 });
-
-        Assert.False(loaded.HeadsLoaded);
-        Assert.Equal(8, loaded.Model.ColbertHead.OutputSize);
-        string warning = Assert.Single(log.Warnings);
-        Assert.Contains("sparse_linear.pt", warning);
-        Assert.DoesNotContain("colbert_linear.pt", warning);
-        Assert.Contains("initialized", warning);
-    }
-
-    [Fact]
     public void SavingOverAnExistingCheckpointReplacesItWhole()
     {
         string target = Path.Combine(_root, "target");

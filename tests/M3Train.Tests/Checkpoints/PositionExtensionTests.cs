@@ -121,4 +121,30 @@ public sealed class PositionExtensionTests
         var exists = Assert.Throws<M3TrainException>(() => PositionExtension.Extend(TinyModel, temp.Sub("b"), 200, PositionExtensionMethod.Copy));
         Assert.Contains("--force", exists.Message);
     }
+
+    [Fact]
+    public void AnAbsurdPositionCountIsRefusedSayingTheBoundAndLeavesNoFolder()
+    {
+        using var temp = new TempFolder();
+        var error = Assert.Throws<M3TrainException>(() => PositionExtension.Extend(TinyModel, temp.Sub("huge"), 2_000_000_000, PositionExtensionMethod.Copy));
+        Assert.Contains($"at most {XlmRobertaConfig.MaxPositions}", error.Message);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(temp.Path));
+    }
+
+    [Fact]
+    public void AFailedRunRemovesItsStagingFolderAndTheNextRemovesAKilledOnes()
+    {
+        using var temp = new TempFolder();
+        string source = temp.Sub("broken");
+        Directory.CreateDirectory(source);
+        foreach (string file in Directory.GetFiles(TinyModel))
+            File.Copy(file, Path.Combine(source, Path.GetFileName(file)));
+        File.WriteAllText(Path.Combine(source, "tokenizer_config.json"), "{ not json");
+        string killed = temp.Sub(".long.extending-0123456789abcdef");
+        Directory.CreateDirectory(killed);
+
+        var error = Assert.Throws<M3TrainException>(() => PositionExtension.Extend(source, temp.Sub("long"), 258, PositionExtensionMethod.Copy));
+        Assert.Contains("tokenizer_config.json: not valid JSON", error.Message);
+        Assert.Equal([source], Directory.EnumerateFileSystemEntries(temp.Path));
+    }
 }

@@ -20,6 +20,8 @@ public class BadRowTests
         { """{"query": "q", "pos": ["p"], "neg": ["n", "m"], "pos_scores": [1.0], "neg_scores": [0.1]}""", "\"neg_scores\" has 1 values for 2" },
         { """{"query": "q", "pos": ["p"], "neg": []}""", "\"neg\" is empty but groups have 4 passages" },
         { """[1, 2]""", "not a JSON object" },
+        { """{"query": "q", "pos": ["p"], "neg": ["n"], "pos_scores": [1e39], "neg_scores": [0.1]}""", "\"pos_scores\"[0] is Infinity, not a finite number" },
+        { """{"query": "q", "pos": ["p"], "neg": ["n"], "pos_scores": [1.0], "neg_scores": [-1e400]}""", "\"neg_scores\"[0] is -Infinity, not a finite number" },
     };
 
     static DataConfig Config(string path, BadRowPolicy policy) =>

@@ -69,4 +69,11 @@ public sealed class BeirReaderTests : IDisposable
     [Fact]
     public void MissingFileIsAUserError() =>
         Assert.Contains("file not found", Assert.Throws<M3TrainException>(() => BeirReader.ReadQueries(Path.Combine(_dir, "none.jsonl"))).Message);
+
+    [Fact]
+    public void AFolderGivenAsAFileIsNamedAsSuch()
+    {
+        var error = Assert.Throws<M3TrainException>(() => BeirReader.ReadQrels(_dir));
+        Assert.Equal($"{_dir}: is a folder; expected a file", error.Message);
+    }
 }

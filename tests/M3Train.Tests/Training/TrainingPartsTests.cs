@@ -85,8 +85,11 @@ public class TrainingPartsTests
                 m.Save(step, dir => File.WriteAllText(Path.Combine(dir, "state.json"), $"{{\"step\":{step}}}"));
             Assert.Equal([20, 30], m.List().Select(c => c.Step));
 
-            // A writer that dies half-way leaves no step folder behind; latest is still 30.
-            Assert.Throws<IOException>(() => m.Save(40, dir => { File.WriteAllText(Path.Combine(dir, "half"), "x"); throw new IOException("disk full"); }));
+            // A writer that dies half-way (a full disk) leaves no step folder and no temporary folder behind; latest is still 30.
+            var full = Assert.Throws<M3TrainException>(() => m.Save(40, dir => { File.WriteAllText(Path.Combine(dir, "half"), "x"); throw new IOException("No space left on device"); }));
+            Assert.Contains("No space left on device", full.Message);
+            Assert.Contains($"the previous checkpoint {m.Latest()} is intact", full.Message);
+            Assert.Empty(Directory.EnumerateDirectories(m.Root, ".tmp-*"));
             Assert.EndsWith(CheckpointManager.NameOf(30), m.Latest());
             Assert.Equal(m.Latest(), m.ResolveResume("latest"));
 
