@@ -31,11 +31,11 @@ public static class Program
 
     public static int Main(string[] args)
     {
-        M3Train.Runtime.RunLogging.Configure();
+        ConsoleLogging.Configure();
         if (!args.Any(a => a is "-h" or "--help" or "-?" or "--version") && M3Train.Runtime.ExternalLibTorch.Problem() is { } problem)
         {
             Console.Error.WriteLine($"error: {problem}");
-            M3Train.Runtime.RunLogging.Close();
+            ConsoleLogging.Close();
             return 2;
         }
         try
@@ -49,7 +49,7 @@ public static class Program
         }
         finally
         {
-            M3Train.Runtime.RunLogging.Close();
+            ConsoleLogging.Close();
         }
     }
 

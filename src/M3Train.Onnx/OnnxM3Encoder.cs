@@ -103,8 +103,7 @@ public sealed class OnnxM3Encoder : IDisposable
             if (row.Length > Manifest.Config.MaxTokens)
                 throw new M3OnnxException($"a text has {row.Length} tokens; the model takes at most {Manifest.Config.MaxTokens}");
         var results = new M3Encoding[tokenIds.Count];
-        int[] order = Enumerable.Range(0, tokenIds.Count).OrderByDescending(i => tokenIds[i].Length).ToArray();
-        foreach (int[] rows in order.Chunk(batchSize))
+        foreach (int[] rows in LengthBatches.LongestFirst(tokenIds.Select(t => t.Length).ToList(), batchSize))
         {
             var batch = EncodedBatch.Pad(rows.Select(i => tokenIds[i]).ToList());
             var outputs = Run(batch.InputIds, batch.AttentionMask, batch.BatchSize, batch.SequenceLength, parts);

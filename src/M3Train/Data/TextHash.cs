@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace M3Train.Training.Losses;
+namespace M3Train.Data;
 
 /// <summary>
 /// A 64-bit FNV-1a hash of a text's UTF-16 code units: equal texts get equal hashes, and at 64 bits two
