@@ -99,7 +99,7 @@ public sealed class TrainingSetup : IDisposable
     }
 
     /// <summary>The run's config; on a resume with another device count, with the per-replica batch sizes that keep the global batch.</summary>
-    public RunConfig Config { get; } = null!;
+    public RunConfig Config { get; }
 
     public TrainerOptions Options { get; }
 
@@ -115,17 +115,17 @@ public sealed class TrainingSetup : IDisposable
     public TrainerState State { get; }
 
     /// <summary>The model, one replica per device, ready to train.</summary>
-    public IReplicaGroup<M3Model> Replicas { get; } = null!;
+    public IReplicaGroup<M3Model> Replicas { get; }
 
-    public XlmrTokenizer Tokenizer { get; } = null!;
+    public XlmrTokenizer Tokenizer { get; }
 
-    public TrainData Data { get; } = null!;
+    public TrainData Data { get; }
 
     /// <summary>One loader per replica: replica r reads rank r's slice of every planned batch.</summary>
     public IReadOnlyList<TrainDataLoader> Loaders => _loaders;
 
     /// <summary>The learning rate of every step; its <see cref="LrSchedule.TotalSteps"/> is the run's length.</summary>
-    public LrSchedule Schedule { get; } = null!;
+    public LrSchedule Schedule { get; }
 
     /// <summary>Writes the master's weights as a checkpoint folder loadable by HF transformers and FlagEmbedding, in the layout the model came in.</summary>
     public void SaveModel(string directory) =>
