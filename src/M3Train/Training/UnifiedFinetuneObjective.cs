@@ -124,9 +124,11 @@ public sealed class UnifiedFinetuneObjective(IReplicaGroup<M3Model> replicas, M3
         {
             var piece = batch[i];
             long dropoutSeed = DropoutSeed(microStep, replica, stream, i);
+            // Uploaded at the first encoding and kept for the second, so the ids go to the device once.
+            (Tensor Ids, Tensor Mask)? inputs = null;
             pieces.Add(() =>
             {
-                var (ids, mask) = piece.ToTensors(device);
+                var (ids, mask) = inputs ??= piece.ToTensors(device);
                 return model.Encode(ids, mask, dropoutSeed, piece.HasPadding(), parts);
             });
         }
