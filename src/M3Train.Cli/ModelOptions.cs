@@ -1,5 +1,6 @@
 using System.CommandLine;
 using M3Train.Checkpoints;
+using M3Train.Eval;
 using M3Train.Model;
 using M3Train.Runtime;
 using M3Train.Text;
@@ -43,7 +44,7 @@ public static class ModelOptions
     }.AcceptOnlyFromAmong("fp32", "bf16");
 
     /// <summary>Loads checkpoint and tokenizer and places the model on the device; the checkpoint owns the model.</summary>
-    public static (M3Checkpoint Checkpoint, M3Encoder Encoder, XlmrTokenizer Tokenizer) Load(ModelRun run)
+    public static (M3Checkpoint Checkpoint, M3TextInference Inference, XlmrTokenizer Tokenizer) Load(ModelRun run)
     {
         var (folder, precision) = (run.Model, run.Precision);
         Device device = TorchDevices.Resolve(run.Device);
@@ -59,6 +60,6 @@ public static class ModelOptions
         var checkpoint = M3Checkpoint.Load(folder.FullName);
         checkpoint.Model.to(device);
         checkpoint.Model.Precision = precision == "bf16" ? ComputePrecision.BFloat16 : ComputePrecision.Float32;
-        return (checkpoint, new M3Encoder(checkpoint.Model, tokenizer, device), tokenizer);
+        return (checkpoint, new M3TextInference(checkpoint.Model, tokenizer, device), tokenizer);
     }
 }

@@ -54,7 +54,7 @@ public static class ProbeBatchCommand
                 MemoryFraction = parse.GetValue(MemoryFraction),
                 Device = parse.GetValue(Device),
                 MaxBatch = parse.GetValue(MaxBatch),
-                TrialCommand = [.. SelfCommand(), "probe-batch"],
+                TrialRunner = new ProbeTrialProcess([.. SelfCommand(), "probe-batch"]),
             });
             Console.WriteLine($"{(report.SubBatches ? "GradCache sub-batch" : "Per-replica batch")} per length bin on {report.Device}, within {report.Limit}:");
             Console.Write(report.FormatTable());

@@ -40,9 +40,9 @@ public sealed class HardNegativeMiner(IM3Inference inference, Device device)
         Log.Information("Mining {Rows} rows against a pool of {Pool} texts (ranks {Start}-{End}, {Negatives} negatives, seed {Seed})",
             rows.Count, pool.Count, options.RangeStart, options.RangeEnd, options.Negatives, options.Seed);
         TextEncodings encodedPassages, encodedQueries;
-        using (var progress = new ProgressDisplay("encode passages", passages.Count, "texts"))
+        using (var progress = new ProgressTask("encode passages", passages.Count, "texts"))
             encodedPassages = inference.Encode(passages, options.MaxPassageLength, EncodingParts.Dense, progress);
-        using (var progress = new ProgressDisplay("encode queries", rows.Count, "texts"))
+        using (var progress = new ProgressTask("encode queries", rows.Count, "texts"))
             encodedQueries = inference.Encode(rows.Select(r => r.Query).ToArray(), options.MaxQueryLength, EncodingParts.Dense, progress);
 
         var hits = ExactDenseSearch.TopK(encodedQueries, encodedPassages, pool.Count, options.RangeEnd, device);

@@ -20,7 +20,7 @@ public sealed class TeacherScorer(IM3Inference inference)
         Log.Information("Scoring {Pairs} pairs of {Rows} rows with weights dense {Dense}, sparse {Sparse}, colbert {Colbert}",
             pairs.Count, rows.Count, weights.Dense, weights.Sparse, weights.Colbert);
         IReadOnlyList<M3PairScores> scores;
-        using (var progress = new ProgressDisplay("score pairs", pairs.Count, "pairs"))
+        using (var progress = new ProgressTask("score pairs", pairs.Count, "pairs"))
             scores = inference.ScorePairs(pairs, weights, maxQueryLength, maxPassageLength, progress);
 
         var result = new RowScores[rows.Count];

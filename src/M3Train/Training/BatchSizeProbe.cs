@@ -49,7 +49,7 @@ public static class BatchSizeProbe
         var device = TorchDevices.Resolve(deviceSpec);
         string modelConfig = Path.Combine(config.Model.Path, M3Keys.ConfigFile);
         if (!File.Exists(modelConfig)) throw new M3TrainException($"model.path: {modelConfig} does not exist; model.path must be a checkpoint folder.");
-        int modelMax = ProbeStepSession.ModelMaxTokens(XlmRobertaConfig.Load(modelConfig));
+        int modelMax = XlmRobertaConfig.Load(modelConfig).MaxTokens;
         if (Math.Max(config.Data.QueryMaxLen, config.Data.PassageMaxLen) > modelMax)
             Log.Warning("The model takes at most {Max} tokens per text: longer maximum lengths are probed at {Max}", modelMax, modelMax);
         var bins = ProbeBin.Of(config.Data, modelMax);
@@ -141,19 +141,10 @@ public static class BatchSizeProbe
                 ?? throw new M3TrainException($"--device {deviceSpec}: the CUDA driver does not report this device's memory.");
             long limitBytes = (long)(options.MemoryFraction * gpu.TotalBytes);
             string limit = $"{options.MemoryFraction.ToString(CultureInfo.InvariantCulture)} x {BatchProbeReport.Bytes(gpu.TotalBytes)} = {BatchProbeReport.Bytes(limitBytes)} of device memory in use";
-            var command = options.TrialCommand
-                ?? throw new InvalidOperationException("Probing on CUDA runs each trial in a child process: set BatchProbeOptions.TrialCommand.");
-            string childConfig = Path.Combine(Path.GetTempPath(), $"m3train-probe-{Guid.NewGuid():N}.yaml");
-            File.WriteAllText(childConfig, ConfigWriter.ToYaml(config with { Train = config.Train with { Device = deviceSpec, Devices = [] } }));
-            try
-            {
-                var trials = new ProbeTrialProcess(command, childConfig);
-                return (Search(trials.Run, limitBytes, limit, options.MaxBatch ?? CudaMaxBatch), limitBytes, limit, $"{deviceSpec} ({gpu.Name})");
-            }
-            finally
-            {
-                File.Delete(childConfig);
-            }
+            var trials = options.TrialRunner
+                ?? throw new InvalidOperationException("Probing on CUDA runs each trial in a child process: set BatchProbeOptions.TrialRunner.");
+            var child = config with { Train = config.Train with { Device = deviceSpec, Devices = [] } };
+            return (Search(trial => trials.Run(child, trial), limitBytes, limit, options.MaxBatch ?? CudaMaxBatch), limitBytes, limit, $"{deviceSpec} ({gpu.Name})");
         }
 
         /// <summary>

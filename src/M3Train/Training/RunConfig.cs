@@ -1,7 +1,6 @@
 using M3Train.Config;
 using M3Train.Data;
 using M3Train.Training.Losses;
-using M3Train.Training.Pretraining;
 
 namespace M3Train.Training;
 
@@ -24,7 +23,4 @@ public sealed record RunConfig
     /// <summary>Loads a run config file with <c>--set</c> overrides applied.</summary>
     public static RunConfig Load(string path, IEnumerable<string>? overrides = null) =>
         ConfigLoader.Load<RunConfig>(path, overrides);
-
-    /// <summary>The loss settings with the heads this run trains.</summary>
-    public LossConfig EffectiveLoss => Loss with { Heads = Model.Heads };
 }

@@ -27,9 +27,6 @@ public sealed class StopSignal : IDisposable
     public bool Requested => _reason != null;
     public string? Reason => _reason;
 
-    /// <summary>Asks to stop, as a signal would (used by tests and by fault handling).</summary>
-    public void Request(string reason) => _reason ??= reason;
-
     public void Dispose()
     {
         foreach (var r in _registrations) r.Dispose();

@@ -1,20 +1,33 @@
+using M3Train.Data;
+using M3Train.Training.Losses;
+
 namespace M3Train.Training;
 
 /// <summary>
-/// Stage 2 of M3: unified fine-tuning with self-knowledge distillation (M3-SPEC sections 4, 6, 7, 9).
-/// Each step encodes B queries and B·G passages per replica, scores them with the enabled heads, and trains
-/// on <see cref="Losses.M3UnifiedLoss"/> (per-head InfoNCE or teacher KD, the ensemble, self-distillation).
+/// Stage 2 of M3: unified fine-tuning with self-knowledge distillation. Setup (<see cref="TrainingSetup"/>), the
+/// objective (<see cref="UnifiedFinetuneObjective"/> over <see cref="M3BatchLoss"/> with the heads of
+/// <c>model.heads</c>), then train and save (<see cref="Trainer"/>). Each step encodes B queries and B·G passages per
+/// replica, scores them with the enabled heads, and trains on <see cref="M3UnifiedLoss"/> (per-head InfoNCE or teacher
+/// KD, the ensemble, self-distillation); the sparse head's collapse is watched when it trains.
 /// </summary>
 public static class UnifiedFinetuneRecipe
 {
     public static TrainerResult Run(RunConfig config, TrainerOptions? options = null)
     {
-        options ??= new TrainerOptions();
-        using var trainer = new Trainer(config, options, t =>
-            new M3StepRunner(t.Replicas, new M3BatchLoss(config.EffectiveLoss), config.Train.SubBatchSize, config.Train.Seed)
-            {
-                InjectFailure = options.InjectReplicaFailure,
-            });
+        using var setup = new TrainingSetup(config, options ?? new TrainerOptions());
+        using var trainer = new Trainer(setup, Objective(setup));
         return trainer.Run();
+    }
+
+    /// <summary>The recipe's objective over what <paramref name="setup"/> prepared.</summary>
+    public static UnifiedFinetuneObjective Objective(TrainingSetup setup)
+    {
+        setup.RequireRows(RowKind.Group,
+            "fine-tuning trains on {\"query\", \"pos\", \"neg\"} rows, this dataset holds {\"text\"} rows (those are for m3train pretrain with pretrain.objective: retromae).");
+        var config = setup.Config;
+        var heads = config.Model.Heads;
+        var alarm = heads.Contains(M3Head.Sparse) ? new SparseCollapseAlarm(config.Train.SparseZeroWarning, config.Train.SparseZeroWindow) : null;
+        return new UnifiedFinetuneObjective(setup.Replicas, new M3BatchLoss(config.Loss, heads), config.Train.SubBatchSize, config.Train.Seed,
+            alarm: alarm);
     }
 }

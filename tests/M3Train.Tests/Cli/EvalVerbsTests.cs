@@ -8,6 +8,7 @@ using Xunit;
 namespace M3Train.Tests.Cli;
 
 /// <summary><c>m3train eval</c>, <c>mine</c>, <c>teacher-scores</c> and <c>inspect</c> end to end on the shipped tiny model and sample data.</summary>
+[Trait("Category", "Slow")]
 public class EvalVerbsTests(ITestOutputHelper output)
 {
     static readonly string Model = TinyInference.ModelDir;

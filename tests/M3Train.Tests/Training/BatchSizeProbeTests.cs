@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using M3Train.Cli;
 using M3Train.Config;
 using M3Train.Data;
 using M3Train.Tests.Data;
@@ -216,6 +217,7 @@ public class BatchSizeProbeTests(ITestOutputHelper output)
         Assert.False(File.Exists(Path.Combine(folder.Path, "probed.yaml")));
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public async Task TheVerbPrintsTheTableAndRunsTrialsInAChildProcess()
     {
@@ -224,7 +226,7 @@ public class BatchSizeProbeTests(ITestOutputHelper output)
         string m3train = Path.Combine(AppContext.BaseDirectory, "m3train.dll");
 
         // The child-process protocol that CUDA probes use, here on CPU.
-        var trial = new ProbeTrialProcess(["dotnet", m3train, "probe-batch"], config).Run(new ProbeTrial(16, 48, 2, null));
+        var trial = new ProbeTrialProcess(["dotnet", m3train, "probe-batch"]).Run(config, new ProbeTrial(16, 48, 2, null));
         Assert.False(trial.OutOfMemory);
         Assert.True(trial.PeakBytes > 0);
         Assert.True(trial.StepSeconds > 0);

@@ -20,7 +20,7 @@ public sealed record LossConfig
 
     /// <summary>
     /// Train the sparse and multi-vector heads with the ensemble and self-distillation. Default true.
-    /// When false the loss is the dense InfoNCE alone (FlagEmbedding's behaviour), whatever <see cref="Heads"/> says.
+    /// When false the loss is the dense InfoNCE alone (FlagEmbedding's behaviour), whatever heads the run names.
     /// </summary>
     public bool UnifiedFinetuning { get; init; } = true;
 
@@ -41,14 +41,10 @@ public sealed record LossConfig
 
     /// <summary>
     /// Exclude in-batch columns whose passage text equals the row's positive (issue 11). Default true.
-    /// Read by the trainer, which builds the mask with <see cref="FalseNegativeMask"/> and passes it in
+    /// Read by the batch loss, which builds the mask with <see cref="FalseNegativeMask"/> and passes it in
     /// <see cref="M3LossInput.ExcludeMask"/>.
     /// </summary>
     public bool MaskDuplicateNegatives { get; init; } = true;
-
-    /// <summary>The heads that are trained and that form the ensemble. Default all three.</summary>
-    [M3Train.Config.ConfigIgnore] // set from model.heads, the one place a run names its heads
-    public IReadOnlyList<M3Head> Heads { get; init; } = [M3Head.Dense, M3Head.Sparse, M3Head.Colbert];
 
     /// <summary>Weight of <c>L_dense</c> in L and of <c>L'_dense</c> in L'. Default 1.0.</summary>
     [Range(0.0, 1e6)]

@@ -36,15 +36,17 @@ public sealed class M3UnifiedLoss
     private readonly LossConfig _config;
     private readonly IReadOnlyList<M3Head> _heads;
 
-    public M3UnifiedLoss(LossConfig config)
+    /// <param name="config">Temperature, weights and the distillation settings.</param>
+    /// <param name="heads">The heads the run trains (<c>model.heads</c>), which also form the ensemble.</param>
+    public M3UnifiedLoss(LossConfig config, IReadOnlyList<M3Head> heads)
     {
         _config = config;
-        _heads = config.UnifiedFinetuning ? config.Heads.Distinct().Order().ToArray() : [M3Head.Dense];
+        _heads = config.UnifiedFinetuning ? heads.Distinct().Order().ToArray() : [M3Head.Dense];
         if (_heads.Count == 0)
-            throw new M3TrainException("loss.heads: at least one of dense, sparse, colbert must be enabled");
+            throw new M3TrainException("model.heads: at least one of dense, sparse, colbert must be enabled");
     }
 
-    /// <summary>The heads this loss trains, in the order dense, sparse, colbert.</summary>
+    /// <summary>The heads this loss trains, in the order dense, sparse, colbert (dense alone without <see cref="LossConfig.UnifiedFinetuning"/>).</summary>
     public IReadOnlyList<M3Head> Heads => _heads;
 
     /// <summary>Whether self-distillation is part of the loss at this micro-step (0-based count of loss evaluations).</summary>
@@ -78,10 +80,9 @@ public sealed class M3UnifiedLoss
                 $"every head's scores must be [{b}, {expectedColumns}] ({(input.InBatchNegatives ? "B, B·G" : "B, G")}), got " +
                 string.Join(", ", local.Select(kv => $"{kv.Key} [{string.Join(", ", kv.Value.shape)}]")));
 
-        // Teacher scores and the mask are built on the host from the data; one copy each to the scores' device.
-        var device = local.Values.First().device;
-        Tensor? globalTeacher = input.TeacherScores is null ? null : TeacherTargets.FromScores(input.TeacherScores, g).to(device);
-        Tensor? globalExclude = input.ExcludeMask?.to(device);
+        // Teacher scores and the mask come on the scores' device (the batch loss uploads each once per device).
+        Tensor? globalTeacher = input.TeacherScores is null ? null : TeacherTargets.FromScores(input.TeacherScores, g);
+        Tensor? globalExclude = input.ExcludeMask;
         Tensor? teacher = globalTeacher, exclude = globalExclude;
         if (cross is not null)
         {

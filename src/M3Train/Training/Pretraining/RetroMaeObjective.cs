@@ -11,7 +11,7 @@ namespace M3Train.Training.Pretraining;
 
 /// <summary>
 /// RetroMAE pretraining (Xiao et al. 2022, "RetroMAE: Pre-Training Retrieval-oriented Language Models Via
-/// Masked Auto-Encoder"; M3-SPEC section 8) as a <see cref="Trainer"/> objective, on <c>{"text"}</c> rows.
+/// Masked Auto-Encoder") as a <see cref="Trainer"/> objective, on <c>{"text"}</c> rows.
 /// For each text, from one seeded generator per (step, replica, sub-batch):
 /// <list type="number">
 /// <item>the encoder reads the text masked by <see cref="MlmMasking"/> (30%, 80/10/10) and predicts the masked
@@ -24,15 +24,15 @@ namespace M3Train.Training.Pretraining;
 /// Both means run over the whole micro-batch (all replicas and sub-batches), so sub-batching
 /// (<c>train.sub_batch_size</c>) changes memory, not gradients. The LM logits are computed only at predicted
 /// positions ([N, V], N predicted tokens), <c>pretrain.lm_loss_chunk</c> tokens at a time (<see cref="ChunkedTokenLoss"/>),
-/// which again changes memory, not gradients. The decoder has one replica per device, reduced and broadcast with
-/// the encoder's; it is saved as <see cref="RetroMaeDecoder.FileName"/> in every checkpoint and in the final folder,
-/// and picked up from <c>model.path</c> when there, to continue pretraining.
+/// which again changes memory, not gradients. The decoder has one replica per device, trained beside the model
+/// (<see cref="Modules"/>: reduced and broadcast with the encoder, saved as <see cref="RetroMaeDecoder.FileName"/> in
+/// every checkpoint and in the final folder), and picked up from <c>model.path</c> when there, to continue pretraining.
 /// </summary>
 public sealed class RetroMaeObjective : ITrainingObjective
 {
     const string ParameterPrefix = "retromae_decoder.";
 
-    readonly ReplicaSet<M3Model> _models;
+    readonly IReplicaGroup<M3Model> _models;
     readonly PretrainConfig _config;
     readonly MlmMasking _masking;
     readonly int? _subBatchSize;
@@ -44,7 +44,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
     /// <param name="modelPath">The checkpoint the run starts from; a <see cref="RetroMaeDecoder.FileName"/> there is loaded.</param>
     /// <param name="subBatchSize">Texts per forward/backward (null: the whole batch at once).</param>
     /// <param name="seed">The run's seed: decoder initialization, masks and dropout derive from it.</param>
-    public RetroMaeObjective(ReplicaSet<M3Model> models, PretrainConfig config, XlmrTokenizer tokenizer, string modelPath, int? subBatchSize, long seed)
+    public RetroMaeObjective(IReplicaGroup<M3Model> models, PretrainConfig config, XlmrTokenizer tokenizer, string modelPath, int? subBatchSize, long seed)
     {
         var encoderConfig = models.Master.Config;
         if (models.Replicas.Any(m => m.LmHead is null))
@@ -73,7 +73,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
                 }
                 else
                 {
-                    decoder.CopyEmbeddingsFrom(models.Master.Encoder);
+                    decoder.CopyEmbeddingsFrom(models.Master.Backbone);
                     Log.Information("RetroMAE decoder: new layer, embedding tables copied from the encoder ({Model} has no {File})", modelPath, RetroMaeDecoder.FileName);
                 }
             }
@@ -83,32 +83,25 @@ public sealed class RetroMaeObjective : ITrainingObjective
             decoders.Add(decoder);
         }
         Decoders = new ReplicaSet<RetroMaeDecoder>(decoders, models.Devices);
+        Modules = [new TrainedModule(ParameterPrefix, RetroMaeDecoder.FileName, Decoders,
+            path => Decoders.Master.Save(path), path => Decoders.Master.Load(path))];
     }
 
     /// <summary>One decoder per device; the master's parameters are the optimizer's.</summary>
     public ReplicaSet<RetroMaeDecoder> Decoders { get; }
 
-    public IEnumerable<(string Name, Parameter Param)> ExtraParameters =>
-        Decoders.Master.named_parameters().Select(p => (ParameterPrefix + p.name, p.parameter));
+    /// <summary>The decoder, trained beside the model.</summary>
+    public IReadOnlyList<TrainedModule> Modules { get; }
 
-    public void ReduceGradients() => Decoders.ReduceGradients();
-
-    public void BroadcastWeights() => Decoders.BroadcastWeights();
-
-    public void Save(string directory) => Decoders.Master.Save(Path.Combine(directory, RetroMaeDecoder.FileName));
-
-    public void Load(string directory)
+    /// <summary>Both losses of one micro-batch; its metrics are <c>loss_mlm</c> and <c>loss_decoder</c>.</summary>
+    public ObjectiveStep Step(IReadOnlyList<TrainBatch> batches, StepContext context)
     {
-        Decoders.Master.Load(Path.Combine(directory, RetroMaeDecoder.FileName));
-        Decoders.BroadcastWeights();
-    }
-
-    public IReadOnlyDictionary<string, Tensor> Backward(IReadOnlyList<TrainBatch> batches, long microStep, double scale)
-    {
+        long microStep = context.MicroStep;
+        double scale = context.Scale;
         if (batches.Count != _models.Replicas.Count)
             throw new ArgumentException($"one batch per replica: {batches.Count} batches for {_models.Replicas.Count} replicas");
         if (batches.FirstOrDefault(b => b.Passages is not null) is { } pairs)
-            throw new M3TrainException($"{pairs.DatasetName}: RetroMAE trains on {{\"text\"}} rows, this dataset holds query/passage rows (use pretrain.objective: contrastive for pairs).");
+            throw new ArgumentException($"{pairs.DatasetName}: RetroMAE trains on text rows, this batch holds query/passage rows");
 
         // Pass 1: every piece's masks and targets, and the micro-batch's token counts (the means' denominators).
         var pieces = _models.RunOnAll(r => Prepare(batches[r], microStep, r));
@@ -136,12 +129,9 @@ public sealed class RetroMaeObjective : ITrainingObjective
         });
         var lossMlm = parts.Select(p => p.Mlm).Aggregate((a, b) => a + b);
         var lossDecoder = parts.Select(p => p.Decoder).Aggregate((a, b) => a + b);
-        return new Dictionary<string, Tensor>
-        {
-            ["loss"] = lossMlm + lossDecoder,
-            ["loss_mlm"] = lossMlm,
-            ["loss_decoder"] = lossDecoder,
-        };
+        return new ObjectiveStep(lossMlm + lossDecoder,
+            new Dictionary<string, Tensor> { ["loss_mlm"] = lossMlm, ["loss_decoder"] = lossDecoder },
+            new Dictionary<string, double>());
     }
 
     /// <summary>Sums the pieces' counts (0-d, on their replicas' devices) on the master device; at least 1, so an empty micro-batch gives loss 0.</summary>
@@ -151,7 +141,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
     List<RetroMaePiece> Prepare(TrainBatch batch, long microStep, int replica)
     {
         var device = _models.Devices[replica];
-        var encoded = M3StepRunner.Pieces(batch.Queries, batch.QuerySubBatches, _subBatchSize ?? batch.BatchSize);
+        var encoded = batch.QueryPieces(_subBatchSize ?? batch.BatchSize);
         var result = new List<RetroMaePiece>(encoded.Count);
         for (int i = 0; i < encoded.Count; i++)
         {
@@ -185,7 +175,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
         Tensor mlmDenominator, Tensor decoderDenominator, double scale)
     {
         using var scope = NewDisposeScope();
-        var hidden = model.Encoder.Forward(p.MaskedIds, p.Mask, p.Seed);                         // [B, L, D]
+        var hidden = model.Backbone.Forward(p.MaskedIds, p.Mask, p.Seed);                         // [B, L, D]
         var visible = EnhancedDecodingMask.Build(p.Mask, _config.DecoderMaskRatio, _config.MaskSampling, p.Generator); // [B, 1, L, L]
         Tensor decoded;
         using (DropoutReplay.Exclusive(p.InputIds.device))

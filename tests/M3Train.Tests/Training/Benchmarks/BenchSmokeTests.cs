@@ -75,6 +75,7 @@ public class BenchSmokeTests
         }
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public async Task CommandPrintsTheReportAndWritesTheOutputFile()
     {

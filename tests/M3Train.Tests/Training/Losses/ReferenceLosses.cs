@@ -1,3 +1,4 @@
+using M3Train.Training.Losses;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,6 +10,9 @@ namespace M3Train.Tests.Training.Losses;
 /// </summary>
 internal static class ReferenceLosses
 {
+    /// <summary>Every head, as a run that names none in <c>model.heads</c> trains.</summary>
+    public static IReadOnlyList<M3Head> AllHeads { get; } = [M3Head.Dense, M3Head.Sparse, M3Head.Colbert];
+
     public static double LogSumExp(double[,] s, int row, Func<int, bool> keep)
     {
         double max = double.NegativeInfinity;

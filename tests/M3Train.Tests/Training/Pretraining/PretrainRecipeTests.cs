@@ -132,16 +132,16 @@ public sealed class PretrainRecipeTests(ITestOutputHelper output)
     public void RetroMaeOnTwoReplicasKeepsItsDecodersIdentical()
     {
         using var run = new PretrainRun();
-        var config = PretrainRecipe.Prepare(run.Config(PretrainObjective.Retromae, maxSteps: 2));
+        var config = RetroMaeRecipe.Prepare(run.Config(PretrainObjective.Retromae, maxSteps: 2));
         config = config with { Train = config.Train with { Devices = ["cpu", "cpu"] } };
-        RetroMaeObjective? objective = null;
-        using (var trainer = new Trainer(config, new TrainerOptions { WithLmHead = true }, t =>
-                   objective = new RetroMaeObjective(t.Replicas, config.Pretrain, t.Tokenizer, config.Model.Path, config.Train.SubBatchSize, config.Train.Seed)))
+        using (var setup = new TrainingSetup(config, new TrainerOptions(), withLmHead: true))
         {
+            var objective = RetroMaeRecipe.Objective(setup);
+            using var trainer = new Trainer(setup, objective);
             var result = trainer.Run();
             Assert.Equal(2, result.Steps);
-            Assert.True(trainer.Replicas.WeightsIdentical());
-            Assert.True(objective!.Decoders.WeightsIdentical(), "the decoder replicas diverged");
+            Assert.True(setup.Replicas.WeightsIdentical());
+            Assert.True(objective.Decoders.WeightsIdentical(), "the decoder replicas diverged");
         }
         Assert.Contains(Tensors(Path.Combine(run.Output, "final", RetroMaeDecoder.FileName)), kv => kv.Key.StartsWith("layer.", StringComparison.Ordinal));
     }

@@ -1,4 +1,4 @@
-namespace M3Train.Training.Pretraining;
+namespace M3Train.Training;
 
 /// <summary>How a masking ratio r picks positions out of the n candidates of a row.</summary>
 public enum MaskSampling

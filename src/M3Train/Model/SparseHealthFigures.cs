@@ -1,4 +1,4 @@
-namespace M3Train.Training;
+namespace M3Train.Model;
 
 /// <summary>
 /// Health figures of the lexical (sparse) and multi-vector heads over a set of texts, from <see cref="SparseHealth"/>.

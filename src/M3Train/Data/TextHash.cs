@@ -1,11 +1,11 @@
 using System.Runtime.InteropServices;
 
-namespace M3Train.Training.Losses;
+namespace M3Train.Data;
 
 /// <summary>
 /// A 64-bit FNV-1a hash of a text's UTF-16 code units: equal texts get equal hashes, and at 64 bits two
 /// different passages in one batch collide with negligible probability. Used to find duplicated passages
-/// (<see cref="FalseNegativeMask"/>) without keeping texts next to the batch tensors.
+/// (the losses' false-negative mask) without keeping texts next to the batch tensors.
 /// </summary>
 public static class TextHash
 {

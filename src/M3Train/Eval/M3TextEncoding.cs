@@ -1,7 +1,7 @@
-namespace M3Train.Model;
+namespace M3Train.Eval;
 
 /// <summary>
-/// One text's representations as FlagEmbedding's <c>BGEM3FlagModel.encode</c> returns them (spec section 5);
+/// One text's representations as FlagEmbedding's <c>BGEM3FlagModel.encode</c> returns them;
 /// a part that was not requested is null.
 /// </summary>
 /// <param name="Dense">The normalized CLS vector [D].</param>

@@ -1,19 +1,35 @@
 using System.Diagnostics;
+using M3Train.Config;
+using M3Train.Training;
 
-namespace M3Train.Training;
+namespace M3Train.Cli;
 
 /// <summary>
-/// Runs each <see cref="ProbeTrial"/> in a child process (<c>m3train probe-batch --config FILE --trial JSON</c>), which
-/// prints its <see cref="ProbeTrialResult"/> as the last line of its output. A GPU trial cannot run in the probing process:
-/// with activation checkpointing, an out-of-memory error inside a layer's recomputation is thrown from a callback that
-/// libtorch's autograd threads make into .NET, and an exception there ends the process instead of reaching a catch.
+/// Runs each <see cref="ProbeTrial"/> of a CUDA probe in a child process (<c>m3train probe-batch --config FILE --trial JSON</c>),
+/// which prints its <see cref="ProbeTrialResult"/> as the last line of its output. A GPU trial cannot run in the probing
+/// process: with activation checkpointing, an out-of-memory error inside a layer's recomputation is thrown from a callback
+/// that libtorch's autograd threads make into .NET, and an exception there ends the process instead of reaching a catch.
 /// A fresh process also starts with an empty CUDA allocator cache, so each trial's peak is its own.
 /// </summary>
 /// <param name="command">The program and arguments that start the probe verb, e.g. [m3train, probe-batch].</param>
-/// <param name="configPath">The resolved run config the child loads.</param>
-public sealed class ProbeTrialProcess(IReadOnlyList<string> command, string configPath)
+public sealed class ProbeTrialProcess(IReadOnlyList<string> command) : IProbeTrialRunner
 {
-    public ProbeTrialResult Run(ProbeTrial trial)
+    public ProbeTrialResult Run(RunConfig config, ProbeTrial trial)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"m3train-probe-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(path, ConfigWriter.ToYaml(config));
+        try
+        {
+            return Run(path, trial);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>One trial of the run config file <paramref name="configPath"/>.</summary>
+    public ProbeTrialResult Run(string configPath, ProbeTrial trial)
     {
         var start = new ProcessStartInfo(command[0])
         {

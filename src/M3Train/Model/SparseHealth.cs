@@ -1,8 +1,7 @@
-using M3Train.Model;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace M3Train.Training;
+namespace M3Train.Model;
 
 /// <summary>
 /// Sparse and multi-vector health of a batch (issue 11): how many active lexical weights a text has, how many texts
@@ -17,13 +16,18 @@ namespace M3Train.Training;
 /// </remarks>
 public static class SparseHealth
 {
-    /// <summary>Lexical and multi-vector figures of a batch of representations (the attention mask is &lt;s&gt; plus <see cref="M3Representations.ColbertMask"/>).</summary>
+    /// <summary>
+    /// Lexical and multi-vector figures of a batch of representations encoded with both parts (the attention mask is
+    /// &lt;s&gt; plus <see cref="M3Representations.ColbertMask"/>).
+    /// </summary>
     public static SparseHealthFigures Measure(M3Representations reps)
     {
+        if (reps is not { InputIds: { } ids, TokenWeights: { } weights, ColbertVectors: { } vectors, ColbertMask: { } colbertMask })
+            throw new ArgumentException("health needs the lexical and multi-vector parts of the representations");
         using var scope = NewDisposeScope();
-        var mask = cat([ones_like(reps.ColbertMask[.., ..1]), reps.ColbertMask], 1); // [B, L]
-        var lexical = Sparse(reps.InputIds, reps.TokenWeights, mask);
-        var (texts, sum) = Colbert(reps.ColbertVectors, reps.ColbertMask);
+        var mask = cat([ones_like(colbertMask[.., ..1]), colbertMask], 1); // [B, L]
+        var lexical = Sparse(ids, weights, mask);
+        var (texts, sum) = Colbert(vectors, colbertMask);
         return lexical with { ColbertTexts = texts, ColbertSelfSimilaritySum = sum };
     }
 

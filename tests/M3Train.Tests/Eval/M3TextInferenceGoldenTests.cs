@@ -1,25 +1,26 @@
 using System.Text.Json;
 using M3Train.Checkpoints;
+using M3Train.Eval;
 using M3Train.Model;
 using M3Train.Text;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace M3Train.Tests.Model;
+namespace M3Train.Tests.Eval;
 
 /// <summary>
-/// <see cref="M3Encoder"/> against FlagEmbedding's <c>M3Embedder.encode</c> and <c>compute_score</c> on the
+/// <see cref="M3TextInference"/> against FlagEmbedding's <c>M3Embedder.encode</c> and <c>compute_score</c> on the
 /// reference checkpoint (m3_encode.json / .safetensors): texts, max_length, pairs and weights come from the file.
 /// </summary>
-public class M3EncoderGoldenTests
+public class M3TextInferenceGoldenTests
 {
     const float Tolerance = 1e-5f;
 
-    static readonly Lazy<(M3Checkpoint Checkpoint, M3Encoder Encoder)> Reference = new(() =>
+    static readonly Lazy<(M3Checkpoint Checkpoint, M3TextInference Inference)> Reference = new(() =>
     {
         var checkpoint = M3Checkpoint.Load(GoldenFolder.ReferenceCheckpoint);
         var tokenizer = XlmrTokenizer.FromFolder(GoldenFolder.ReferenceCheckpoint);
-        return (checkpoint, new M3Encoder(checkpoint.Model, tokenizer, CPU));
+        return (checkpoint, new M3TextInference(checkpoint.Model, tokenizer, CPU));
     });
 
     static JsonElement Json => JsonDocument.Parse(File.ReadAllText(GoldenFolder.File("m3_encode.json"))).RootElement;
@@ -31,7 +32,7 @@ public class M3EncoderGoldenTests
     {
         var json = Json;
         var texts = Texts(json);
-        var ours = Reference.Value.Encoder.Encode(texts, json.GetProperty("max_length").GetInt32(), dense: true, lexical: true, colbert: true);
+        var ours = Reference.Value.Inference.Encode(texts, json.GetProperty("max_length").GetInt32(), dense: true, lexical: true, colbert: true);
         using var scope = NewDisposeScope();
         var golden = GoldenFolder.Tensors("m3_encode.safetensors");
         var expectedLexical = json.GetProperty("lexical_weights").EnumerateArray().ToList();
@@ -67,7 +68,7 @@ public class M3EncoderGoldenTests
         var json = Json;
         var pairs = json.GetProperty("pairs").EnumerateArray().Select(p => (p[0].GetString()!, p[1].GetString()!)).ToList();
         var w = json.GetProperty("weights_for_different_modes").EnumerateArray().Select(x => x.GetDouble()).ToArray();
-        var ours = Reference.Value.Encoder.ComputeScores(pairs, new M3ScoreWeights(w[0], w[1], w[2]));
+        var ours = Reference.Value.Inference.ComputeScores(pairs, new M3ScoreWeights(w[0], w[1], w[2]));
         var expected = json.GetProperty("compute_score");
         var byName = new Dictionary<string, Func<M3PairScores, float>>
         {

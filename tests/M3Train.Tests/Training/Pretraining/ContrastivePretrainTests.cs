@@ -17,7 +17,7 @@ using static TorchSharp.torch;
 namespace M3Train.Tests.Training.Pretraining;
 
 [Collection(HostMemoryCollection.Name)]
-public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
+public sealed class ContrastivePretrainTests(ITestOutputHelper output)
 {
     /// <summary>Distinct (query, passage) pairs from the shipped pairs file, numbered so that none repeats.</summary>
     static List<(string Query, string Passage)> Pairs(int count)
@@ -46,6 +46,11 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
         return (checkpoint, new ReplicaSet<M3Model>([checkpoint.Model], [CPU]));
     }
 
+    static readonly LossConfig Loss = new() { Temperature = 0.05 };
+
+    /// <summary>Embeddings [N, D] as the dense representation the objective caches.</summary>
+    static M3Representations Dense(Tensor embeddings) => new(embeddings, null, null, null, null);
+
     [Fact]
     public void GradCacheGradientEqualsTheSinglePassWithDropout()
     {
@@ -62,26 +67,26 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
 
         var (checkpoint, replicas) = Model(model);
         using var _ = checkpoint;
-        var loss = new LossConfig { Temperature = 0.05, Heads = [M3Head.Dense] };
-        var objective = new ContrastivePretrainObjective(replicas, loss, subBatchSize: 5, seed: 42, normalize: true);
+        var objective = ContrastivePretrainRecipe.Objective(replicas, Loss, subBatchSize: 5, seed: 42);
         var batch = Batch(Pairs(12), 48);
         const long microStep = 3;
 
-        var parts = objective.Backward([batch], microStep, scale: 1.0);
+        var step = objective.Step([batch], new StepContext(1, microStep));
         var gradCache = checkpoint.Model.named_parameters().Where(p => p.parameter.grad is not null)
             .ToDictionary(p => p.name, p => p.parameter.grad!.clone());
         checkpoint.Model.zero_grad();
 
         // Single pass: every sub-batch encoded with its graph and the same dropout seed, one loss, one backward.
-        Tensor EncodeAll(EncodedBatch whole, int kind) => cat(M3StepRunner.Pieces(whole, null, 5).Select((piece, i) =>
+        Tensor EncodeAll(IReadOnlyList<EncodedBatch> pieces, int stream) => cat(pieces.Select((piece, i) =>
         {
             var (ids, mask) = piece.ToTensors(CPU);
-            return objective.Encode(0, ids, mask, objective.ChunkSeed(microStep, 0, kind, i));
+            return checkpoint.Model.Encode(ids, mask, objective.DropoutSeed(microStep, 0, stream, i), parts: EncodingParts.Dense).Dense;
         }).ToList(), 0);
-        var single = objective.Loss([EncodeAll(batch.Queries, 0)], [EncodeAll(batch.Passages!, 1)], [batch]);
+        var single = objective.Loss.Compute(replicas, [Dense(EncodeAll(batch.QueryPieces(5), 0))], [Dense(EncodeAll(batch.PassagePieces(5), 1))],
+            [batch], microStep).Loss;
         single.backward();
 
-        Assert.Equal(single.item<float>(), parts["loss"].item<float>(), 5);
+        Assert.Equal(single.item<float>(), step.Loss.item<float>(), 5);
         Assert.NotEmpty(gradCache);
         foreach (var (name, parameter) in checkpoint.Model.named_parameters().Where(p => gradCache.ContainsKey(p.name)))
         {
@@ -94,21 +99,20 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
     [Fact]
     public void TwoReplicasWithCrossDeviceNegativesEqualOneReplicaOnTheWholeBatch()
     {
-        var loss = new LossConfig { Temperature = 0.05, Heads = [M3Head.Dense] };
         var pairs = Pairs(12);
         var whole = Batch(pairs, 48);
 
         var (single, singleReplicas) = Model(TinyRun.Repo("data", "models", "tiny-m3"));
         using var _ = single;
-        var expected = new ContrastivePretrainObjective(singleReplicas, loss, 4, 42, true).Backward([whole], 0, 1.0)["loss"].item<float>();
+        var expected = ContrastivePretrainRecipe.Objective(singleReplicas, Loss, 4, 42).Step([whole], new StepContext(1, 0)).Loss.item<float>();
         var want = single.Model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad?.clone());
 
         // Each replica takes half of the pairs; its queries also score the other replica's passages.
         using var a = M3Checkpoint.Load(TinyRun.Repo("data", "models", "tiny-m3"));
         using var b = M3Checkpoint.Load(TinyRun.Repo("data", "models", "tiny-m3"));
         var replicas = new ReplicaSet<M3Model>([a.Model, b.Model], [CPU, CPU]);
-        var objective = new ContrastivePretrainObjective(replicas, loss, 4, 42, true);
-        var got = objective.Backward([Batch(pairs[..6], 48), Batch(pairs[6..], 48)], 0, 1.0)["loss"].item<float>();
+        var objective = ContrastivePretrainRecipe.Objective(replicas, Loss, 4, 42);
+        var got = objective.Step([Batch(pairs[..6], 48), Batch(pairs[6..], 48)], new StepContext(1, 0)).Loss.item<float>();
         replicas.ReduceGradients();
 
         Assert.Equal(expected, got, 5);
@@ -126,8 +130,7 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
         HostPeak.RequireMeasurable();
         var (checkpoint, replicas) = Model(TinyRun.Repo("data", "models", "tiny-m3"));
         using var _ = checkpoint;
-        var loss = new LossConfig { Temperature = 0.05, Heads = [M3Head.Dense] };
-        var objective = new ContrastivePretrainObjective(replicas, loss, subBatchSize: 16, seed: 42, normalize: true);
+        var objective = ContrastivePretrainRecipe.Objective(replicas, Loss, subBatchSize: 16, seed: 42);
         var pairs = Pairs(1024);
         var small = Batch(pairs[..64], 64);
         var large = Batch(pairs, 64);
@@ -135,7 +138,7 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
         void GradCacheStep(TrainBatch b)
         {
             using var scope = NewDisposeScope();
-            objective.Backward([b], 0, 1.0);
+            objective.Step([b], new StepContext(1, 0));
             checkpoint.Model.zero_grad();
         }
         GradCacheStep(small);   // first use: allocator pools, lazily initialized kernels
@@ -149,7 +152,7 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
             using var scope = NewDisposeScope();
             var q = nn.functional.normalize(randn(1024, 32), dim: -1).requires_grad_();
             var p = nn.functional.normalize(randn(1024, 32), dim: -1).requires_grad_();
-            autograd.grad([objective.Loss([q], [p], [large])], [q, p]);
+            autograd.grad([objective.Loss.Compute(replicas, [Dense(q)], [Dense(p)], [large], 0).Loss], [q, p]);
         });
         // For scale, what the same probe sees when 256 pairs go through in one pass with their whole graph.
         var onePass = Batch(pairs[..256], 64);
@@ -158,7 +161,8 @@ public sealed class ContrastivePretrainObjectiveTests(ITestOutputHelper output)
             using var scope = NewDisposeScope();
             var (qi, qm) = onePass.Queries.ToTensors(CPU);
             var (pi, pm) = onePass.Passages!.ToTensors(CPU);
-            objective.Loss([objective.Encode(0, qi, qm, 1)], [objective.Encode(0, pi, pm, 2)], [onePass]).backward();
+            objective.Loss.Compute(replicas, [checkpoint.Model.Encode(qi, qm, 1, parts: EncodingParts.Dense)],
+                [checkpoint.Model.Encode(pi, pm, 2, parts: EncodingParts.Dense)], [onePass], 0).Loss.backward();
             checkpoint.Model.zero_grad();
         });
         output.WriteLine($"peak RSS growth over the resident set (passages up to {large.Passages!.SequenceLength} tokens, sub-batch 16): " +

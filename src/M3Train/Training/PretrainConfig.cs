@@ -1,10 +1,10 @@
 using System.ComponentModel.DataAnnotations;
 using M3Train.Config;
 
-namespace M3Train.Training.Pretraining;
+namespace M3Train.Training;
 
 /// <summary>
-/// The <c>pretrain:</c> section, read by <c>m3train pretrain</c> (M3-SPEC section 8): which objective, and
+/// The <c>pretrain:</c> section, read by <c>m3train pretrain</c>: which objective, and
 /// RetroMAE's masking and decoder settings. Defaults are RetroMAE's (Xiao et al. 2022) as BGE-M3 used it.
 /// The contrastive objective takes its temperature from <c>loss.temperature</c>, its batches from
 /// <c>data.batch_sizes</c> (the spec's unsupervised per-bin sizes: <see cref="UnsupervisedBatchSizes"/>) and needs

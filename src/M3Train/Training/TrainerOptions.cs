@@ -1,0 +1,11 @@
+namespace M3Train.Training;
+
+/// <summary>How a training run is started (the options of <c>m3train finetune</c> and <c>pretrain</c> beside the config).</summary>
+public sealed record TrainerOptions
+{
+    /// <summary><c>--resume</c>: null starts fresh; "latest" or a checkpoint folder continues it.</summary>
+    public string? Resume { get; init; }
+
+    /// <summary>Recipe name for logs, the progress line and the summary (finetune, pretrain-retromae, ...).</summary>
+    public string Recipe { get; init; } = "finetune";
+}
