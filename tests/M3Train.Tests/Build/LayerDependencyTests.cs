@@ -21,7 +21,7 @@ public class LayerDependencyTests(ITestOutputHelper output)
         ["M3Train.Text"],
         ["M3Train.Model"],
         ["M3Train.Checkpoints"],
-        ["M3Train.Data", "M3Train.DataParallel"],
+        ["M3Train.Data", "M3Train.DataParallel", "M3Train.Distributed"],
         ["M3Train.Training.Losses", "M3Train.Eval", "M3Train.Onnx"],
         ["M3Train.Training"],
         ["M3Train.Training.Pretraining", "M3Train.Training.Benchmarks"],
