@@ -87,7 +87,11 @@ public sealed record TrainConfig : IConfigValidatable
     /// <summary>Device: cpu, cuda or cuda:N.</summary>
     public string Device { get; init; } = "cpu";
 
-    /// <summary>Data-parallel replicas, one per device (e.g. [cuda:0, cuda:1]); empty: one replica on <see cref="Device"/>.</summary>
+    /// <summary>
+    /// Data parallelism on this machine: one process (rank) per device listed (e.g. [cuda:0, cuda:1], or [cuda] for every
+    /// visible GPU), which <c>m3train finetune/pretrain</c> start themselves; under <c>m3train launch</c>, torchrun or srun
+    /// each rank takes the entry of its local rank. Empty: <see cref="Device"/> (with <c>cuda</c>, each launched rank its own GPU).
+    /// </summary>
     public List<string> Devices { get; init; } = [];
 
     /// <summary>Log metrics every this many optimizer steps. Default 10.</summary>

@@ -7,7 +7,7 @@ namespace M3Train.Training;
 /// Stage 2 of M3: unified fine-tuning with self-knowledge distillation. Setup (<see cref="TrainingSetup"/>), the
 /// objective (<see cref="UnifiedFinetuneObjective"/> over <see cref="M3BatchLoss"/> with the heads of
 /// <c>model.heads</c>), then train and save (<see cref="Trainer"/>). Each step encodes B queries and B·G passages per
-/// replica, scores them with the enabled heads, and trains on <see cref="M3UnifiedLoss"/> (per-head InfoNCE or teacher
+/// rank, scores them with the enabled heads, and trains on <see cref="M3UnifiedLoss"/> (per-head InfoNCE or teacher
 /// KD, the ensemble, self-distillation); the sparse head's collapse is watched when it trains.
 /// </summary>
 public static class UnifiedFinetuneRecipe
@@ -27,7 +27,7 @@ public static class UnifiedFinetuneRecipe
         var config = setup.Config;
         var heads = config.Model.Heads;
         var alarm = heads.Contains(M3Head.Sparse) ? new SparseCollapseAlarm(config.Train.SparseZeroWarning, config.Train.SparseZeroWindow) : null;
-        return new UnifiedFinetuneObjective(setup.Replicas, new M3BatchLoss(config.Loss, heads), config.Train.SubBatchSize, config.Train.Seed,
-            alarm: alarm);
+        return new UnifiedFinetuneObjective(setup.Model, setup.Group, new M3BatchLoss(config.Loss, heads), config.Train.SubBatchSize,
+            config.Train.Seed, alarm: alarm);
     }
 }

@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using M3Train.DataParallel;
+using M3Train.Distributed;
 using M3Train.Model;
 using M3Train.Runtime;
 using TorchSharp;
@@ -11,6 +13,8 @@ namespace M3Train.Training.Benchmarks;
 /// Runs one <c>m3train bench</c> configuration and returns its report: <c>settings</c> (everything that was
 /// asked, precision resolved), <c>machine</c>, <c>model</c>, <c>result</c> (per mode) and, when the configuration
 /// is one of issue 10's, <c>anchor</c>: the FlagEmbedding row measured on an H200 and this run's ratios to it.
+/// A process started as a rank of a job (<c>m3train launch</c>, or <c>bench --nproc</c>) runs the step benchmark
+/// data-parallel with the other ranks: every rank its own batch, gradients averaged (<see cref="BenchScaling"/>).
 /// </summary>
 public static class BenchRunner
 {
@@ -19,8 +23,28 @@ public static class BenchRunner
     public static JsonObject Run(BenchSettings s)
     {
         Validate(s);
+        var launch = LaunchEnvironment.FromProcess();
+        if (launch.IsDistributed && s.Mode != BenchMode.Step)
+            throw new M3TrainException($"bench --mode {s.Mode.ToString().ToLowerInvariant()} runs in one process; only --mode step runs as several ranks.");
         if (s.Threads is int threads && s.Mode != BenchMode.Tokenize) set_num_threads(threads);
-        var device = s.Mode == BenchMode.Tokenize ? CPU : TorchDevices.Resolve(s.Device);
+        var device = s.Mode == BenchMode.Tokenize ? CPU : DistributedContext.DeviceFor(s.Device, launch);
+        if (!launch.IsDistributed) return Report(s, device, DataParallelGroup.Alone(device));
+        using var job = DistributedContext.Start(launch, device);
+        try
+        {
+            var report = Report(s, device, new DataParallelGroup(job.Collectives, job.Device));
+            job.Finish();
+            return report;
+        }
+        catch (Exception e)
+        {
+            job.Fail(e);
+            throw;
+        }
+    }
+
+    static JsonObject Report(BenchSettings s, Device device, DataParallelGroup group)
+    {
         var precision = s.Precision ?? (device.type == DeviceType.CUDA ? ComputePrecision.BFloat16 : ComputePrecision.Float32);
         var report = new JsonObject
         {
@@ -31,7 +55,7 @@ public static class BenchRunner
         };
         report["result"] = s.Mode switch
         {
-            BenchMode.Step => StepBenchmark.Run(s, device, precision, report),
+            BenchMode.Step => StepBenchmark.Run(s, group, precision, report),
             BenchMode.Encode => EncodeBenchmark.Run(s, device, precision, report),
             BenchMode.Data => DataBenchmark.Run(s, device, precision, report),
             _ => BenchText.RunTokenize(s),
@@ -54,6 +78,7 @@ public static class BenchRunner
         if (s.PassageLength < 2) throw new M3TrainException($"--passage-length must be at least 2 (<s> and </s>), got {s.PassageLength}.");
         if (s.SubBatch is int sub) Positive(sub, "--sub-batch");
         if (s.Threads is int threads) Positive(threads, "--threads");
+        Positive(s.Processes, "--nproc");
     }
 
     static JsonObject Describe(BenchSettings s, ComputePrecision precision) => new()
@@ -75,6 +100,7 @@ public static class BenchRunner
         ["tokenizer"] = s.Mode is BenchMode.Tokenize or BenchMode.Data ? s.Tokenizer : null,
         ["data"] = s.Mode is BenchMode.Tokenize or BenchMode.Data ? new JsonArray([.. s.Data.Select(d => (JsonNode)d)]) : null,
         ["tokens_per_step"] = s.TokensPerStep,
+        ["overlap"] = s.Overlap,
     };
 
     static JsonObject CompareWith(FlagEmbeddingAnchor anchor, JsonObject result)

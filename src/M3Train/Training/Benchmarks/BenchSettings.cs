@@ -56,6 +56,15 @@ public sealed record BenchSettings
     /// <summary>Seed of the weights and the random tokens. Default 0.</summary>
     public int Seed { get; init; }
 
+    /// <summary>
+    /// Data-parallel ranks to compare against one (<c>--nproc</c>): each rank runs the step on its own batch of this size and
+    /// the gradients are averaged over the ranks. Default 1: no comparison.
+    /// </summary>
+    public int Processes { get; init; } = 1;
+
+    /// <summary>With several ranks, start gradient all-reduces during backward as layers finish (false: all after backward). Default true.</summary>
+    public bool Overlap { get; init; } = true;
+
     /// <summary>Tokens in one step: B·(Lq + G·Lp).</summary>
     public long TokensPerStep => (long)Queries * (QueryLength + (long)Group * PassageLength);
 

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using M3Train.Data;
+using M3Train.DataParallel;
 using M3Train.Model;
 using M3Train.Text;
 using static TorchSharp.torch;
@@ -49,7 +50,7 @@ public static class DataBenchmark
         using var model = BenchModel.Create(config, s, device, precision);
         report["model"] = BenchModel.Describe(config, model);
         model.train();
-        using var step = new BenchTrainingStep(model, device, s);
+        using var step = new BenchTrainingStep(model, DataParallelGroup.Alone(device), s);
         using var loader = new TrainDataLoader(data, tokenizer, s.Seed, subBatchSize: s.SubBatch);
         var waits = new List<double>();
         var stepResult = StepBenchmark.Measure(s, device, (i, phases) =>
