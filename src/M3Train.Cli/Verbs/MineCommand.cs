@@ -100,7 +100,7 @@ public static class MineCommand
         var s = result.Summary;
         Log.Information("Mined {Rows} rows from a pool of {Pool} texts: of {Candidates} ranked candidates, dropped {PositiveOrQuery} that were a positive or the query, {Relative} above the relative margin, {Absolute} above the absolute margin",
             s.Rows, s.PoolSize, s.Candidates, s.DroppedPositiveOrQuery, s.DroppedRelativeMargin, s.DroppedAbsoluteMargin);
-        if (s.RowsPadded > 0)
+        if (s.PaddingNegatives > 0)
             Log.Information("{Rows} rows had fewer than {Negatives} candidates left and were padded with {Padding} random pool texts", s.RowsPadded, options.Negatives, s.PaddingNegatives);
         if (s.RowsShort > 0)
             Log.Warning("{Rows} rows still have fewer than {Negatives} negatives: the pool has no more texts that are not a positive or the query and pass the score filters", s.RowsShort, options.Negatives);
