@@ -96,8 +96,8 @@ public sealed class HardNegativeMiner(IM3Inference inference, Device device)
                 empty.Add(r);
                 if (options.OnEmpty == EmptyNegativesPolicy.Fill)
                 {
-                    // Every text that passed was filtered out (or there was none): a row without negatives cannot train,
-                    // so random texts the filters rejected are the lesser evil; the log says how many.
+                    // Nothing survived the range, the filters and the padding: a row without negatives cannot train, so
+                    // random texts that the filters may reject are the lesser evil; the log says how many.
                     chosen = Pad(pool.Count, options.Negatives, doc => !forbidden.Contains(doc), ref random);
                     if (chosen.Count > 0) counts.RowsFilled++;
                     counts.Fill += chosen.Count;
