@@ -19,7 +19,7 @@ namespace M3Train.Tests.DataParallel;
 [Trait("Category", "Slow")]
 public class DataParallelRunTests : IDisposable
 {
-    const int SigKill = 9;
+    const int SigKill = 9, SigTerm = 15, SigStop = 19;
     static readonly TimeSpan Patience = TimeSpan.FromMinutes(4);
     static readonly Dictionary<string, string> NoVariables = [];
 
@@ -78,13 +78,13 @@ public class DataParallelRunTests : IDisposable
     }
 
     /// <summary>Two ranks started by hand as torchrun starts them (no launcher), each in its own working directory.</summary>
-    static M3TrainRun[] HandStarted(int port, string[] directories, params string[] args)
+    static M3TrainRun[] HandStarted(int port, string[] directories, string[] args, string timeoutSeconds = "45")
     {
         string token = JobToken.Generate().Value;
         return Enumerable.Range(0, 2).Select(rank => M3TrainRun.In(directories[rank], new Dictionary<string, string>
         {
             ["RANK"] = $"{rank}", ["WORLD_SIZE"] = "2", ["LOCAL_RANK"] = $"{rank}", ["LOCAL_WORLD_SIZE"] = "2",
-            ["MASTER_ADDR"] = "127.0.0.1", ["MASTER_PORT"] = $"{port - 1}", ["M3_JOB_TOKEN"] = token,
+            ["MASTER_ADDR"] = "127.0.0.1", ["MASTER_PORT"] = $"{port - 1}", ["M3_JOB_TOKEN"] = token, ["M3_DIST_TIMEOUT"] = timeoutSeconds,
         }, args)).ToArray();
     }
 
@@ -132,7 +132,7 @@ public class DataParallelRunTests : IDisposable
     public void AKilledRankEndsTheOtherWithinAMinuteNamingItAndTheRunResumes()
     {
         string config = Config("kill", Path("kill"), perRankBatch: 2, maxSteps: 5000, saveEvery: 3);
-        var ranks = HandStarted(LocalJob.FreePort(), [_folder, _folder], "finetune", "--config", config);
+        var ranks = HandStarted(LocalJob.FreePort(), [_folder, _folder], ["finetune", "--config", config]);
         using var rank0 = ranks[0];
         using var rank1 = ranks[1];
         rank0.WaitForLine(l => l.Contains("INF Checkpoint "), Patience);
@@ -152,6 +152,42 @@ public class DataParallelRunTests : IDisposable
     }
 
     [Fact]
+    public void AStalledRankEndsTheOtherAfterTheTimeoutNamingIt()
+    {
+        string config = Config("stall", Path("stall"), perRankBatch: 2, maxSteps: 5000, saveEvery: 3);
+        var ranks = HandStarted(LocalJob.FreePort(), [_folder, _folder], ["finetune", "--config", config], timeoutSeconds: "5");
+        using var rank0 = ranks[0];
+        using var rank1 = ranks[1];
+        rank0.WaitForLine(l => l.Contains("INF Checkpoint "), Patience);
+        double stoppedAt = rank0.Seconds;
+        M3TrainRun.Signal(rank1.Pid, SigStop);
+        Assert.NotEqual(0, rank0.WaitForExit(TimeSpan.FromSeconds(60)));
+        Assert.InRange(rank0.Seconds - stoppedAt, 4, 60);
+        // Stuck in a step's collective, or at a checkpoint's barrier: either way rank 1 is named.
+        Assert.Matches(new Regex(@"error: rank 0 failed: (.* timed out after 5 s: (no data came from rank 1|rank 1 took no data)|barrier 'checkpoint' timed out after 5 s: rank 1 did not arrive)"), rank0.Output);
+    }
+
+    [Fact]
+    public void ASignalToOneRankStopsEveryRankAtTheSameStepWithACheckpoint()
+    {
+        string config = Config("signal", Path("signal"), perRankBatch: 2, maxSteps: 5000);
+        var ranks = HandStarted(LocalJob.FreePort(), [_folder, _folder], ["finetune", "--config", config]);
+        using var rank0 = ranks[0];
+        using var rank1 = ranks[1];
+        rank0.WaitForLine(l => Regex.IsMatch(l, @"INF step [2-9]\d*/5000"), Patience);
+        M3TrainRun.Signal(rank1.Pid, SigTerm);
+        Assert.Equal(130, rank1.WaitForExit(TimeSpan.FromSeconds(60)));
+        Assert.Equal(130, rank0.WaitForExit(TimeSpan.FromSeconds(60)));
+        Assert.Contains("a stop signal on another rank: saving a checkpoint at step", rank0.Output);
+        var latest = new CheckpointManager(Path("signal"), 10).Latest()!;
+        int step = TrainerState.Load(latest).Step;
+        Assert.Equal(step, Metrics(Path("signal")).Count);
+        using var resumed = Start("finetune", "--config", config, "--resume", "latest", "--devices", "cpu,cpu", "--set", $"train.max_steps={step + 2}");
+        Succeeds(resumed);
+        Assert.Equal(step + 2, Metrics(Path("signal")).Count);
+    }
+
+    [Fact]
     public void OnlyRankZeroWritesTheRunFolderAndStrangersAtTheRendezvousPortDoNotDisturbTheRun()
     {
         // Rank 1 runs in another directory: the run folder it would write, "run" relative to it, shows what it writes.
@@ -162,7 +198,7 @@ public class DataParallelRunTests : IDisposable
         var strangers = new List<Socket>();
         var refusals = new List<string>();
         var attacker = Background.Run(() => StrangerTests.Attack(port, strangers, refusals));
-        var ranks = HandStarted(port, [Path("rank0"), Path("rank1")], "finetune", "--config", config);
+        var ranks = HandStarted(port, [Path("rank0"), Path("rank1")], ["finetune", "--config", config]);
         using var rank0 = ranks[0];
         using var rank1 = ranks[1];
         Succeeds(rank0);
