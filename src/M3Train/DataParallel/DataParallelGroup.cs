@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
 using M3Train.Distributed;
 using TorchSharp;
@@ -35,6 +36,12 @@ public sealed class DataParallelGroup
 
     /// <summary>Rank 0: it writes the run folder, logs metrics and shows progress.</summary>
     public bool IsMain => Rank == 0;
+
+    /// <summary>
+    /// Gradients <see cref="RankGather"/>'s backward handed to autograd, disposed at this group's next gather (autograd
+    /// holds its own reference once backward has returned; per group, so no other rank's thread disposes them early).
+    /// </summary>
+    internal ConcurrentQueue<Tensor> SpentGradients { get; } = new();
 
     /// <summary>
     /// Every rank's <paramref name="local"/> [B, ...] concatenated in rank order, [W·B, ...], with an autograd graph back

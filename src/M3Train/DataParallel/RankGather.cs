@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using M3Train.Distributed;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -18,14 +17,11 @@ namespace M3Train.DataParallel;
 /// </remarks>
 internal sealed class RankGather : MultiTensorFunction<RankGather>
 {
-    /// <summary>Gradients handed to autograd, disposed at the next gather (autograd holds its own reference once backward returns).</summary>
-    static readonly ConcurrentQueue<Tensor> Spent = new();
-
     public override string Name => nameof(RankGather);
 
     public static Tensor Run(DataParallelGroup group, Tensor local, bool exactGradient)
     {
-        while (Spent.TryDequeue(out var spent)) spent.Dispose();
+        while (group.SpentGradients.TryDequeue(out var spent)) spent.Dispose();
         return apply(group, local, exactGradient)[0];
     }
 
@@ -65,7 +61,7 @@ internal sealed class RankGather : MultiTensorFunction<RankGather>
             slot = all[TensorIndex.Slice(group.Rank * rows, (group.Rank + 1) * rows)].clone();   // [B, ...]
             scope.Detach(slot);
         }
-        Spent.Enqueue(slot);
+        group.SpentGradients.Enqueue(slot);
         foreach (var t in gradOutputs) t?.Dispose();
         return [null!, slot, null!];
     }
