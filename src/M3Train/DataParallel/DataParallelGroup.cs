@@ -78,11 +78,12 @@ public sealed class DataParallelGroup
         return Enumerable.Range(0, WorldSize).Select(r => all.AsSpan((int)(r * longest), (int)lengths[r]).ToArray()).ToList();
     }
 
-    /// <summary>Fails naming the ranks whose <paramref name="tensors"/> differ from rank 0's (before a checkpoint is written).</summary>
-    public void VerifyIdentical(IEnumerable<Tensor> tensors)
-    {
-        if (WorldSize > 1) WeightChecksum.Verify(Collectives, tensors, Device);
-    }
+    /// <summary>
+    /// Fails naming the ranks whose <paramref name="tensors"/> differ from rank 0's (before a checkpoint is written);
+    /// returns the digest every rank shares, or null in a world of one (nothing to compare).
+    /// </summary>
+    public long? VerifyIdentical(IEnumerable<Tensor> tensors) =>
+        WorldSize > 1 ? WeightChecksum.Verify(Collectives, tensors, Device) : null;
 
     /// <summary>
     /// Keeps a collective's failure inside a backward pass, where an exception cannot unwind through the autograd engine;

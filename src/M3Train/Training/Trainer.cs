@@ -274,9 +274,10 @@ public sealed class Trainer : IDisposable
         // Temporaries of the save live in a scope: outside one they are left to finalizers, which can free a tensor
         // while libtorch still writes it (seen as a segfault in the save after the last step).
         using var scope = NewDisposeScope();
-        _group.VerifyIdentical(_weights);
+        long? digest = _group.VerifyIdentical(_weights);
         if (_group.IsMain)
         {
+            if (digest is long d) Log.Information("Weights identical on all {World} ranks (digest {Digest:x16})", _group.WorldSize, d);
             string path = _setup.Checkpoints.Save(_state.Step, dir =>
             {
                 _setup.SaveModel(dir);

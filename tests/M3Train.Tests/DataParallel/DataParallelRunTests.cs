@@ -99,6 +99,8 @@ public class DataParallelRunTests : IDisposable
         Succeeds(two);
 
         Assert.Contains("launch: all 2 ranks finished", two.Output);
+        Assert.Contains("[rank 0] ", two.Output);
+        Assert.Matches(new Regex(@"Weights identical on all 2 ranks \(digest [0-9a-f]{16}\)"), two.Output);
         Assert.Contains("Global batch: 2 rank(s) x data.batch_sizes [3] = [6] queries", two.Output);
         // Each step's loss and gradient norm: the same computation, summed in another order.
         AssertCurvesMatch(Metrics(Path("one")), Metrics(Path("two")), 1e-5);
