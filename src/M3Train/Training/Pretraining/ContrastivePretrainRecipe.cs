@@ -12,7 +12,7 @@ namespace M3Train.Training.Pretraining;
 /// cross-device negatives: every rank's queries are scored against the passages of all ranks; G = 1. It is the
 /// fine-tuning objective (<see cref="UnifiedFinetuneObjective"/>) with the dense head alone, encoding only the dense
 /// part. Passages equal to a row's positive are excluded as negatives when <c>loss.mask_duplicate_negatives</c>.
-/// The spec's batches (hundreds of pairs per replica and bin) fit only through GradCache, so
+/// The spec's batches (hundreds of pairs per rank and bin) fit only through GradCache, so
 /// <c>train.sub_batch_size</c> is required: memory is bounded by one sub-batch, and only [N, D] embeddings are cached.
 /// </summary>
 public static class ContrastivePretrainRecipe
