@@ -16,8 +16,8 @@ namespace M3Train.Training.Pretraining;
 /// <list type="number">
 /// <item>the encoder reads the text masked by <see cref="MlmMasking"/> (30%, 80/10/10) and predicts the masked
 /// tokens through the masked-LM head: <c>loss_mlm</c>, mean over the micro-batch's masked tokens;</item>
-/// <item>its CLS state is the sentence embedding; <see cref="RetroMaeDecoder"/> (one layer, own embedding tables)
-/// reconstructs every token but the first and last from it and from a random half of the other tokens per row
+/// <item>its CLS state is the sentence embedding; <see cref="RetroMaeDecoder"/> (one layer, reading through the
+/// encoder's embedding module) reconstructs every token but the first and last from it and from a random half of the other tokens per row
 /// (<see cref="EnhancedDecodingMask"/>), through the same tied LM head: <c>loss_decoder</c>, mean over those tokens;</item>
 /// <item><c>loss = loss_mlm + loss_decoder</c>.</item>
 /// </list>
@@ -62,7 +62,8 @@ public sealed class RetroMaeObjective : ITrainingObjective
         var decoders = new List<RetroMaeDecoder>();
         for (int r = 0; r < models.Replicas.Count; r++)
         {
-            var decoder = new RetroMaeDecoder(encoderConfig, seed);
+            // Each replica's decoder reads through that replica's encoder embeddings (on its device already).
+            var decoder = new RetroMaeDecoder(encoderConfig, models.Replicas[r].Backbone.Embeddings, seed);
             if (r == 0)
             {
                 string saved = Path.Combine(modelPath, RetroMaeDecoder.FileName);
@@ -73,8 +74,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
                 }
                 else
                 {
-                    decoder.CopyEmbeddingsFrom(models.Master.Backbone);
-                    Log.Information("RetroMAE decoder: new layer, embedding tables copied from the encoder ({Model} has no {File})", modelPath, RetroMaeDecoder.FileName);
+                    Log.Information("RetroMAE decoder: a new layer over the encoder's embeddings ({Model} has no {File})", modelPath, RetroMaeDecoder.FileName);
                 }
             }
             decoder.to(models.Devices[r]);
