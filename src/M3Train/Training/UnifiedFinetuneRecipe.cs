@@ -1,5 +1,6 @@
 using M3Train.Data;
 using M3Train.Training.Losses;
+using Serilog;
 
 namespace M3Train.Training;
 
@@ -25,9 +26,33 @@ public static class UnifiedFinetuneRecipe
         setup.RequireRows(RowKind.Group,
             "fine-tuning trains on {\"query\", \"pos\", \"neg\"} rows, this dataset holds {\"text\"} rows (those are for m3train pretrain with pretrain.objective: retromae).");
         var config = setup.Config;
+        LogDistillation(setup.Data.Datasets, config.Loss);
         var heads = config.Model.Heads;
         var alarm = heads.Contains(M3Head.Sparse) ? new SparseCollapseAlarm(config.Train.SparseZeroWarning, config.Train.SparseZeroWindow) : null;
         return new UnifiedFinetuneObjective(setup.Replicas, new M3BatchLoss(config.Loss, heads), config.Train.SubBatchSize, config.Train.Seed,
             alarm: alarm);
+    }
+
+    /// <summary>Says which datasets distil from their teacher scores, and warns once when scores are left unused.</summary>
+    static void LogDistillation(IReadOnlyList<TrainDataset> datasets, LossConfig loss)
+    {
+        var scored = datasets.Where(d => d.HasTeacherScores).Select(d => d.Name).ToList();
+        var plain = datasets.Where(d => !d.HasTeacherScores).Select(d => d.Name).ToList();
+        if (!loss.KnowledgeDistillation)
+        {
+            if (scored.Count > 0)
+                Log.Warning("{Datasets} carry teacher scores (pos_scores/neg_scores) but loss.knowledge_distillation is false: they train on the hard labels. " +
+                            "Set loss.knowledge_distillation: true to distil from them", string.Join(", ", scored));
+            return;
+        }
+        if (scored.Count == 0)
+        {
+            Log.Warning("loss.knowledge_distillation is true but no dataset has teacher scores in every row: every dataset trains on the hard labels");
+            return;
+        }
+        Log.Information("Knowledge distillation ({KdLoss}) from the data's teacher scores: {Datasets}",
+            loss.KdLossType == KdLossType.M3KdLoss ? "m3_kd_loss" : "kl_div", string.Join(", ", scored));
+        if (plain.Count > 0)
+            Log.Information("Without teacher scores in every row, on the hard labels: {Datasets}", string.Join(", ", plain));
     }
 }

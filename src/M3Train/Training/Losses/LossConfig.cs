@@ -36,7 +36,15 @@ public sealed record LossConfig
     [Range(-1, int.MaxValue)]
     public int SelfDistillStartStep { get; init; } = 0;
 
-    /// <summary>How data teacher scores enter the per-head losses. Default <see cref="KdLossType.M3KdLoss"/>.</summary>
+    /// <summary>
+    /// Distil from the teacher scores in the data (<c>pos_scores</c>, <c>neg_scores</c>): the datasets whose rows all
+    /// carry them train on <see cref="KdLossType"/> instead of the plain cross-entropy. Default false, as FlagEmbedding's
+    /// <c>knowledge_distillation</c>: scores in a file are not used unless this is on (the log says which datasets
+    /// distil, and warns when some carry scores while it is off).
+    /// </summary>
+    public bool KnowledgeDistillation { get; init; }
+
+    /// <summary>How data teacher scores enter the per-head losses when <see cref="KnowledgeDistillation"/> is on: m3_kd_loss (default) or kl_div.</summary>
     public KdLossType KdLossType { get; init; } = KdLossType.M3KdLoss;
 
     /// <summary>
