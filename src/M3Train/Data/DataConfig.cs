@@ -57,17 +57,31 @@ public sealed record DataConfig
     /// <summary>error (default): a bad row fails the run before training with file:line and the reason; skip: it is logged and left out.</summary>
     public BadRowPolicy OnBadRow { get; init; } = BadRowPolicy.Error;
 
-    /// <summary>Probability that a passage longer than 100 characters is cut into 3 chunks that are shuffled (the reference's augmentation). Default 0.</summary>
+    /// <summary>
+    /// Probability that a row's positive, when longer than 100 characters, is cut into 3 chunks that are shuffled
+    /// (the reference's augmentation, which the BGE-M3 paper applied at 0.002 so that long documents' opening
+    /// sentences do not carry the whole match); negatives are left as they are, as the reference leaves them. Default 0.
+    /// </summary>
     [Range(0.0, 1.0)] public double ShuffleRatio { get; init; }
 
-    /// <summary>Instruction prepended to every query; null (default) prepends nothing (never the text "None").</summary>
+    /// <summary>Instruction prepended to every query that has no <c>prompt</c> of its own (see <see cref="UseRowPrompt"/>); null (default) prepends nothing (never the text "None").</summary>
     public string? QueryInstruction { get; init; }
 
     /// <summary>How instruction {0} and query {1} combine. Default "{0}{1}".</summary>
     public string QueryInstructionFormat { get; init; } = "{0}{1}";
 
-    /// <summary>When true, a row's own <c>prompt</c> replaces <see cref="QueryInstruction"/> for that row. Default false.</summary>
-    public bool UseRowPrompt { get; init; }
+    /// <summary>
+    /// A row's own <c>prompt</c> is its query instruction, in place of <see cref="QueryInstruction"/>, as the reference
+    /// reads it. Rows of type <c>symmetric_sts</c> and <c>symmetric_clustering</c> (both sides are of one kind) prefix their
+    /// passages with it too. Default true.
+    /// </summary>
+    public bool UseRowPrompt { get; init; } = true;
+
+    /// <summary>Instruction prepended to every passage (except those of symmetric rows, which take the query's); null (default) prepends nothing.</summary>
+    public string? PassageInstruction { get; init; }
+
+    /// <summary>How instruction {0} and passage {1} combine. Default "{0}{1}".</summary>
+    public string PassageInstructionFormat { get; init; } = "{0}{1}";
 
     /// <summary>
     /// Files with fewer valid rows than this are small: the small files of one folder are merged into one

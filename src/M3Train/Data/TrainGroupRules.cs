@@ -9,6 +9,9 @@ public static class TrainGroupRules
     public const string OnlyOneNegative = "only_1neg";
     public const string SymmetricClass = "symmetric_class";
 
+    /// <summary>Types whose passages are the same kind of text as the query, so they take the query's instruction.</summary>
+    public static readonly IReadOnlySet<string> SymmetricTexts = new HashSet<string>(StringComparer.Ordinal) { "symmetric_sts", "symmetric_clustering" };
+
     /// <summary>Group size of a batch whose first row has <paramref name="type"/> and <paramref name="negatives"/> negatives.</summary>
     public static int GroupSize(string? type, int negatives, int configuredGroupSize) => type switch
     {
