@@ -80,7 +80,7 @@ public static class MineCommand
         using (inference)
         {
             var (query, passage) = ModelInference.CapLengths(job.Inference, inference);
-            options = options with { MaxQueryLength = query, MaxPassageLength = passage };
+            options = options with { MaxQueryLength = query, MaxPassageLength = passage, QueryInstruction = job.Inference.Run.QueryInstruction };
             result = new HardNegativeMiner(inference, torchDevice).Mine(rows, poolTexts, options);
         }
 

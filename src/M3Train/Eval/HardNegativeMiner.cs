@@ -43,7 +43,7 @@ public sealed class HardNegativeMiner(IM3Inference inference, Device device)
         using (var progress = new ProgressTask("encode passages", passages.Count, "texts"))
             encodedPassages = inference.Encode(passages, options.MaxPassageLength, EncodingParts.Dense, progress);
         using (var progress = new ProgressTask("encode queries", rows.Count, "texts"))
-            encodedQueries = inference.Encode(rows.Select(r => r.Query).ToArray(), options.MaxQueryLength, EncodingParts.Dense, progress);
+            encodedQueries = inference.Encode(rows.Select(r => options.QueryInstruction + r.Query).ToArray(), options.MaxQueryLength, EncodingParts.Dense, progress);
 
         var hits = ExactDenseSearch.TopK(encodedQueries, encodedPassages, pool.Count, options.RangeEnd, device);
 

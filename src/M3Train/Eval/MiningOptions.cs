@@ -27,6 +27,9 @@ public sealed record MiningOptions
     /// <summary>Passage truncation in tokens. Default 512.</summary>
     public int MaxPassageLength { get; init; } = 512;
 
+    /// <summary>Prepended to every query before it is encoded (the instruction the model was trained with); null: nothing. The rows keep their queries.</summary>
+    public string? QueryInstruction { get; init; }
+
     /// <summary>Throws a <see cref="M3TrainException"/> naming the option that is out of range.</summary>
     public void Validate()
     {
