@@ -89,6 +89,19 @@ public sealed record DataConfig
     /// </summary>
     [Range(0, int.MaxValue)] public int SmallDatasetRows { get; init; }
 
+    /// <summary>
+    /// Train on at most this many rows of each dataset, drawn once per run from <c>train.seed</c> (FlagEmbedding's
+    /// <c>max_example_num_per_dataset</c>, which draws per file and unseeded). Null (default): every row.
+    /// </summary>
+    [Range(1, int.MaxValue)] public int? MaxExamplesPerDataset { get; init; }
+
+    /// <summary>
+    /// Per-file settings: entries of <c>path</c> (a data file, or a folder for the files under it) with
+    /// <c>batch_size</c> (per replica, every bin) and/or <c>train_group_size</c>. The first entry covering a dataset's
+    /// file applies. Default: none.
+    /// </summary>
+    public List<DatasetOverride> DatasetOverrides { get; init; } = [];
+
     /// <summary>A merged small dataset with fewer rows than this is dropped (logged). Default 0, as the reference's <c>drop_threshold</c>.</summary>
     [Range(0, int.MaxValue)] public int DropDatasetRows { get; init; }
 
