@@ -203,6 +203,27 @@ public sealed class PretrainRecipeTests(ITestOutputHelper output)
         Assert.Throws<ConfigException>(() => RunConfig.Load(path, ["pretrain.decoder_ratio=0.4"]));
     }
 
+    [Fact]
+    public void WithoutTheFullScaleConfigEachObjectiveRunsWithItsOwnDefaultsNotFineTuningsOnes()
+    {
+        using var folder = new DataTestFolder();
+        string Config(string objective, string extra = "") => folder.Write($"{objective}-{Guid.NewGuid():N}.yaml",
+            $"model: {{path: m}}\ndata: {{files: [t.jsonl]}}\npretrain: {{objective: {objective}}}\n{extra}");
+
+        var retromae = PretrainRecipe.LoadConfig(Config("retromae"));
+        Assert.Equal((7e-5, 0.1, 0.01, 8192), (retromae.Train.Lr, retromae.Train.WarmupRatio, retromae.Train.WeightDecay, retromae.Data.PassageMaxLen));
+        var contrastive = PretrainRecipe.LoadConfig(Config("contrastive"));
+        Assert.Equal((5e-5, 0.1, 0.01, 1), (contrastive.Train.Lr, contrastive.Train.WarmupRatio, contrastive.Train.WeightDecay, contrastive.Data.TrainGroupSize));
+        Assert.Equal((512, 8192), (contrastive.Data.QueryMaxLen, contrastive.Data.PassageMaxLen));
+        Assert.Equal(PretrainConfig.UnsupervisedBatchSizes, contrastive.Data.BatchSizes);
+        // The same file read as a fine-tuning config keeps the fine-tuning defaults.
+        Assert.Equal((1e-5, 0.0), (RunConfig.Load(Config("retromae")).Train.Lr, RunConfig.Load(Config("retromae")).Train.WeightDecay));
+
+        // What the file or --set says wins, a default included; the objective may itself come from --set.
+        var set = PretrainRecipe.LoadConfig(Config("retromae", "train: {lr: 1.0e-4}"), ["train.weight_decay=0", "pretrain.objective=contrastive"]);
+        Assert.Equal((1e-4, 0.0, 1), (set.Train.Lr, set.Train.WeightDecay, set.Data.TrainGroupSize));
+    }
+
     [Theory]
     [InlineData("bge-m3-retromae.yaml", PretrainObjective.Retromae)]
     [InlineData("bge-m3-pretrain-contrastive.yaml", PretrainObjective.Contrastive)]
