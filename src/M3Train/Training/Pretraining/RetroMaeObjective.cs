@@ -35,16 +35,16 @@ public sealed class RetroMaeObjective : ITrainingObjective
     readonly IReplicaGroup<M3Model> _models;
     readonly PretrainConfig _config;
     readonly MlmMasking _masking;
-    readonly int? _subBatchSize;
+    readonly SubBatching _subBatching;
     readonly long _seed;
 
     /// <param name="models">The trainer's replicas; each needs its masked-LM head.</param>
     /// <param name="config">Masking and decoder settings.</param>
     /// <param name="tokenizer">The model's tokenizer (its &lt;mask&gt; id).</param>
     /// <param name="modelPath">The checkpoint the run starts from; a <see cref="RetroMaeDecoder.FileName"/> there is loaded.</param>
-    /// <param name="subBatchSize">Texts per forward/backward (null: the whole batch at once).</param>
+    /// <param name="subBatching">Texts per forward/backward, for every length bin or per bin (null: the whole batch at once).</param>
     /// <param name="seed">The run's seed: decoder initialization, masks and dropout derive from it.</param>
-    public RetroMaeObjective(IReplicaGroup<M3Model> models, PretrainConfig config, XlmrTokenizer tokenizer, string modelPath, int? subBatchSize, long seed)
+    public RetroMaeObjective(IReplicaGroup<M3Model> models, PretrainConfig config, XlmrTokenizer tokenizer, string modelPath, SubBatching subBatching, long seed)
     {
         var encoderConfig = models.Master.Config;
         if (models.Replicas.Any(m => m.LmHead is null))
@@ -53,7 +53,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
             throw new M3TrainException($"{modelPath}: the tokenizer's <mask> id {tokenizer.MaskId} is outside the model's vocabulary ({encoderConfig.VocabSize}).");
         _models = models;
         _config = config;
-        _subBatchSize = subBatchSize;
+        _subBatching = subBatching;
         _seed = seed;
         _masking = new MlmMasking(config.EncoderMaskRatio, config.MaskTokenRatio, config.RandomTokenRatio, config.MaskSampling,
             MaskId: tokenizer.MaskId, RandomLow: XlmrTokenizer.UnkId + 1, RandomHigh: tokenizer.MaskId,
@@ -141,7 +141,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
     List<RetroMaePiece> Prepare(TrainBatch batch, long microStep, int replica)
     {
         var device = _models.Devices[replica];
-        var encoded = batch.QueryPieces(_subBatchSize ?? batch.BatchSize);
+        var encoded = batch.QueryPieces(_subBatching.Of(batch.Bin) ?? batch.BatchSize);
         var result = new List<RetroMaePiece>(encoded.Count);
         for (int i = 0; i < encoded.Count; i++)
         {
