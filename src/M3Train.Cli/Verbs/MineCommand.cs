@@ -7,7 +7,7 @@ using Serilog;
 namespace M3Train.Cli.Verbs;
 
 /// <summary>
-/// <c>m3train mine</c>: ANCE-style hard negatives for fine-tuning rows (M3-SPEC section 10) with optional score
+/// <c>m3train mine</c>: ANCE-style hard negatives for fine-tuning rows (docs/METHOD.md, "Hard-negative mining") with optional score
 /// filters against false negatives (issue 11); logic in <see cref="HardNegativeMiner"/>. Every other field of a row
 /// is written back unchanged.
 /// </summary>

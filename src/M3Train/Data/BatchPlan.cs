@@ -4,7 +4,7 @@ using System.Text;
 namespace M3Train.Data;
 
 /// <summary>
-/// The order of an epoch's batches (M3-SPEC sections 6-7): each batch from one dataset and one length bin; rows
+/// The order of an epoch's batches (docs/METHOD.md, "Length bins and the batch plan"): each batch from one dataset and one length bin; rows
 /// shuffled inside each (dataset, bin) and cut into global batches of (per-replica size × world size), the last
 /// incomplete one dropped; then all batches shuffled. A pure function of (data, seed, epoch, world size), so every
 /// replica computes the same plan and takes its own slice; it depends on the world size only through the global

@@ -4,7 +4,7 @@ namespace M3Train.Data;
 
 /// <summary>
 /// The <c>data:</c> section: training files, group size, maximum lengths, the length-grouped batch plan
-/// and the bad-input policy. Defaults are the reference fine-tuning recipe's (M3-SPEC sections 6, 7, 9).
+/// and the bad-input policy. Defaults are the reference fine-tuning recipe's (docs/METHOD.md, "Data" and "Length bins and the batch plan").
 /// The seed is the run's (<c>train.seed</c>): the plan is a pure function of (data, seed, epoch, world size).
 /// </summary>
 public sealed record DataConfig
@@ -91,7 +91,7 @@ public sealed record DataConfig
 
     /// <summary>
     /// Train on at most this many rows of each dataset, drawn once per run from <c>train.seed</c> (FlagEmbedding's
-    /// <c>max_example_num_per_dataset</c>, which draws per file and unseeded). Null (default): every row.
+    /// <c>max_example_num_per_dataset</c>, which draws per file from Python's global random). Null (default): every row.
     /// </summary>
     [Range(1, int.MaxValue)] public int? MaxExamplesPerDataset { get; init; }
 

@@ -1,7 +1,7 @@
 namespace M3Train.Data;
 
 /// <summary>
-/// The reference's <c>type</c> rules (M3-SPEC section 6): <c>only_1neg</c> trains with G = 2;
+/// The reference's <c>type</c> rules (docs/METHOD.md, "Data"): <c>only_1neg</c> trains with G = 2;
 /// <c>symmetric_class</c> with G = min(negatives + 1, G); any type containing "symmetric" halves the batch size.
 /// </summary>
 public static class TrainGroupRules

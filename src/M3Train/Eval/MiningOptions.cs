@@ -1,6 +1,6 @@
 namespace M3Train.Eval;
 
-/// <summary>Settings of <see cref="HardNegativeMiner"/> (M3-SPEC section 10, with the score filters of issue 11).</summary>
+/// <summary>Settings of <see cref="HardNegativeMiner"/> (docs/METHOD.md, "Hard-negative mining", with the score filters of issue 11).</summary>
 public sealed record MiningOptions
 {
     /// <summary>First dense rank (0-based) negatives are drawn from. Default 10 (FlagEmbedding's <c>range_for_sampling 10-210</c>).</summary>

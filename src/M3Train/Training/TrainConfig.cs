@@ -23,7 +23,7 @@ public enum WarmupShape
 
 /// <summary>
 /// The <c>train:</c> section: optimizer, schedule, length of the run, precision, memory, checkpoints and logging.
-/// Defaults are the reference fine-tuning recipe's (M3-SPEC section 9).
+/// Defaults are the reference fine-tuning recipe's (docs/METHOD.md, "Schedule and defaults").
 /// </summary>
 public sealed record TrainConfig : IConfigValidatable
 {

@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace M3Train.Training.Losses;
 
 /// <summary>
-/// The <c>loss</c> section of a fine-tuning config: M3-SPEC sections 4 and 9, with the reference code's
+/// The <c>loss</c> section of a fine-tuning config (docs/METHOD.md, "Unified loss"), with the reference code's
 /// constants as named weights. Defaults reproduce FlagEmbedding's unified fine-tuning of BGE-M3.
 /// </summary>
 /// <remarks>
@@ -29,9 +29,9 @@ public sealed record LossConfig
 
     /// <summary>
     /// Self-distillation applies when the micro-step counter (0 for the first loss evaluation of a run) is
-    /// <b>greater</b> than this value, as in the reference. Default 0, the reference recipe's value (M3-SPEC
-    /// section 9), so distillation starts at the second micro-step; FlagEmbedding's argument default is -1
-    /// (from the first micro-step), which is also what a config can set.
+    /// <b>greater</b> than this value, as in the reference. Default 0, the reference recipe's value, so distillation
+    /// starts at the second micro-step; FlagEmbedding's argument default is -1 (from the first micro-step), which is
+    /// also what a config can set.
     /// </summary>
     [Range(-1, int.MaxValue)]
     public int SelfDistillStartStep { get; init; } = 0;

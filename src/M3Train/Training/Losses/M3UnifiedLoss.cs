@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace M3Train.Training.Losses;
 
 /// <summary>
-/// BGE-M3's unified fine-tuning loss with self-knowledge distillation (M3-SPEC section 4): per-head
+/// BGE-M3's unified fine-tuning loss with self-knowledge distillation (docs/METHOD.md, "Unified loss"): per-head
 /// losses, the ensemble loss and self-distillation, combined with the reference code's constants.
 /// </summary>
 /// <remarks>
