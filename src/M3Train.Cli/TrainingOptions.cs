@@ -26,7 +26,9 @@ public static class TrainingOptions
     /// A training verb: <c>--config</c>, <c>--set</c>, <c>--resume</c>, <c>--device</c>, <c>--devices</c>, then the recipe.
     /// Exit code 130 when a signal stopped the run before its end (a checkpoint was saved), else 0.
     /// </summary>
-    public static Command CreateCommand(string name, string description, Func<RunConfig, TrainerOptions, TrainerResult> recipe)
+    /// <param name="load">Reads the config file with the <c>--set</c> overrides; null: <see cref="RunConfig.Load"/>.</param>
+    public static Command CreateCommand(string name, string description, Func<RunConfig, TrainerOptions, TrainerResult> recipe,
+        Func<string, IEnumerable<string>, RunConfig>? load = null)
     {
         var config = CommonOptions.Config();
         var set = CommonOptions.Set();
@@ -36,7 +38,7 @@ public static class TrainingOptions
         var command = new Command(name, description) { config, set, resume, device, devices };
         command.SetAction(parse =>
         {
-            var (run, options) = Read(parse, config, set, resume, device, devices, name);
+            var (run, options) = Read(parse, config, set, resume, device, devices, name, load);
             var result = recipe(run, options);
             return result.Stopped && result.Steps < result.TotalSteps && run.Train.StopAfter is null ? 130 : 0;
         });
@@ -44,12 +46,13 @@ public static class TrainingOptions
     }
 
     public static (RunConfig Config, TrainerOptions Options) Read(ParseResult parse, Option<FileInfo> config, Option<string[]> set,
-        Option<string?> resume, Option<string?> device, Option<string?> devices, string recipe)
+        Option<string?> resume, Option<string?> device, Option<string?> devices, string recipe,
+        Func<string, IEnumerable<string>, RunConfig>? load = null)
     {
         var overrides = (parse.GetValue(set) ?? []).ToList();
         if (parse.GetValue(device) is { } d) overrides.Add($"train.device={d}");
         if (parse.GetValue(devices) is { } ds) overrides.Add($"train.devices=[{ds}]");
-        var run = RunConfig.Load(parse.GetValue(config)!.FullName, overrides);
+        var run = (load ?? ((path, sets) => RunConfig.Load(path, sets)))(parse.GetValue(config)!.FullName, overrides);
         string? resumeFrom = parse.GetResult(resume) is null ? null : parse.GetValue(resume) ?? "latest";
         return (run, new TrainerOptions { Resume = resumeFrom, Recipe = recipe });
     }
