@@ -13,8 +13,10 @@ public sealed class ModelRunOptions
 
     public Option<string> Precision { get; } = ModelOptions.Precision();
 
-    public IEnumerable<Option> All => [Model, BatchSize, Device, Precision];
+    public Option<string?> QueryInstruction { get; } = ModelOptions.QueryInstruction();
+
+    public IEnumerable<Option> All => [Model, BatchSize, Device, Precision, QueryInstruction];
 
     public ModelRun Bind(ParseResult parse) =>
-        new(parse.GetValue(Model)!, parse.GetValue(BatchSize), parse.GetValue(Device)!, parse.GetValue(Precision)!);
+        new(parse.GetValue(Model)!, parse.GetValue(BatchSize), parse.GetValue(Device)!, parse.GetValue(Precision)!, parse.GetValue(QueryInstruction));
 }

@@ -33,7 +33,9 @@ public static class TrainingOptions
     /// and returns their exit code; a rank (started so, or by <c>m3train launch</c>, torchrun or srun) joins the job on its
     /// device, trains, and leaves the job when done or tells every rank its error.
     /// </remarks>
-    public static Command CreateCommand(string name, string description, Func<RunConfig, TrainerOptions, TrainerResult> recipe)
+    /// <param name="load">Reads the config file with the <c>--set</c> overrides; null: <see cref="RunConfig.Load"/>.</param>
+    public static Command CreateCommand(string name, string description, Func<RunConfig, TrainerOptions, TrainerResult> recipe,
+        Func<string, IEnumerable<string>, RunConfig>? load = null)
     {
         var config = CommonOptions.Config();
         var set = CommonOptions.Set();
@@ -43,7 +45,7 @@ public static class TrainingOptions
         var command = new Command(name, description) { config, set, resume, device, devices };
         command.SetAction(parse =>
         {
-            var (run, options) = Read(parse, config, set, resume, device, devices, name);
+            var (run, options) = Read(parse, config, set, resume, device, devices, name, load);
             var launch = LaunchEnvironment.FromProcess();
             int processes = RankDevices.ProcessesFor(run.Train);
             if (!launch.IsDistributed && processes > 1)
@@ -65,12 +67,13 @@ public static class TrainingOptions
     }
 
     public static (RunConfig Config, TrainerOptions Options) Read(ParseResult parse, Option<FileInfo> config, Option<string[]> set,
-        Option<string?> resume, Option<string?> device, Option<string?> devices, string recipe)
+        Option<string?> resume, Option<string?> device, Option<string?> devices, string recipe,
+        Func<string, IEnumerable<string>, RunConfig>? load = null)
     {
         var overrides = (parse.GetValue(set) ?? []).ToList();
         if (parse.GetValue(device) is { } d) overrides.Add($"train.device={d}");
         if (parse.GetValue(devices) is { } ds) overrides.Add($"train.devices=[{ds}]");
-        var run = RunConfig.Load(parse.GetValue(config)!.FullName, overrides);
+        var run = (load ?? ((path, sets) => RunConfig.Load(path, sets)))(parse.GetValue(config)!.FullName, overrides);
         string? resumeFrom = parse.GetResult(resume) is null ? null : parse.GetValue(resume) ?? "latest";
         return (run, new TrainerOptions { Resume = resumeFrom, Recipe = recipe });
     }

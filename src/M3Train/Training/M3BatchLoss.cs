@@ -13,7 +13,8 @@ namespace M3Train.Training;
 /// are all-gathered, with the gradient <c>loss.cross_device_gradient</c> chooses), sparse and multi-vector scores against
 /// its own passages. Its value is this rank's share: the mean over the ranks is the global batch's loss, and the mean of
 /// the ranks' gradients its gradient.
-/// Teacher scores and the false-negative mask are built on the host once per micro-batch (<see cref="Prepare"/>): over
+/// Teacher scores (with <c>loss.knowledge_distillation</c>) and the false-negative mask are built on the host once per
+/// micro-batch (<see cref="Prepare"/>): over
 /// the global batch when the dense loss sees every rank's rows (the ranks exchange their <see cref="HostRows"/> once),
 /// else over the rank's own; and uploaded once.
 /// </summary>
@@ -38,7 +39,8 @@ public sealed class M3BatchLoss(LossConfig config, IReadOnlyList<M3Head> heads)
         int g = batch.GroupSize;
         bool inBatch = !batch.NoInBatchNegatives;
         bool crossDevice = group.WorldSize > 1 && inBatch && Heads.Contains(M3Head.Dense);
-        var mine = HostRows.Of(batch);
+        // Teacher scores count only when the run distils from them (loss.knowledge_distillation): else they need not travel.
+        var mine = Config.KnowledgeDistillation ? HostRows.Of(batch) : HostRows.Of(batch) with { TeacherScores = null };
         IReadOnlyList<HostRows> rows = crossDevice && (mine.TeacherScores is not null || mine.PassageHashes is not null)
             ? group.AllGatherBytes(mine.ToBytes()).Select(HostRows.FromBytes).ToList()
             : [mine];

@@ -17,4 +17,11 @@ public sealed record TrainerOptions
     /// error). Null: a world of one on the config's device, which the setup starts itself.
     /// </summary>
     public DistributedContext? Distributed { get; init; }
+
+    /// <summary>
+    /// Where a fresh run starts instead of step 0 at the beginning of the data: a stage of a staged run continues the data
+    /// (loader position) and micro-step count of the stage before it, and records its stage. Its step must be 0; a resume
+    /// ignores it (the checkpoint says where the run stands).
+    /// </summary>
+    public TrainerState? Start { get; init; }
 }

@@ -19,11 +19,11 @@ namespace M3Train.Training;
 /// <param name="model">This rank's replica of the model, on the group's device.</param>
 /// <param name="group">This rank in the data-parallel world (cross-device negatives, host rows of the global batch).</param>
 /// <param name="loss">The batch loss and the heads it trains.</param>
-/// <param name="subBatchSize">Texts per GradCache piece; null: one pass over the whole micro-batch.</param>
+/// <param name="subBatchSize">Texts per GradCache piece, for every length bin or per bin; null: one pass over the whole micro-batch.</param>
 /// <param name="seed">The run's seed, which the dropout seeds derive from.</param>
 /// <param name="parts">What each encoding computes.</param>
 /// <param name="alarm">Watches the sparse head's health on measured steps (when it trains the sparse head); null: none.</param>
-public sealed class UnifiedFinetuneObjective(M3Model model, DataParallelGroup group, M3BatchLoss loss, int? subBatchSize, long seed,
+public sealed class UnifiedFinetuneObjective(M3Model model, DataParallelGroup group, M3BatchLoss loss, SubBatching subBatchSize, long seed,
     EncodingParts parts = EncodingParts.All, SparseCollapseAlarm? alarm = null) : ITrainingObjective
 {
     const int QueryStream = 0, PassageStream = 1;
@@ -50,7 +50,7 @@ public sealed class UnifiedFinetuneObjective(M3Model model, DataParallelGroup gr
         if (batch.Passages is null)
             throw new ArgumentException($"{batch.DatasetName}: a batch of text rows has no passages to score");
         using var inputs = Loss.Prepare(Group, batch);
-        var (result, health) = subBatchSize is int s ? TwoPass(batch, inputs, context, s) : OnePass(batch, inputs, context);
+        var (result, health) = subBatchSize.Of(batch.Bin) is int s ? TwoPass(batch, inputs, context, s) : OnePass(batch, inputs, context);
         Group.ThrowIfBackwardFailed();
         PhaseEnd?.Invoke(StepPhase.Backward);
 

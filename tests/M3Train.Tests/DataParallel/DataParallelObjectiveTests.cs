@@ -126,7 +126,7 @@ public class DataParallelObjectiveTests
         var tok = XlmrTokenizer.FromFolder(ModelDir);
         var whole = Batch(tok, 0, 6, false, hostRows: true);
         var halves = new[] { Batch(tok, 0, 3, false, hostRows: true), Batch(tok, 3, 3, false, hostRows: true) };
-        var config = new LossConfig();
+        var config = new LossConfig { KnowledgeDistillation = true };
         M3Head[] dense = [M3Head.Dense];
 
         var one = Load();

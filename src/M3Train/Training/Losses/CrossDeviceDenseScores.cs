@@ -3,8 +3,8 @@ using static TorchSharp.torch;
 namespace M3Train.Training.Losses;
 
 /// <summary>
-/// Dense scores with cross-device negatives (the paper's fourth batching trick: share embeddings across devices instead
-/// of encoding more), expressed over embeddings that someone else has gathered from all W ranks.
+/// Dense scores with cross-device negatives (docs/METHOD.md, "Cross-device negatives"), expressed over
+/// embeddings that someone else has gathered from all W ranks.
 /// </summary>
 /// <remarks>
 /// <para><b>Shapes</b>: gathered queries [W·B, d] and passages [W·B·G, d], both in rank order (rank w's slice is

@@ -16,8 +16,8 @@ namespace M3Train.Training.Pretraining;
 /// <list type="number">
 /// <item>the encoder reads the text masked by <see cref="MlmMasking"/> (30%, 80/10/10) and predicts the masked
 /// tokens through the masked-LM head: <c>loss_mlm</c>, mean over the micro-batch's masked tokens;</item>
-/// <item>its CLS state is the sentence embedding; <see cref="RetroMaeDecoder"/> (one layer, own embedding tables)
-/// reconstructs every token but the first and last from it and from a random half of the other tokens per row
+/// <item>its CLS state is the sentence embedding; <see cref="RetroMaeDecoder"/> (one layer, reading through the
+/// encoder's embedding module) reconstructs every token but the first and last from it and from a random half of the other tokens per row
 /// (<see cref="EnhancedDecodingMask"/>), through the same tied LM head: <c>loss_decoder</c>, mean over those tokens;</item>
 /// <item><c>loss = loss_mlm + loss_decoder</c>.</item>
 /// </list>
@@ -37,7 +37,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
     readonly DataParallelGroup _group;
     readonly PretrainConfig _config;
     readonly MlmMasking _masking;
-    readonly int? _subBatchSize;
+    readonly SubBatching _subBatching;
     readonly long _seed;
 
     /// <param name="model">This rank's model, with its masked-LM head.</param>
@@ -45,9 +45,9 @@ public sealed class RetroMaeObjective : ITrainingObjective
     /// <param name="config">Masking and decoder settings.</param>
     /// <param name="tokenizer">The model's tokenizer (its &lt;mask&gt; id).</param>
     /// <param name="modelPath">The checkpoint the run starts from; a <see cref="RetroMaeDecoder.FileName"/> there is loaded.</param>
-    /// <param name="subBatchSize">Texts per forward/backward (null: the whole batch at once).</param>
+    /// <param name="subBatching">Texts per forward/backward, for every length bin or per bin (null: the whole batch at once).</param>
     /// <param name="seed">The run's seed: decoder initialization, masks and dropout derive from it.</param>
-    public RetroMaeObjective(M3Model model, DataParallelGroup group, PretrainConfig config, XlmrTokenizer tokenizer, string modelPath, int? subBatchSize, long seed)
+    public RetroMaeObjective(M3Model model, DataParallelGroup group, PretrainConfig config, XlmrTokenizer tokenizer, string modelPath, SubBatching subBatching, long seed)
     {
         var encoderConfig = model.Config;
         if (model.LmHead is null)
@@ -57,14 +57,15 @@ public sealed class RetroMaeObjective : ITrainingObjective
         _model = model;
         _group = group;
         _config = config;
-        _subBatchSize = subBatchSize;
+        _subBatching = subBatching;
         _seed = seed;
         _masking = new MlmMasking(config.EncoderMaskRatio, config.MaskTokenRatio, config.RandomTokenRatio, config.MaskSampling,
             MaskId: tokenizer.MaskId, RandomLow: XlmrTokenizer.UnkId + 1, RandomHigh: tokenizer.MaskId,
             NeverMasked: [.. encoderConfig.UnusedLexicalIds, tokenizer.MaskId]);
 
-        // Every rank builds the decoder from the same seed and files (the trainer checks the weights agree).
-        Decoder = new RetroMaeDecoder(encoderConfig, seed);
+        // Every rank builds the decoder from the same seed and files (the trainer checks the weights agree); it reads
+        // through this rank's encoder embeddings (on its device already).
+        Decoder = new RetroMaeDecoder(encoderConfig, model.Backbone.Embeddings, seed);
         string saved = Path.Combine(modelPath, RetroMaeDecoder.FileName);
         if (File.Exists(saved))
         {
@@ -72,10 +73,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
             Log.Information("RetroMAE decoder continued from {File}", saved);
         }
         else
-        {
-            Decoder.CopyEmbeddingsFrom(model.Backbone);
-            Log.Information("RetroMAE decoder: new layer, embedding tables copied from the encoder ({Model} has no {File})", modelPath, RetroMaeDecoder.FileName);
-        }
+            Log.Information("RetroMAE decoder: a new layer over the encoder's embeddings ({Model} has no {File})", modelPath, RetroMaeDecoder.FileName);
         Decoder.to(group.Device);
         Decoder.Compute.Precision = model.Precision;
         Decoder.train();
@@ -128,7 +126,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
     List<RetroMaePiece> Prepare(TrainBatch batch, long microStep)
     {
         var device = _group.Device;
-        var encoded = batch.QueryPieces(_subBatchSize ?? batch.BatchSize);
+        var encoded = batch.QueryPieces(_subBatching.Of(batch.Bin) ?? batch.BatchSize);
         var result = new List<RetroMaePiece>(encoded.Count);
         for (int i = 0; i < encoded.Count; i++)
         {

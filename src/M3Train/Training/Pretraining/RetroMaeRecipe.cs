@@ -26,6 +26,6 @@ public static class RetroMaeRecipe
         setup.RequireRows(RowKind.Text,
             "RetroMAE trains on {\"text\"} rows, this dataset holds query/passage rows (use pretrain.objective: contrastive for pairs).");
         var c = setup.Config;
-        return new RetroMaeObjective(setup.Model, setup.Group, c.Pretrain, setup.Tokenizer, c.Model.Path, c.Train.SubBatchSize, c.Train.Seed);
+        return new RetroMaeObjective(setup.Model, setup.Group, c.Pretrain, setup.Tokenizer, c.Model.Path, SubBatching.Of(c.Train), c.Train.Seed);
     }
 }
