@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using M3Train.Config;
 using M3Train.Distributed;
 using M3Train.Training.Losses;
+using M3Train.Tests.Data;
 using M3Train.Tests.Distributed;
 using M3Train.Tests.Training;
 using M3Train.Tests.Training.Pretraining;
@@ -242,6 +243,23 @@ public class DataParallelRunTests : IDisposable
         // The decoder's weights were checked equal on both ranks before each checkpoint, and rank 0 saved them.
         Assert.True(File.Exists(Path("retromae", "final", M3Train.Training.Pretraining.RetroMaeDecoder.FileName)));
         Assert.Equal(2, Metrics(Path("retromae")).Count);
+    }
+
+    [Fact]
+    public void AStagedRunTrainsEveryStageOnTwoProcesses()
+    {
+        // The shipped staged quickstart, its global batch of 4 split over two ranks.
+        using var run = M3TrainRun.In(DataTestFolder.RepoRoot, NoVariables, "finetune", "--config", "configs/quickstart-staged.yaml",
+            "--devices", "cpu,cpu", "--set", $"output_dir={Path("staged")}", "--set", "data.batch_sizes=[2]");
+        Succeeds(run);
+        Assert.True(File.Exists(Path("staged", "final", "model.safetensors")));
+        var stages = Directory.GetDirectories(Path("staged", "stages")).Order().ToList();
+        Assert.Equal(3, stages.Count);
+        // 12, 12 and 24 steps (metrics every 4th step, and the last).
+        Assert.Equal([12, 12, 24], stages.Select(stage =>
+            JsonNode.Parse(File.ReadLines(System.IO.Path.Combine(stage, "metrics.jsonl")).Last())!["step"]!.GetValue<int>()));
+        Assert.All(stages, stage => Assert.True(File.Exists(System.IO.Path.Combine(stage, "logs", "rank-1.jsonl"))));
+        Assert.Equal(3, Regex.Matches(run.Output, @"\[rank 0\] .*Global batch: 2 rank\(s\) x data.batch_sizes \[2\] = \[4\]").Count);
     }
 
     static void CopyFolder(string from, string to)
