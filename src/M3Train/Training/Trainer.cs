@@ -151,12 +151,12 @@ public sealed class Trainer : IDisposable
                 values["tokens_per_s"] = window.TokensPerSecond;
                 values["skipped_steps"] = _state.SkippedSteps;
                 metrics.Write(step, values);
-                shownParts = values.Where(kv => kv.Key.StartsWith("loss_", StringComparison.Ordinal))
-                    .Select(kv => (kv.Key[5..], kv.Value)).ToList();
+                shownParts = [($"step {step} loss", values["loss"]), .. values.Where(kv => kv.Key.StartsWith("loss_", StringComparison.Ordinal))
+                    .Select(kv => (kv.Key[5..], kv.Value))];
                 Log.Information("step {Step}/{Total} loss {Loss:F4} lr {Lr:E2} grad_norm {Norm:F3} {Tps:F0} tokens/s",
                     step, schedule.TotalSteps, values["loss"], lr, normValue, window.TokensPerSecond);
             }
-            progress.Update(step, [("loss", window.MeanLoss), .. shownParts, ("lr", lr), ("tok/s", window.TokensPerSecond)], alarm);
+            progress.Update(step, [("mean loss", window.MeanLoss), ("lr", lr), ("tok/s", window.TokensPerSecond), .. shownParts], alarm);
             if (train.SaveEvery > 0 && step % train.SaveEvery == 0 && step < schedule.TotalSteps) SaveCheckpoint();
         }
 
@@ -231,7 +231,7 @@ public sealed class Trainer : IDisposable
 
     public void Dispose() => _optimizer.Dispose();
 
-    /// <summary>Loss and throughput over the steps since the last log line.</summary>
+    /// <summary>Loss and throughput over this invocation's steps (the progress line's mean loss).</summary>
     sealed class MetricWindow
     {
         readonly Stopwatch _clock = Stopwatch.StartNew();
