@@ -48,6 +48,7 @@ public static class ModelOptions
     {
         var (folder, precision) = (run.Model, run.Precision);
         Device device = TorchDevices.Resolve(run.Device);
+        ComputeThreads.Apply(run.Threads, hostThreads: 0, "--threads");
         XlmrTokenizer tokenizer;
         try
         {

@@ -5,4 +5,5 @@ namespace M3Train.Cli;
 /// <param name="BatchSize">Most texts per forward pass.</param>
 /// <param name="Device">cpu, cuda or cuda:N.</param>
 /// <param name="Precision">Matmul precision: fp32 or bf16.</param>
-public sealed record ModelRun(DirectoryInfo Model, int BatchSize, string Device, string Precision);
+/// <param name="Threads">CPU threads per operator, or null for <see cref="Runtime.ComputeThreads.Default"/>.</param>
+public sealed record ModelRun(DirectoryInfo Model, int BatchSize, string Device, string Precision, int? Threads = null);

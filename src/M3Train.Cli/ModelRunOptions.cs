@@ -13,8 +13,10 @@ public sealed class ModelRunOptions
 
     public Option<string> Precision { get; } = ModelOptions.Precision();
 
-    public IEnumerable<Option> All => [Model, BatchSize, Device, Precision];
+    public Option<int?> Threads { get; } = CommonOptions.Threads();
+
+    public IEnumerable<Option> All => [Model, BatchSize, Device, Precision, Threads];
 
     public ModelRun Bind(ParseResult parse) =>
-        new(parse.GetValue(Model)!, parse.GetValue(BatchSize), parse.GetValue(Device)!, parse.GetValue(Precision)!);
+        new(parse.GetValue(Model)!, parse.GetValue(BatchSize), parse.GetValue(Device)!, parse.GetValue(Precision)!, parse.GetValue(Threads));
 }

@@ -90,6 +90,12 @@ public sealed record TrainConfig : IConfigValidatable
     /// <summary>Data-parallel replicas, one per device (e.g. [cuda:0, cuda:1]); empty: one replica on <see cref="Device"/>.</summary>
     public List<string> Devices { get; init; } = [];
 
+    /// <summary>
+    /// CPU threads per libtorch operator (intra-op). Null: the cores less one for libtorch's inter-op pool and one per
+    /// data loader (one per replica), at least 1, so the process never asks for more threads than there are cores.
+    /// </summary>
+    [Range(1, 4096)] public int? Threads { get; init; }
+
     /// <summary>Log metrics every this many optimizer steps. Default 10.</summary>
     [Range(1, int.MaxValue)] public int LogEvery { get; init; } = 10;
 

@@ -51,6 +51,7 @@ public sealed class TrainingSetup : IDisposable
             if (BuildInfo.TorchSharpPatchWarning() is { } unpatched) Log.Warning("{Warning}", unpatched);
 
             var devices = ResolveDevices(config.Train);
+            ComputeThreads.Apply(config.Train.Threads, hostThreads: devices.Count, "train.threads");
             string source = ResumeFrom ?? config.Model.Path;
             if (ResumeFrom is not null)
             {

@@ -24,6 +24,12 @@ internal sealed class LogCapture : ILogEventSink, IDisposable
         }
     }
 
+    /// <summary>Every message at <paramref name="level"/> or above, rendered.</summary>
+    public IReadOnlyList<string> Messages(LogEventLevel level = LogEventLevel.Information)
+    {
+        lock (_events) return _events.Where(e => e.Level >= level).Select(e => e.RenderMessage()).ToList();
+    }
+
     public void Emit(LogEvent logEvent)
     {
         lock (_events) _events.Add(logEvent);
