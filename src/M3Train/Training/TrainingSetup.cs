@@ -136,11 +136,11 @@ public sealed class TrainingSetup : IDisposable
     public void SaveModel(string directory) =>
         M3CheckpointWriter.Save(Replicas.Master, directory, _loaded[0].Layout, _loaded[0].Directory);
 
-    /// <summary>Fails with a message naming the recipe when a dataset holds rows of the wrong kind for it.</summary>
-    public void RequireRows(RowKind kind, string message)
+    /// <summary>Fails, naming the dataset, the verbs its rows are for and what <paramref name="verb"/> needs, when a dataset holds rows of another kind.</summary>
+    public void RequireRows(RowKind kind, string verb, string needs)
     {
         if (Data.Datasets.FirstOrDefault(d => d.Kind != kind) is { } other)
-            throw new M3TrainException($"{other.Name}: {message}");
+            throw new M3TrainException(RowShapes.Mismatch(other.Name, other.Kind, verb, needs));
     }
 
     /// <summary>

@@ -22,8 +22,7 @@ public static class UnifiedFinetuneRecipe
     /// <summary>The recipe's objective over what <paramref name="setup"/> prepared.</summary>
     public static UnifiedFinetuneObjective Objective(TrainingSetup setup)
     {
-        setup.RequireRows(RowKind.Group,
-            "fine-tuning trains on {\"query\", \"pos\", \"neg\"} rows, this dataset holds {\"text\"} rows (those are for m3train pretrain with pretrain.objective: retromae).");
+        setup.RequireRows(RowKind.Group, "finetune", "{\"query\",\"pos\",\"neg\"} rows");
         var config = setup.Config;
         var heads = config.Model.Heads;
         var alarm = heads.Contains(M3Head.Sparse) ? new SparseCollapseAlarm(config.Train.SparseZeroWarning, config.Train.SparseZeroWindow) : null;
