@@ -21,6 +21,9 @@ public sealed record MiningOptions
     /// <summary>Drop candidates scoring above <c>positive - margin</c>; null (the default) keeps them. At least 0.</summary>
     public double? AbsoluteMargin { get; init; }
 
+    /// <summary>What happens to a row left without any negative. Default <see cref="EmptyNegativesPolicy.Fill"/>.</summary>
+    public EmptyNegativesPolicy OnEmpty { get; init; } = EmptyNegativesPolicy.Fill;
+
     /// <summary>Query truncation in tokens. Default 512.</summary>
     public int MaxQueryLength { get; init; } = 512;
 
