@@ -23,7 +23,7 @@ public static class TrainingRowFile
     /// what the verb writes back is one training row and not both names.
     /// </summary>
     /// <param name="verb">The verb reading it, for the message when the rows are for another one (e.g. "mine").</param>
-    public static IReadOnlyList<TrainingRowRecord> Read(string path, string verb)
+    public static IReadOnlyList<TrainingRowRecord> Read(string path, string verb = "it")
     {
         if (!File.Exists(path)) throw new M3TrainException($"{path}: file not found");
         var rows = new List<TrainingRowRecord>();
