@@ -114,6 +114,15 @@ public sealed record TrainConfig : IConfigValidatable
     /// <summary>How many logged steps in a row <see cref="SparseZeroWarning"/> must be reached before the warning. Default 3.</summary>
     [Range(1, 10000)] public int SparseZeroWindow { get; init; } = 3;
 
+    /// <summary>
+    /// Warn when a logged step's mean dense score of positives is less than this above that of negatives while the
+    /// negatives score at least 0.95 (all CLS embeddings alike: a collapsed dense head; see <see cref="DenseCollapseWindow"/>). Default 0.02.
+    /// </summary>
+    [Range(0.0, 2.0)] public double DenseCollapseGap { get; init; } = 0.02;
+
+    /// <summary>How many logged steps in a row the dense head must look collapsed (<see cref="DenseCollapseGap"/>) before the warning. Default 3.</summary>
+    [Range(1, 10000)] public int DenseCollapseWindow { get; init; } = 3;
+
     /// <summary>Write TensorBoard event files into the run folder. Default true.</summary>
     public bool Tensorboard { get; init; } = true;
 

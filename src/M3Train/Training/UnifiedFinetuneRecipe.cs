@@ -26,7 +26,9 @@ public static class UnifiedFinetuneRecipe
         var config = setup.Config;
         var heads = config.Model.Heads;
         var alarm = heads.Contains(M3Head.Sparse) ? new SparseCollapseAlarm(config.Train.SparseZeroWarning, config.Train.SparseZeroWindow) : null;
+        var denseAlarm = heads.Contains(M3Head.Dense) && config.Model.NormalizeEmbeddings
+            ? new DenseCollapseAlarm(config.Train.DenseCollapseGap, config.Train.DenseCollapseWindow) : null;
         return new UnifiedFinetuneObjective(setup.Replicas, new M3BatchLoss(config.Loss, heads), config.Train.SubBatchSize, config.Train.Seed,
-            alarm: alarm);
+            alarm: alarm, denseAlarm: denseAlarm);
     }
 }
