@@ -34,9 +34,9 @@ public static class BenchCommand
 
     static readonly Option<string> PrecisionOption = new Option<string>("--precision")
     {
-        Description = "Matmul precision: bf16 or fp32; auto is bf16 on CUDA, fp32 on CPU.",
+        Description = "Matmul precision: bf16, fp16 or fp32; auto is bf16 on CUDA, fp32 on CPU.",
         DefaultValueFactory = _ => "auto",
-    }.AcceptOnlyFromAmong("auto", "bf16", "fp32");
+    }.AcceptOnlyFromAmong("auto", "bf16", "fp16", "fp32");
 
     static readonly Option<string> CheckpointingOption = new Option<string>("--checkpointing")
     {
@@ -79,12 +79,7 @@ public static class BenchCommand
             PassageLength = parseResult.GetValue(PassageLengthOption),
             Steps = parseResult.GetValue(StepsOption),
             Warmup = parseResult.GetValue(WarmupOption),
-            Precision = parseResult.GetValue(PrecisionOption) switch
-            {
-                "bf16" => ComputePrecision.BFloat16,
-                "fp32" => ComputePrecision.Float32,
-                _ => null,
-            },
+            Precision = parseResult.GetValue(PrecisionOption) is "auto" ? null : ModelOptions.Compute(parseResult.GetValue(PrecisionOption)!),
             Checkpointing = parseResult.GetValue(CheckpointingOption) == "on",
             SubBatch = parseResult.GetValue(SubBatchOption),
             Device = parseResult.GetValue(DeviceOption)!,

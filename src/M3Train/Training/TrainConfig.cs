@@ -10,6 +10,8 @@ public enum Precision
     Auto,
     Fp32,
     Bf16,
+    /// <summary>fp16 matmuls with dynamic loss scaling (<see cref="LossScaler"/>), for GPUs without bf16 (V100, T4): FlagEmbedding's <c>--fp16</c>.</summary>
+    Fp16,
 }
 
 /// <summary>Shape of the learning-rate warmup.</summary>
@@ -66,8 +68,14 @@ public sealed record TrainConfig : IConfigValidatable
     /// <summary>Micro-batches whose gradients are summed before each optimizer step. Default 1.</summary>
     [Range(1, 100000)] public int GradientAccumulationSteps { get; init; } = 1;
 
-    /// <summary>auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16.</summary>
+    /// <summary>auto (bf16 on CUDA, fp32 on CPU), fp32, bf16, or fp16 (with dynamic loss scaling: <see cref="LossScaleInitial"/>, <see cref="LossScaleWindow"/>).</summary>
     public Precision Precision { get; init; } = Precision.Auto;
+
+    /// <summary>fp16 only: the loss scale the run starts from (halved at each step whose gradients overflow, at least 1). Default 65536 (2^16), as PyTorch's GradScaler.</summary>
+    [Range(1.0, 1e38)] public double LossScaleInitial { get; init; } = 65536;
+
+    /// <summary>fp16 only: steps without an overflow after which the loss scale doubles. Default 2000, as PyTorch's GradScaler.</summary>
+    [Range(1, int.MaxValue)] public int LossScaleWindow { get; init; } = 2000;
 
     /// <summary>Recompute each encoder layer in the backward pass instead of keeping its activations. Default true.</summary>
     public bool ActivationCheckpointing { get; init; } = true;

@@ -30,6 +30,7 @@ public sealed class Trainer : IDisposable
     readonly IReadOnlyList<IReplicaGroup<nn.Module>> _groups;
     readonly List<Parameter> _trainable;
     readonly AdamW _optimizer;
+    readonly LossScaler? _scaler;
     TrainerState _state;
 
     /// <summary>Builds the optimizer over the model's and the objective's trainable parameters, and restores both on resume.</summary>
@@ -44,6 +45,8 @@ public sealed class Trainer : IDisposable
             .Where(p => p.parameter.requires_grad).ToList();
         _trainable = named.Select(p => p.parameter).ToList();
         _optimizer = OptimizerFactory.Create(named, setup.Config.Train);
+        if (setup.Replicas.Master.Precision == Model.ComputePrecision.Float16)
+            _scaler = new LossScaler(setup.Config.Train.LossScaleInitial, setup.Config.Train.LossScaleWindow, _state.LossScaler);
         if (setup.ResumeFrom is { } resume)
         {
             CheckpointManager.LoadOptimizer(_optimizer, resume);
@@ -96,7 +99,7 @@ public sealed class Trainer : IDisposable
             {
                 var batches = _setup.Loaders.Select(l => l.Next()).ToList();
                 tokens += batches.Sum(Tokens);
-                var context = new StepContext(step, _state.MicroStep, 1.0 / accumulation, Measure: logStep && m == accumulation - 1);
+                var context = new StepContext(step, _state.MicroStep, (_scaler?.Scale ?? 1.0) / accumulation, Measure: logStep && m == accumulation - 1);
                 var micro = RunObjective(batches, context);
                 lossSum = lossSum is null ? micro.Loss.clone() : lossSum + micro.Loss;
                 foreach (var (k, v) in micro.Means)
@@ -108,8 +111,14 @@ public sealed class Trainer : IDisposable
             }
 
             // 2. The update, skipped when the loss or the gradient is not finite.
-            var update = StepUpdate.Apply(_groups, _optimizer, _trainable, train.MaxGradNorm, lossSum! / accumulation);
+            var update = StepUpdate.Apply(_groups, _optimizer, _trainable, train.MaxGradNorm, lossSum! / accumulation, _scaler);
             float lossValue = update.Loss, normValue = update.GradNorm;
+            if (update.Overflow)
+            {
+                _state = _state with { LossScaler = _scaler!.State };
+                Log.Information("Step {Step}: fp16 gradients overflowed; update skipped, loss scale lowered to {Scale} ({Total} such steps)", step, _scaler.Scale, _scaler.OverflowSteps);
+                continue;
+            }
             if (!update.Applied)
             {
                 badInARow++;
@@ -135,6 +144,7 @@ public sealed class Trainer : IDisposable
                 WorldSize = _setup.Replicas.WorldSize,
                 TokensSeen = _state.TokensSeen + tokens,
                 TrainSeconds = _state.TrainSeconds + clock.Elapsed.TotalSeconds,
+                LossScaler = _scaler?.State,
             };
             clock.Restart();
             history.Add(lossValue);
@@ -150,6 +160,11 @@ public sealed class Trainer : IDisposable
                 values["grad_norm"] = normValue;
                 values["tokens_per_s"] = window.TokensPerSecond;
                 values["skipped_steps"] = _state.SkippedSteps;
+                if (_scaler is not null)
+                {
+                    values["loss_scale"] = _scaler.Scale;
+                    values["fp16_overflow_steps"] = _scaler.OverflowSteps;
+                }
                 metrics.Write(step, values);
                 shownParts = [($"step {step} loss", values["loss"]), .. values.Where(kv => kv.Key.StartsWith("loss_", StringComparison.Ordinal))
                     .Select(kv => (kv.Key[5..], kv.Value))];

@@ -191,6 +191,7 @@ public sealed class TrainingSetup : IDisposable
     static ComputePrecision ResolvePrecision(Precision p, Device device) => p switch
     {
         Precision.Bf16 => ComputePrecision.BFloat16,
+        Precision.Fp16 => ComputePrecision.Float16,
         Precision.Fp32 => ComputePrecision.Float32,
         _ => device.type == DeviceType.CUDA ? ComputePrecision.BFloat16 : ComputePrecision.Float32,
     };

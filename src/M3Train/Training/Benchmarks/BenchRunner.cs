@@ -67,7 +67,7 @@ public static class BenchRunner
         ["passage_length"] = s.PassageTokens,
         ["steps"] = s.Steps,
         ["warmup"] = s.Warmup,
-        ["precision"] = precision == ComputePrecision.BFloat16 ? "bf16" : "fp32",
+        ["precision"] = precision switch { ComputePrecision.BFloat16 => "bf16", ComputePrecision.Float16 => "fp16", _ => "fp32" },
         ["checkpointing"] = s.Checkpointing,
         ["sub_batch"] = s.SubBatch,
         ["device"] = s.Device,
