@@ -27,6 +27,7 @@ public sealed class ConsoleProgress(TextWriter output, bool interactive, Func<in
     readonly StringBuilder _pending = new();
     ProgressTask? _active;
     bool _drawn;
+    long _started;
 
     public TimeSpan PlainInterval { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -68,7 +69,7 @@ public sealed class ConsoleProgress(TextWriter output, bool interactive, Func<in
     {
         lock (_gate)
         {
-            _shown[task] = new Shown();
+            _shown[task] = new Shown(_started++);
             _active = task;
         }
     }
@@ -77,7 +78,7 @@ public sealed class ConsoleProgress(TextWriter output, bool interactive, Func<in
     {
         lock (_gate)
         {
-            if (!_shown.TryGetValue(task, out var shown)) _shown[task] = shown = new Shown();
+            if (!_shown.TryGetValue(task, out var shown)) _shown[task] = shown = new Shown(_started++);
             _active = task;
             if (shown.Start < 0) shown.Start = task.Done;
             var now = shown.Clock.Elapsed;
@@ -89,17 +90,24 @@ public sealed class ConsoleProgress(TextWriter output, bool interactive, Func<in
         }
     }
 
+    /// <summary>
+    /// A task ended. The last one stays on screen as a line of its own; one that ran inside another (an evaluation
+    /// inside a training run) is cleared, and the one it ran in is drawn again.
+    /// </summary>
     public void Ended(ProgressTask task)
     {
         lock (_gate)
         {
-            if (_interactive && _drawn && _active == task)
+            _shown.Remove(task);
+            if (_active != task) return;
+            _active = _shown.OrderBy(s => s.Value.Order).Select(s => s.Key).LastOrDefault();
+            if (!_interactive || !_drawn) return;
+            if (_active is null)
             {
                 _output.WriteLine();
                 _drawn = false;
             }
-            _shown.Remove(task);
-            if (_active == task) _active = null;
+            else Draw(_active);
         }
     }
 
@@ -114,7 +122,7 @@ public sealed class ConsoleProgress(TextWriter output, bool interactive, Func<in
     {
         lock (_gate)
         {
-            var shown = _shown.GetValueOrDefault(task) ?? new Shown();
+            var shown = _shown.GetValueOrDefault(task) ?? new Shown(0);
             double seconds = shown.Clock.Elapsed.TotalSeconds;
             long progressed = task.Done - Math.Max(shown.Start, 0);
             double rate = seconds > 0 ? progressed / seconds : 0;
@@ -194,9 +202,10 @@ public sealed class ConsoleProgress(TextWriter output, bool interactive, Func<in
 
     static string FormatTime(TimeSpan t) => t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:00}m" : $"{t.Minutes}m{t.Seconds:00}s";
 
-    /// <summary>How far a task had got when last shown.</summary>
-    sealed class Shown
+    /// <summary>How far a task had got when last shown; <paramref name="order"/> counts the tasks started before it.</summary>
+    sealed class Shown(long order)
     {
+        public long Order { get; } = order;
         public Stopwatch Clock { get; } = Stopwatch.StartNew();
         public long Start { get; set; } = -1;
         public TimeSpan? LastDraw { get; set; }

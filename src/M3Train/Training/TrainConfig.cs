@@ -134,11 +134,24 @@ public sealed record TrainConfig : IConfigValidatable
     /// <summary>Write TensorBoard event files into the run folder. Default true.</summary>
     public bool Tensorboard { get; init; } = true;
 
+    /// <summary>Retrieval evaluation on a BEIR set during training (off unless a set is given).</summary>
+    public TrainEvalConfig Eval { get; init; } = new();
+
+    /// <summary>Keep the model of the best evaluation by a named figure in OUTPUT/best (off unless a metric is given).</summary>
+    public SaveBestConfig SaveBest { get; init; } = new();
+
     public IEnumerable<(string Key, string Message)> Validate()
     {
         string[] parts = ["encoder", "sparse", "colbert"];
         foreach (var f in Freeze.Where(f => !parts.Contains(f)))
             yield return ("freeze", $"'{f}' is not one of {string.Join(", ", parts)}.");
+        if (SaveBest.Metric is { } metric)
+        {
+            if (!Eval.Enabled)
+                yield return ("save_best.metric", $"'{metric}' comes from evaluations during training: set train.eval.beir (or its three files) too.");
+            else if (!TrainingEvaluator.FigureNames(Eval).Contains(metric))
+                yield return ("save_best.metric", $"'{metric}' is not a figure train.eval writes; it writes {string.Join(", ", TrainingEvaluator.FigureNames(Eval))}.");
+        }
     }
 
     /// <summary>Freeze set after folding <see cref="FixEncoder"/> in.</summary>

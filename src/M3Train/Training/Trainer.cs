@@ -31,6 +31,7 @@ public sealed class Trainer : IDisposable
     readonly List<Parameter> _trainable;
     readonly AdamW _optimizer;
     readonly LossScaler? _scaler;
+    readonly TrainingEvaluator? _evaluator;
     TrainerState _state;
 
     /// <summary>Builds the optimizer over the model's and the objective's trainable parameters, and restores both on resume.</summary>
@@ -47,6 +48,7 @@ public sealed class Trainer : IDisposable
         _optimizer = OptimizerFactory.Create(named, setup.Config.Train);
         if (setup.Replicas.Master.Precision == Model.ComputePrecision.Float16)
             _scaler = new LossScaler(setup.Config.Train.LossScaleInitial, setup.Config.Train.LossScaleWindow, _state.LossScaler);
+        _evaluator = TrainingEvaluator.Create(setup);
         if (setup.ResumeFrom is { } resume)
         {
             CheckpointManager.LoadOptimizer(_optimizer, resume);
@@ -172,6 +174,7 @@ public sealed class Trainer : IDisposable
                     step, schedule.TotalSteps, values["loss"], lr, normValue, window.TokensPerSecond);
             }
             progress.Update(step, [("mean loss", window.MeanLoss), ("lr", lr), ("tok/s", window.TokensPerSecond), .. shownParts], alarm);
+            if (_evaluator?.Due(step, schedule.TotalSteps) == true) metrics.Write(step, _evaluator.Evaluate(step));
             if (train.SaveEvery > 0 && step % train.SaveEvery == 0 && step < schedule.TotalSteps) SaveCheckpoint();
         }
 
@@ -186,8 +189,9 @@ public sealed class Trainer : IDisposable
             foreach (var module in _objective.Modules) module.Save(Path.Combine(final, module.FileName));
         }
         var result = Result(history, stopped: !finished, final);
-        Log.Information("Done: {Steps}/{Total} steps, mean loss {First:F4} over the first tenth of this session's steps → {Last:F4} over the last tenth, {Skipped} skipped, {Tokens:N0} tokens in {Seconds:F1} s. {Where}",
+        Log.Information("Done: {Steps}/{Total} steps, mean loss {First:F4} over the first tenth of this session's steps → {Last:F4} over the last tenth, {Skipped} skipped, {Tokens:N0} tokens in {Seconds:F1} s. {Evaluation:l}{Where}",
             _state.Step, schedule.TotalSteps, result.FirstLoss, result.LastLoss, _state.SkippedSteps, _state.TokensSeen, _state.TrainSeconds,
+            _evaluator?.Summary() is { } evaluation ? evaluation + " " : "",
             final is null ? $"Resume with --resume latest (checkpoint {_setup.Checkpoints.Latest()})." : $"Model: {final}");
         return result;
     }

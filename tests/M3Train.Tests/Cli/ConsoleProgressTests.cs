@@ -124,6 +124,24 @@ public class ConsoleProgressTests
     }
 
     [Fact]
+    public void ATaskInsideAnotherIsClearedWhenItEndsAndTheOuterBarComesBack()
+    {
+        var output = new StringWriter();
+        var progress = new ConsoleProgress(output, interactive: true, () => 120);
+        Report(progress, task =>
+        {
+            task.Update(100, [("mean loss", 1.0)]);
+            using (var inner = new ProgressTask("encode corpus", 1086, "texts"))
+                inner.Update(1086);
+            task.Update(320, [("mean loss", 0.5)]);
+        });
+        var rows = TerminalScreen.Render(output.ToString(), 120);
+        Assert.Equal(2, rows.Count);
+        Assert.StartsWith("finetune 320/320 100%", rows[0]);
+        Assert.DoesNotContain(rows, r => r.Contains("encode corpus"));
+    }
+
+    [Fact]
     public void ALineStartHeldWhileTheBarIsUpIsPrintedWithItsEnd()
     {
         var output = new StringWriter();
