@@ -81,8 +81,7 @@ public sealed class Trainer : IDisposable
             if (stop.Requested)
             {
                 Log.Warning("{Reason}: saving a checkpoint at step {Step} and stopping", stop.Reason, _state.Step);
-                SaveCheckpoint();
-                return Result(history, stopped: true, finalModel: null);
+                break;
             }
             if (train.StopAfter is int limit && _state.Step >= limit) break;
 
