@@ -37,6 +37,13 @@ public static class ModelOptions
         return option;
     }
 
+    /// <summary>The instruction queries were trained with, prepended before encoding them (FlagEmbedding's <c>query_instruction_for_retrieval</c>).</summary>
+    public static Option<string?> QueryInstruction() => new("--query-instruction")
+    {
+        Description = "Prepended to every query before it is encoded (encode: to every text; inspect: to the queries of fine-tuning rows), " +
+                      "as FlagEmbedding's query_instruction_for_retrieval: the instruction the model was trained with (data.query_instruction or the rows' prompt).",
+    };
+
     public static Option<string> Precision() => new Option<string>("--precision")
     {
         Description = "Matmul precision: fp32, bf16 or fp16 (weights stay fp32; LayerNorm, scores and outputs in fp32).",

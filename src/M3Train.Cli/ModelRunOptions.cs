@@ -13,10 +13,12 @@ public sealed class ModelRunOptions
 
     public Option<string> Precision { get; } = ModelOptions.Precision();
 
+    public Option<string?> QueryInstruction { get; } = ModelOptions.QueryInstruction();
+
     public Option<int?> Threads { get; } = CommonOptions.Threads();
 
-    public IEnumerable<Option> All => [Model, BatchSize, Device, Precision, Threads];
+    public IEnumerable<Option> All => [Model, BatchSize, Device, Precision, QueryInstruction, Threads];
 
     public ModelRun Bind(ParseResult parse) =>
-        new(parse.GetValue(Model)!, parse.GetValue(BatchSize), parse.GetValue(Device)!, parse.GetValue(Precision)!, parse.GetValue(Threads));
+        new(parse.GetValue(Model)!, parse.GetValue(BatchSize), parse.GetValue(Device)!, parse.GetValue(Precision)!, parse.GetValue(QueryInstruction), parse.GetValue(Threads));
 }

@@ -34,24 +34,26 @@ public sealed class TrainingOptions
     /// A training verb: <c>--config</c>, <c>--set</c>, <c>--resume</c>, <c>--device</c>, <c>--devices</c>, <c>--threads</c>, then the recipe.
     /// Exit code 130 when a signal stopped the run before its end (a checkpoint was saved), else 0.
     /// </summary>
-    public static Command CreateCommand(string name, string description, Func<RunConfig, TrainerOptions, TrainerResult> recipe)
+    /// <param name="load">Reads the config file with the <c>--set</c> overrides; null: <see cref="RunConfig.Load"/>.</param>
+    public static Command CreateCommand(string name, string description, Func<RunConfig, TrainerOptions, TrainerResult> recipe,
+        Func<string, IEnumerable<string>, RunConfig>? load = null)
     {
         var options = new TrainingOptions();
         var command = new Command(name, description);
         foreach (var option in options.All) command.Add(option);
         command.SetAction(parse =>
         {
-            var (run, trainer) = options.Read(parse, name);
+            var (run, trainer) = options.Read(parse, name, load);
             var result = recipe(run, trainer);
             return result.Stopped && result.Steps < result.TotalSteps && run.Train.StopAfter is null ? 130 : 0;
         });
         return command;
     }
 
-    /// <summary>The run config and trainer options the command line asks for.</summary>
-    public (RunConfig Config, TrainerOptions Options) Read(ParseResult parse, string recipe)
+    /// <summary>The run config and trainer options the command line asks for; <paramref name="load"/> reads the file (null: <see cref="RunConfig.Load"/>).</summary>
+    public (RunConfig Config, TrainerOptions Options) Read(ParseResult parse, string recipe, Func<string, IEnumerable<string>, RunConfig>? load = null)
     {
-        var run = RunConfig.Load(parse.GetValue(Config)!.FullName, Overrides(parse));
+        var run = (load ?? ((path, sets) => RunConfig.Load(path, sets)))(parse.GetValue(Config)!.FullName, Overrides(parse));
         string? resumeFrom = parse.GetResult(Resume) is null ? null : parse.GetValue(Resume) ?? "latest";
         return (run, new TrainerOptions { Resume = resumeFrom, Recipe = recipe });
     }

@@ -7,7 +7,7 @@ using Serilog;
 namespace M3Train.Cli.Verbs;
 
 /// <summary>
-/// <c>m3train mine</c>: ANCE-style hard negatives for fine-tuning rows (M3-SPEC section 10) with optional score
+/// <c>m3train mine</c>: ANCE-style hard negatives for fine-tuning rows (docs/METHOD.md, "Hard-negative mining") with optional score
 /// filters against false negatives (issue 11); logic in <see cref="HardNegativeMiner"/>. Every other field of a row
 /// is written back unchanged.
 /// </summary>
@@ -93,7 +93,7 @@ public static class MineCommand
         using (inference)
         {
             var (query, passage) = ModelInference.CapLengths(job.Inference, inference);
-            options = options with { MaxQueryLength = query, MaxPassageLength = passage };
+            options = options with { MaxQueryLength = query, MaxPassageLength = passage, QueryInstruction = job.Inference.Run.QueryInstruction };
             result = new HardNegativeMiner(inference, torchDevice).Mine(rows, poolTexts, options);
         }
 

@@ -4,7 +4,7 @@ using System.Text;
 namespace M3Train.Data;
 
 /// <summary>
-/// The order of an epoch's batches (M3-SPEC sections 6-7): each batch from one dataset and one length bin; rows
+/// The order of an epoch's batches (docs/METHOD.md, "Length bins and the batch plan"): each batch from one dataset and one length bin; rows
 /// shuffled inside each (dataset, bin) and cut into global batches of (per-replica size × world size), the last
 /// incomplete one dropped; then all batches shuffled. A pure function of (data, seed, epoch, world size), so every
 /// replica computes the same plan and takes its own slice; it depends on the world size only through the global
@@ -33,7 +33,8 @@ public sealed class BatchPlan
         ArgumentOutOfRangeException.ThrowIfLessThan(worldSize, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(epoch);
         var config = data.Config;
-        var signature = new StringBuilder($"{data.Fingerprint}|{seed}|{config.TrainGroupSize}|{string.Join(',', config.BinEdges)}");
+        var overrides = DatasetOverrides.Resolve(data);
+        var signature = new StringBuilder($"{data.Fingerprint}|{seed}|{config.TrainGroupSize}|{string.Join(',', config.BinEdges)}|{overrides.Signature}");
         var batches = new List<PlannedBatch>();
         int dropped = 0;
         for (int d = 0; d < data.Datasets.Count; d++)
@@ -41,11 +42,11 @@ public sealed class BatchPlan
             var dataset = data.Datasets[d];
             int[] sizes = ReplicaBatchSizes(config, dataset.Kind);
             var rowsOfBin = new List<int>[sizes.Length];
-            for (int row = 0; row < dataset.Count; row++)
+            foreach (int row in overrides.Rows(d, dataset.Count, seed))
                 (rowsOfBin[BinOf(dataset.RowLength(row, config), config.BinEdges)] ??= []).Add(row);
             for (int bin = 0; bin < sizes.Length; bin++)
             {
-                int replicaSize = TrainGroupRules.BatchSize(dataset.Type, sizes[bin]);
+                int replicaSize = overrides.BatchSize(d, dataset.Type, sizes[bin]);
                 int globalSize = replicaSize * worldSize;
                 signature.Append($"|{d}:{bin}:{globalSize}");
                 if (rowsOfBin[bin] is not { } rows) continue;
@@ -56,7 +57,7 @@ public sealed class BatchPlan
                 for (int k = 0; k < full; k++)
                 {
                     int[] batchRows = order[(k * globalSize)..((k + 1) * globalSize)];
-                    batches.Add(new PlannedBatch(d, bin, batchRows, replicaSize, GroupSize(dataset, batchRows[0], config),
+                    batches.Add(new PlannedBatch(d, bin, batchRows, replicaSize, GroupSize(dataset, batchRows[0], overrides.GroupSize(d)),
                         dataset.NoInBatchNegatives, dataset.HasTeacherScores));
                 }
             }
@@ -107,6 +108,6 @@ public sealed class BatchPlan
     }
 
     /// <summary>G of a batch: by the type rules of its first row, as the reference; 0 for text rows.</summary>
-    static int GroupSize(TrainDataset dataset, int firstRow, DataConfig config) =>
-        dataset.Kind == RowKind.Text ? 0 : TrainGroupRules.GroupSize(dataset.TypeOf(firstRow), dataset.Info(firstRow).Negatives, config.TrainGroupSize);
+    static int GroupSize(TrainDataset dataset, int firstRow, int configuredGroupSize) =>
+        dataset.Kind == RowKind.Text ? 0 : TrainGroupRules.GroupSize(dataset.TypeOf(firstRow), dataset.Info(firstRow).Negatives, configuredGroupSize);
 }

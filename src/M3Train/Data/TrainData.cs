@@ -62,7 +62,8 @@ public sealed class TrainData : IDisposable
             if (datasets.Count == 0)
                 throw new M3TrainException("data.files: no dataset left after dropping small ones (see data.drop_dataset_rows)");
             foreach (var d in datasets)
-                Log.Information("Dataset {Name}: {Rows} rows, {Kind}{NoInBatch}{Scores}{Type}", d.Name, d.Count, d.Kind,
+                Log.Information("Dataset {Name}: {Rows} rows{Kept}, {Kind}{NoInBatch}{Scores}{Type}", d.Name, d.Count,
+                    config.MaxExamplesPerDataset is int max && d.Count > max ? $" ({max} of them train: data.max_examples_per_dataset)" : "", d.Kind,
                     d.NoInBatchNegatives ? ", no in-batch negatives" : "", d.HasTeacherScores ? ", teacher scores" : "",
                     d.Type is null ? "" : $", type {d.Type}");
             int cached = files.Count(f => f.FromCache);
@@ -124,7 +125,7 @@ public sealed class TrainData : IDisposable
         var good = new List<RowInfo>(file.Rows.Count);
         foreach (var row in file.Rows)
         {
-            string? problem = file.Kind == RowKind.Group ? TrainRow.GroupProblem(file.TypeOf(row), row.Negatives, config.TrainGroupSize) : null;
+            string? problem = file.Kind == RowKind.Group ? TrainRow.GroupProblem(file.TypeOf(row), row.Negatives, DatasetOverrides.GroupSizeOf(file.Path, config)) : null;
             if (problem is null) good.Add(row);
             else bad.Add(new BadRow(file.Location(row.Line), problem));
         }

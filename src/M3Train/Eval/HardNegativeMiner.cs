@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace M3Train.Eval;
 
 /// <summary>
-/// ANCE-style hard negatives (M3-SPEC section 10): encode the candidate pool (all pos and neg texts of the input, or
+/// ANCE-style hard negatives (docs/METHOD.md, "Hard-negative mining"): encode the candidate pool (all pos and neg texts of the input, or
 /// a given pool) and the queries with the model; dense top-<c>b</c> search; keep ranks [a, b); drop the row's
 /// positives and its query text; drop candidates a score filter rejects (issue 11); sample the wanted number; pad
 /// with random pool texts when too few are left.
@@ -45,7 +45,7 @@ public sealed class HardNegativeMiner(IM3Inference inference, Device device)
         using (var progress = new ProgressTask("encode passages", passages.Count, "texts"))
             encodedPassages = inference.Encode(passages, options.MaxPassageLength, EncodingParts.Dense, progress);
         using (var progress = new ProgressTask("encode queries", rows.Count, "texts"))
-            encodedQueries = inference.Encode(rows.Select(r => r.Query).ToArray(), options.MaxQueryLength, EncodingParts.Dense, progress);
+            encodedQueries = inference.Encode(rows.Select(r => options.QueryInstruction + r.Query).ToArray(), options.MaxQueryLength, EncodingParts.Dense, progress);
 
         var hits = ExactDenseSearch.TopK(encodedQueries, encodedPassages, pool.Count, options.RangeEnd, device);
 

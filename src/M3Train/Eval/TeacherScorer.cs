@@ -9,7 +9,7 @@ namespace M3Train.Eval;
 /// Knowledge-distillation targets from the model itself (issue 11): every row's query is scored against each of its
 /// positives and negatives with <c>compute_score</c>'s <c>colbert+sparse+dense</c>,
 /// <c>(w_d·dense + w_s·sparse + w_c·colbert) / (w_d + w_s + w_c)</c>, giving the <c>pos_scores</c>/<c>neg_scores</c>
-/// fine-tuning reads (M3-SPEC section 6). The pairs go through <see cref="IM3Inference.ScorePairs"/>, the code of
+/// fine-tuning reads (docs/METHOD.md, "Teacher scores from the data"). The pairs go through <see cref="IM3Inference.ScorePairs"/>, the code of
 /// <c>m3train score</c>, so the same pairs get the same numbers.
 /// </summary>
 public sealed class TeacherScorer(IM3Inference inference)

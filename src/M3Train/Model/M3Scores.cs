@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace M3Train.Model;
 
 /// <summary>
-/// Query × passage score matrices of the three M3 representations (spec section 3), differentiable.
+/// Query × passage score matrices of the three M3 representations (docs/METHOD.md, "Scores"), differentiable.
 /// Shapes: Nq queries, Np passages, L tokens, D hidden, D' multi-vector size. All scores fp32 and not
 /// divided by a temperature (the losses do that).
 /// </summary>

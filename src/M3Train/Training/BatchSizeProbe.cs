@@ -13,7 +13,8 @@ namespace M3Train.Training;
 
 /// <summary>
 /// <c>m3train probe-batch</c>: the largest per-replica batch of each length bin (or, with <c>train.sub_batch_size</c>
-/// set, the largest GradCache sub-batch at the configured batches) whose training step fits in a share of the memory,
+/// or <c>train.sub_batch_sizes</c> set, the largest GradCache sub-batch at the configured batches: the smallest of them as
+/// <c>sub_batch_size</c>, or each bin's as <c>sub_batch_sizes</c>) whose training step fits in a share of the memory,
 /// found with trial steps at the bin's longest lengths on the run's device and precision, written into a copy of the
 /// config that <c>finetune</c> and <c>pretrain</c> take.
 /// <code>
@@ -59,8 +60,8 @@ public static class BatchSizeProbe
         var bins = ProbeBin.Of(config.Data, modelMax);
         var probe = new Probe(config, bins, options, RowsPerBin(config, bins.Count));
         if (probe.SubBatches)
-            Log.Information("train.sub_batch_size is set: probing the largest GradCache sub-batch at each bin's configured batch ({Batches})",
-                string.Join(", ", probe.FixedBatches));
+            Log.Information("{Key} is set: probing the largest GradCache sub-batch at each bin's configured batch ({Batches})",
+                probe.PerBin ? "train.sub_batch_sizes" : "train.sub_batch_size", string.Join(", ", probe.FixedBatches));
 
         var (rows, limitBytes, limit, deviceName) = device.type == DeviceType.CUDA
             ? probe.OnDevice(device, deviceSpec)
@@ -68,7 +69,13 @@ public static class BatchSizeProbe
 
         RunConfig probed;
         string what;
-        if (probe.SubBatches)
+        if (probe.PerBin)
+        {
+            var sizes = rows.Select(r => r.SubBatch!.Value).ToList();
+            probed = config with { Train = config.Train with { SubBatchSizes = sizes } };
+            what = "train.sub_batch_sizes, the largest GradCache sub-batch of each length bin";
+        }
+        else if (probe.SubBatches)
         {
             int sub = rows.Min(r => r.SubBatch!.Value);
             probed = config with { Train = config.Train with { SubBatchSize = sub } };
@@ -151,10 +158,14 @@ public static class BatchSizeProbe
     /// <param name="rowCaps">Per bin, the largest batch the data can fill (<see cref="RowsPerBin"/>); null: no bound.</param>
     internal sealed class Probe(RunConfig config, IReadOnlyList<ProbeBin> bins, BatchProbeOptions options, IReadOnlyList<int>? rowCaps = null)
     {
-        public bool SubBatches { get; } = config.Train.SubBatchSize is not null;
+        public bool SubBatches { get; } = config.Train.SubBatchSize is not null || config.Train.SubBatchSizes.Count > 0;
+
+        /// <summary>Sub-batches are probed to fill <c>train.sub_batch_sizes</c>, one per bin.</summary>
+        public bool PerBin { get; } = config.Train.SubBatchSizes.Count > 0;
 
         /// <summary>The configured per-replica batch of each bin, at which sub-batches are probed.</summary>
-        public int[] FixedBatches { get; } = config.Train.SubBatchSize is not null ? BatchPlan.ReplicaBatchSizes(config.Data, RowKind.Group) : [];
+        public int[] FixedBatches { get; } = config.Train.SubBatchSize is not null || config.Train.SubBatchSizes.Count > 0
+            ? BatchPlan.ReplicaBatchSizes(config.Data, RowKind.Group) : [];
 
         int Group => config.Data.TrainGroupSize;
 

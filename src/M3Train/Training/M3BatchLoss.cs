@@ -40,9 +40,10 @@ public sealed class M3BatchLoss(LossConfig config, IReadOnlyList<M3Head> heads)
         var target = queries[0].Dense.device;
 
         using var scope = NewDisposeScope();
+        bool distil = Config.KnowledgeDistillation;
         var hostInputs = crossDevice
-            ? [HostInputs.Of(batches, g, inBatch)]
-            : batches.Select(b => HostInputs.Of([b], g, inBatch)).ToList();
+            ? [HostInputs.Of(batches, g, inBatch, distil)]
+            : batches.Select(b => HostInputs.Of([b], g, inBatch, distil)).ToList();
         var results = new List<M3LossResult>(world);
         var health = new Dictionary<string, List<Tensor>>();
         for (int r = 0; r < world; r++)
@@ -122,14 +123,14 @@ public sealed class M3BatchLoss(LossConfig config, IReadOnlyList<M3Head> heads)
 
     /// <summary>
     /// The host-side inputs of the rows one loss sees: teacher scores [B, G] and the false-negative mask with its count
-    /// (null when the data has no teacher scores, or no hashes to compare).
+    /// (null when knowledge distillation is off or the data has no teacher scores, or when there are no hashes to compare).
     /// </summary>
     sealed record HostInputs(Tensor? TeacherScores, FalseNegativeMask? Mask)
     {
-        public static HostInputs Of(IReadOnlyList<TrainBatch> batches, int g, bool inBatch)
+        public static HostInputs Of(IReadOnlyList<TrainBatch> batches, int g, bool inBatch, bool distil)
         {
             Tensor? scores = null;
-            if (batches.All(b => b.TeacherScores is not null))
+            if (distil && batches.All(b => b.TeacherScores is not null))
             {
                 var all = batches.SelectMany(b => b.TeacherScores!).ToArray();
                 scores = tensor(all, [all.Length / g, g], ScalarType.Float32);     // [B, G]

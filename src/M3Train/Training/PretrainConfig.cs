@@ -7,7 +7,7 @@ namespace M3Train.Training;
 /// The <c>pretrain:</c> section, read by <c>m3train pretrain</c>: which objective, and
 /// RetroMAE's masking and decoder settings. Defaults are RetroMAE's (Xiao et al. 2022) as BGE-M3 used it.
 /// The contrastive objective takes its temperature from <c>loss.temperature</c>, its batches from
-/// <c>data.batch_sizes</c> (the spec's unsupervised per-bin sizes: <see cref="UnsupervisedBatchSizes"/>) and needs
+/// <c>data.batch_sizes</c> (the reference's unsupervised per-bin sizes: <see cref="UnsupervisedBatchSizes"/>) and needs
 /// <c>train.sub_batch_size</c>.
 /// </summary>
 public sealed record PretrainConfig : IConfigValidatable

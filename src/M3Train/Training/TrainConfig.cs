@@ -25,7 +25,7 @@ public enum WarmupShape
 
 /// <summary>
 /// The <c>train:</c> section: optimizer, schedule, length of the run, precision, memory, checkpoints and logging.
-/// Defaults are the reference fine-tuning recipe's (M3-SPEC section 9).
+/// Defaults are the reference fine-tuning recipe's (docs/METHOD.md, "Schedule and defaults").
 /// </summary>
 public sealed record TrainConfig : IConfigValidatable
 {
@@ -82,6 +82,14 @@ public sealed record TrainConfig : IConfigValidatable
 
     /// <summary>GradCache sub-batch size in texts (null: encode the whole batch at once). Memory is bounded by one sub-batch.</summary>
     [Range(1, int.MaxValue)] public int? SubBatchSize { get; init; }
+
+    /// <summary>
+    /// GradCache sub-batch size per length bin (one entry per bin of <c>data.bin_edges</c>; 0: that bin's batch in one
+    /// pass), in place of <see cref="SubBatchSize"/>: short bins need none, long ones small ones (8 queries x 8 passages
+    /// x 8192 tokens fit only a few texts at a time). Each sub-batch is a slice of its batch, padded as the batch is.
+    /// <c>m3train probe-batch</c> fills them in. Default: none.
+    /// </summary>
+    public List<int> SubBatchSizes { get; init; } = [];
 
     /// <summary>Train only the heads (the reference's <c>fix_encoder</c>). Same as <c>freeze: [encoder]</c>.</summary>
     public bool FixEncoder { get; init; }
@@ -145,6 +153,10 @@ public sealed record TrainConfig : IConfigValidatable
         string[] parts = ["encoder", "sparse", "colbert"];
         foreach (var f in Freeze.Where(f => !parts.Contains(f)))
             yield return ("freeze", $"'{f}' is not one of {string.Join(", ", parts)}.");
+        if (SubBatchSizes.Count > 0 && SubBatchSize is not null)
+            yield return ("sub_batch_sizes", "set either sub_batch_size (every bin) or sub_batch_sizes (per bin), not both.");
+        if (SubBatchSizes.Any(s => s < 0))
+            yield return ("sub_batch_sizes", $"[{string.Join(", ", SubBatchSizes)}]: sizes are texts per sub-batch, at least 1 (0: no sub-batches in that bin).");
         if (SaveBest.Metric is { } metric)
         {
             if (!Eval.Enabled)

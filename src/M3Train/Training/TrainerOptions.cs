@@ -8,4 +8,11 @@ public sealed record TrainerOptions
 
     /// <summary>Recipe name for logs, the progress line and the summary (finetune, pretrain-retromae, ...).</summary>
     public string Recipe { get; init; } = "finetune";
+
+    /// <summary>
+    /// Where a fresh run starts instead of step 0 at the beginning of the data: a stage of a staged run continues the data
+    /// (loader position) and micro-step count of the stage before it, and records its stage. Its step must be 0; a resume
+    /// ignores it (the checkpoint says where the run stands).
+    /// </summary>
+    public TrainerState? Start { get; init; }
 }

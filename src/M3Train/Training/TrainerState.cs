@@ -9,6 +9,8 @@ public sealed record TrainerState
 {
     public const string FileName = "trainer_state.json";
 
+    /// <summary>The stage of a staged run the checkpoint belongs to ("2/3 heads-warmup"); null for a run without stages.</summary>
+    public string? Stage { get; init; }
     /// <summary>Optimizer steps done.</summary>
     public int Step { get; init; }
     /// <summary>Micro-batches done (drives self-distillation's start step and dropout seeds).</summary>

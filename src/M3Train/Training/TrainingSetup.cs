@@ -38,7 +38,8 @@ public sealed class TrainingSetup : IDisposable
         Output = Path.GetFullPath(config.OutputDir);
         Checkpoints = new CheckpointManager(Output, config.Train.KeepLast);
         ResumeFrom = options.Resume is null ? null : Checkpoints.ResolveResume(options.Resume);
-        State = ResumeFrom is null ? new TrainerState() : TrainerState.Load(ResumeFrom);
+        if (options.Start is { Step: not 0 }) throw new ArgumentException("a fresh run starts at step 0", nameof(options));
+        State = ResumeFrom is null ? options.Start ?? new TrainerState() : TrainerState.Load(ResumeFrom);
         if (ResumeFrom is null && Directory.Exists(Checkpoints.Root) && Checkpoints.List().Count > 0)
             throw new M3TrainException($"{Output} already holds checkpoints of a run: pass --resume latest to continue it, or choose another output_dir.");
 
@@ -134,7 +135,14 @@ public sealed class TrainingSetup : IDisposable
 
     /// <summary>Writes the master's weights as a checkpoint folder loadable by HF transformers and FlagEmbedding, in the layout the model came in.</summary>
     public void SaveModel(string directory) =>
-        M3CheckpointWriter.Save(Replicas.Master, directory, _loaded[0].Layout, _loaded[0].Directory);
+        M3CheckpointWriter.Save(Replicas.Master, directory, _loaded[0].Layout, TokenizerSource());
+
+    /// <summary>
+    /// Where the tokenizer files are copied from: the folder the model was loaded from, or, once a resumed run has pruned
+    /// the checkpoint it started from (train.keep_last), its newest checkpoint, which holds them too.
+    /// </summary>
+    string TokenizerSource() =>
+        Directory.Exists(_loaded[0].Directory) ? _loaded[0].Directory : Checkpoints.Latest() ?? _loaded[0].Directory;
 
     /// <summary>Fails, naming the dataset, the verbs its rows are for and what <paramref name="verb"/> needs, when a dataset holds rows of another kind.</summary>
     public void RequireRows(RowKind kind, string verb, string needs)

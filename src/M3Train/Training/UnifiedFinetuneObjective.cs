@@ -18,12 +18,12 @@ namespace M3Train.Training;
 /// </summary>
 /// <param name="replicas">The model replicas, one per device.</param>
 /// <param name="loss">The batch loss and the heads it trains.</param>
-/// <param name="subBatchSize">Texts per GradCache piece; null: one pass over the whole micro-batch.</param>
+/// <param name="subBatchSize">Texts per GradCache piece, for every length bin or per bin; null: one pass over the whole micro-batch.</param>
 /// <param name="seed">The run's seed, which the dropout seeds derive from.</param>
 /// <param name="parts">What each encoding computes.</param>
 /// <param name="alarm">Watches the sparse head's health on measured steps (when it trains the sparse head); null: none.</param>
 /// <param name="denseAlarm">Watches the dense scores of positives and negatives on measured steps (when it trains the normalized dense head); null: none.</param>
-public sealed class UnifiedFinetuneObjective(IReplicaGroup<M3Model> replicas, M3BatchLoss loss, int? subBatchSize, long seed,
+public sealed class UnifiedFinetuneObjective(IReplicaGroup<M3Model> replicas, M3BatchLoss loss, SubBatching subBatchSize, long seed,
     EncodingParts parts = EncodingParts.All, SparseCollapseAlarm? alarm = null, DenseCollapseAlarm? denseAlarm = null) : ITrainingObjective
 {
     const int QueryStream = 0, PassageStream = 1;
@@ -50,7 +50,7 @@ public sealed class UnifiedFinetuneObjective(IReplicaGroup<M3Model> replicas, M3
             throw new ArgumentException($"one batch per replica: {batches.Count} batches for {Replicas.Replicas.Count} replicas");
         if (batches.FirstOrDefault(b => b.Passages is null) is { } texts)
             throw new ArgumentException($"{texts.DatasetName}: a batch of text rows has no passages to score");
-        var (result, health) = subBatchSize is int s ? TwoPass(batches, context, s) : OnePass(batches, context);
+        var (result, health) = subBatchSize.Of(batches[0].Bin) is int s ? TwoPass(batches, context, s) : OnePass(batches, context);
         PhaseEnd?.Invoke(StepPhase.Backward);
 
         var figures = new Dictionary<string, double> { ["masked_negatives"] = result.MaskedColumns };

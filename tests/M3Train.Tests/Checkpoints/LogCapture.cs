@@ -24,10 +24,13 @@ internal sealed class LogCapture : ILogEventSink, IDisposable
         }
     }
 
-    /// <summary>Every message at <paramref name="level"/> or above, rendered.</summary>
-    public IReadOnlyList<string> Messages(LogEventLevel level = LogEventLevel.Information)
+    /// <summary>Every event's rendered message, in order.</summary>
+    public IReadOnlyList<string> Messages
     {
-        lock (_events) return _events.Where(e => e.Level >= level).Select(e => e.RenderMessage()).ToList();
+        get
+        {
+            lock (_events) return _events.Select(e => e.RenderMessage()).ToList();
+        }
     }
 
     public void Emit(LogEvent logEvent)

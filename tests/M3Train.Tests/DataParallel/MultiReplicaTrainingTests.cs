@@ -74,7 +74,7 @@ public class MultiReplicaTrainingTests
         var halves = new[] { Batch(tok, 0, 4, false), Batch(tok, 4, 4, false) };
         var lossConfig = new LossConfig { MaskDuplicateNegatives = false, SelfDistillStartStep = -1 };
 
-        // The spec's formula by hand: gathered dense scores, local sparse and multi-vector scores, mean over replicas.
+        // The formula of docs/METHOD.md ("Cross-device negatives") by hand: gathered dense scores, local sparse and multi-vector scores, mean over replicas.
         var single = Load();
         var reps = halves.Select(b =>
         {

@@ -31,7 +31,7 @@ public class ComputeThreadsTests
             Assert.Equal(chosen, torch.get_num_threads());
             Assert.Equal(ComputeThreads.InterOp, torch.get_num_interop_threads());
 
-            var lines = log.Messages().Where(m => m.StartsWith("Threads:", StringComparison.Ordinal)).ToList();
+            var lines = log.Messages.Where(m => m.StartsWith("Threads:", StringComparison.Ordinal)).ToList();
             Assert.Equal(2, lines.Count);
             Assert.Contains("2 intra-op (train.threads)", lines[0]);
             Assert.Contains($"{chosen} intra-op (default: cores - inter-op - loaders; train.threads to change)", lines[1]);

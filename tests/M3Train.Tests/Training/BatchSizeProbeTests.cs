@@ -292,6 +292,48 @@ public class BatchSizeProbeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void WithPerBinSubBatchesItWritesEachBinsLargestSubBatch()
+    {
+        using var folder = new DataTestFolder();
+        var config = RunConfig.Load(WriteConfig(folder), ["train.sub_batch_sizes=[1, 1]", "data.batch_sizes=[2, 2]"]);
+        string probed = Path.Combine(folder.Path, "probed.yaml");
+        var report = BatchSizeProbe.Run(config, new BatchProbeOptions { OutputPath = probed, MaxBatch = 3 });
+        output.WriteLine(report.FormatTable());
+
+        Assert.True(report.SubBatches);
+        Assert.Equal(2, report.Rows.Count);
+        var written = RunConfig.Load(probed);
+        Assert.Equal(report.Rows.Select(r => r.SubBatch!.Value), written.Train.SubBatchSizes);
+        Assert.Null(written.Train.SubBatchSize);
+        Assert.Equal([2, 2], written.Data.BatchSizes);
+        Assert.Equal(1, UnifiedFinetuneRecipe.Run(written).Steps);
+    }
+
+    [Fact]
+    public void OnASimulatedGpuEachLongBinGetsItsOwnSubBatch()
+    {
+        // BGE-M3's reference batches (8 queries x 8 passages in the last bin, up to 8192 tokens): GradCache memory grows
+        // with the tokens of one sub-batch, so the long bins take fewer texts at a time, each bin its own.
+        var config = new RunConfig
+        {
+            Data = new DataConfig { PassageMaxLen = 8192 },
+            Train = new TrainConfig { SubBatchSizes = [.. Enumerable.Repeat(1, 9)] },
+        };
+        var bins = ProbeBin.Of(config.Data, 8192);
+        const long Base = 20L << 30, Limit = 72L << 30;
+        ProbeTrialResult Fake(ProbeTrial t) => new(false, Base + (long)t.SubBatch!.Value * t.PassageLength * 500_000L, 1.0);
+        var probe = new BatchSizeProbe.Probe(config, bins, new BatchProbeOptions { OutputPath = "unused.yaml" });
+        var rows = probe.Search(Fake, Limit, "72 GiB", max: 4096);
+
+        Assert.True(probe.PerBin);
+        var sizes = rows.Select(r => r.SubBatch!.Value).ToList();
+        output.WriteLine($"sub-batches per bin: {string.Join(", ", sizes)}");
+        Assert.True(sizes.Zip(sizes.Skip(1)).All(p => p.First >= p.Second), "longer bins get smaller sub-batches");
+        Assert.True(sizes[0] > sizes[^1]);
+        Assert.All(rows, r => Assert.True(Base + (long)r.SubBatch!.Value * r.Bin.PassageLength * 500_000L <= Limit));
+    }
+
+    [Fact]
     public void TooSmallAMemoryShareSaysWhatToChange()
     {
         using var folder = new DataTestFolder();

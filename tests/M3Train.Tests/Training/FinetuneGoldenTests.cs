@@ -51,6 +51,7 @@ public class FinetuneGoldenTests
         {
             Temperature = spec["temperature"]!.GetValue<double>(),
             UseSelfDistill = distill,
+            KnowledgeDistillation = teacher,
             SelfDistillStartStep = -1,
             MaskDuplicateNegatives = false,
         }, [M3Head.Dense, M3Head.Sparse, M3Head.Colbert]);

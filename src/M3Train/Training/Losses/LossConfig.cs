@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace M3Train.Training.Losses;
 
 /// <summary>
-/// The <c>loss</c> section of a fine-tuning config: M3-SPEC sections 4 and 9, with the reference code's
+/// The <c>loss</c> section of a fine-tuning config (docs/METHOD.md, "Unified loss"), with the reference code's
 /// constants as named weights. Defaults reproduce FlagEmbedding's unified fine-tuning of BGE-M3.
 /// </summary>
 /// <remarks>
@@ -29,14 +29,22 @@ public sealed record LossConfig
 
     /// <summary>
     /// Self-distillation applies when the micro-step counter (0 for the first loss evaluation of a run) is
-    /// <b>greater</b> than this value, as in the reference. Default 0, the reference recipe's value (M3-SPEC
-    /// section 9), so distillation starts at the second micro-step; FlagEmbedding's argument default is -1
-    /// (from the first micro-step), which is also what a config can set.
+    /// <b>greater</b> than this value, as in the reference. Default 0, the reference recipe's value, so distillation
+    /// starts at the second micro-step; FlagEmbedding's argument default is -1 (from the first micro-step), which is
+    /// also what a config can set.
     /// </summary>
     [Range(-1, int.MaxValue)]
     public int SelfDistillStartStep { get; init; } = 0;
 
-    /// <summary>How data teacher scores enter the per-head losses. Default <see cref="KdLossType.M3KdLoss"/>.</summary>
+    /// <summary>
+    /// Distil from the teacher scores in the data (<c>pos_scores</c>, <c>neg_scores</c>): the datasets whose rows all
+    /// carry them train on <see cref="KdLossType"/> instead of the plain cross-entropy. Default false, as FlagEmbedding's
+    /// <c>knowledge_distillation</c>: scores in a file are not used unless this is on (the log says which datasets
+    /// distil, and warns when some carry scores while it is off).
+    /// </summary>
+    public bool KnowledgeDistillation { get; init; }
+
+    /// <summary>How data teacher scores enter the per-head losses when <see cref="KnowledgeDistillation"/> is on: m3_kd_loss (default) or kl_div.</summary>
     public KdLossType KdLossType { get; init; } = KdLossType.M3KdLoss;
 
     /// <summary>

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace M3Train.Training.Losses;
 
 /// <summary>
-/// BGE-M3's unified fine-tuning loss with self-knowledge distillation (M3-SPEC section 4): per-head
+/// BGE-M3's unified fine-tuning loss with self-knowledge distillation (docs/METHOD.md, "Unified loss"): per-head
 /// losses, the ensemble loss and self-distillation, combined with the reference code's constants.
 /// </summary>
 /// <remarks>
@@ -12,8 +12,8 @@ namespace M3Train.Training.Losses;
 /// <list type="bullet">
 /// <item>L_x = head loss of S_x: <see cref="InfoNceLoss"/> without teacher scores; with them
 /// <see cref="M3KdLoss"/> or <see cref="KlDivTeacherLoss"/> by <see cref="LossConfig.KdLossType"/>; without
-/// in-batch negatives <see cref="NoInBatchNegativesLoss"/>, or with teacher scores the local teacher term (plus
-/// the hard labels for kl_div), as the reference does.</item>
+/// in-batch negatives <see cref="NoInBatchNegativesLoss"/>, or with teacher scores the same teacher loss on the local
+/// [B, G] block (m3_kd_loss with target column i).</item>
 /// <item>S_inter = <see cref="EnsembleScore"/> of the enabled heads' local logits; L_inter = head loss of S_inter.</item>
 /// <item>L = (w_d·L_dense + w_e·L_inter + w_s·L_lex + w_c·L_mul) / n, n the number of terms present
 /// (4 with all heads: the reference's <c>(L_dense + L_inter + 0.1·L_lex + L_mul)/4</c>).</item>
@@ -94,8 +94,8 @@ public sealed class M3UnifiedLoss
         foreach (var head in _heads)
         {
             parts[head] = head == M3Head.Dense && cross is not null
-                ? HeadLoss(Logits(cross.Global), globalTeacher, globalExclude, g, inBatch: true)
-                : HeadLoss(local[head], teacher, exclude, g, input.InBatchNegatives);
+                ? HeadLoss(Logits(cross.Global), globalTeacher, globalExclude, g)
+                : HeadLoss(local[head], teacher, exclude, g);
         }
 
         var weighted = parts.Select(kv => kv.Value * Weight(kv.Key)).Aggregate((x, y) => x + y);
@@ -106,7 +106,7 @@ public sealed class M3UnifiedLoss
         {
             ensemble = EnsembleScore.Compute(local.GetValueOrDefault(M3Head.Dense), local.GetValueOrDefault(M3Head.Sparse),
                 local.GetValueOrDefault(M3Head.Colbert), _config);
-            ensembleLoss = HeadLoss(ensemble, teacher, exclude, g, input.InBatchNegatives);
+            ensembleLoss = HeadLoss(ensemble, teacher, exclude, g);
             weighted = weighted + ensembleLoss * _config.EnsembleLossWeight;
             terms++;
         }
@@ -138,12 +138,12 @@ public sealed class M3UnifiedLoss
         _ => _config.ColbertLossWeight,
     };
 
-    private Tensor HeadLoss(Tensor logits, Tensor? teacher, Tensor? exclude, int g, bool inBatch)
+    private Tensor HeadLoss(Tensor logits, Tensor? teacher, Tensor? exclude, int g)
     {
+        // Without in-batch negatives the logits are the local [B, G] block, which both teacher losses read with
+        // target column i; with them, [B, B·G] with target column b·G + i.
         if (teacher is null)
             return InfoNceLoss.Compute(logits, g, exclude);
-        if (!inBatch)
-            return KlDivTeacherLoss.Compute(logits, teacher, g, exclude, withHardLabels: _config.KdLossType == KdLossType.KlDiv);
         return _config.KdLossType == KdLossType.M3KdLoss
             ? M3KdLoss.Compute(logits, teacher, g, exclude)
             : KlDivTeacherLoss.Compute(logits, teacher, g, exclude);

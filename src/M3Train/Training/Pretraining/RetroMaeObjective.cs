@@ -16,8 +16,8 @@ namespace M3Train.Training.Pretraining;
 /// <list type="number">
 /// <item>the encoder reads the text masked by <see cref="MlmMasking"/> (30%, 80/10/10) and predicts the masked
 /// tokens through the masked-LM head: <c>loss_mlm</c>, mean over the micro-batch's masked tokens;</item>
-/// <item>its CLS state is the sentence embedding; <see cref="RetroMaeDecoder"/> (one layer, own embedding tables)
-/// reconstructs every token but the first and last from it and from a random half of the other tokens per row
+/// <item>its CLS state is the sentence embedding; <see cref="RetroMaeDecoder"/> (one layer, reading through the
+/// encoder's embedding module) reconstructs every token but the first and last from it and from a random half of the other tokens per row
 /// (<see cref="EnhancedDecodingMask"/>), through the same tied LM head: <c>loss_decoder</c>, mean over those tokens;</item>
 /// <item><c>loss = loss_mlm + loss_decoder</c>.</item>
 /// </list>
@@ -35,16 +35,16 @@ public sealed class RetroMaeObjective : ITrainingObjective
     readonly IReplicaGroup<M3Model> _models;
     readonly PretrainConfig _config;
     readonly MlmMasking _masking;
-    readonly int? _subBatchSize;
+    readonly SubBatching _subBatching;
     readonly long _seed;
 
     /// <param name="models">The trainer's replicas; each needs its masked-LM head.</param>
     /// <param name="config">Masking and decoder settings.</param>
     /// <param name="tokenizer">The model's tokenizer (its &lt;mask&gt; id).</param>
     /// <param name="modelPath">The checkpoint the run starts from; a <see cref="RetroMaeDecoder.FileName"/> there is loaded.</param>
-    /// <param name="subBatchSize">Texts per forward/backward (null: the whole batch at once).</param>
+    /// <param name="subBatching">Texts per forward/backward, for every length bin or per bin (null: the whole batch at once).</param>
     /// <param name="seed">The run's seed: decoder initialization, masks and dropout derive from it.</param>
-    public RetroMaeObjective(IReplicaGroup<M3Model> models, PretrainConfig config, XlmrTokenizer tokenizer, string modelPath, int? subBatchSize, long seed)
+    public RetroMaeObjective(IReplicaGroup<M3Model> models, PretrainConfig config, XlmrTokenizer tokenizer, string modelPath, SubBatching subBatching, long seed)
     {
         var encoderConfig = models.Master.Config;
         if (models.Replicas.Any(m => m.LmHead is null))
@@ -53,7 +53,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
             throw new M3TrainException($"{modelPath}: the tokenizer's <mask> id {tokenizer.MaskId} is outside the model's vocabulary ({encoderConfig.VocabSize}).");
         _models = models;
         _config = config;
-        _subBatchSize = subBatchSize;
+        _subBatching = subBatching;
         _seed = seed;
         _masking = new MlmMasking(config.EncoderMaskRatio, config.MaskTokenRatio, config.RandomTokenRatio, config.MaskSampling,
             MaskId: tokenizer.MaskId, RandomLow: XlmrTokenizer.UnkId + 1, RandomHigh: tokenizer.MaskId,
@@ -62,7 +62,8 @@ public sealed class RetroMaeObjective : ITrainingObjective
         var decoders = new List<RetroMaeDecoder>();
         for (int r = 0; r < models.Replicas.Count; r++)
         {
-            var decoder = new RetroMaeDecoder(encoderConfig, seed);
+            // Each replica's decoder reads through that replica's encoder embeddings (on its device already).
+            var decoder = new RetroMaeDecoder(encoderConfig, models.Replicas[r].Backbone.Embeddings, seed);
             if (r == 0)
             {
                 string saved = Path.Combine(modelPath, RetroMaeDecoder.FileName);
@@ -73,8 +74,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
                 }
                 else
                 {
-                    decoder.CopyEmbeddingsFrom(models.Master.Backbone);
-                    Log.Information("RetroMAE decoder: new layer, embedding tables copied from the encoder ({Model} has no {File})", modelPath, RetroMaeDecoder.FileName);
+                    Log.Information("RetroMAE decoder: a new layer over the encoder's embeddings ({Model} has no {File})", modelPath, RetroMaeDecoder.FileName);
                 }
             }
             decoder.to(models.Devices[r]);
@@ -141,7 +141,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
     List<RetroMaePiece> Prepare(TrainBatch batch, long microStep, int replica)
     {
         var device = _models.Devices[replica];
-        var encoded = batch.QueryPieces(_subBatchSize ?? batch.BatchSize);
+        var encoded = batch.QueryPieces(_subBatching.Of(batch.Bin) ?? batch.BatchSize);
         var result = new List<RetroMaePiece>(encoded.Count);
         for (int i = 0; i < encoded.Count; i++)
         {

@@ -163,7 +163,7 @@ public class M3UnifiedLossTests
     }
 
     [Fact]
-    public void NoInBatchNegativesWithTeacherUsesTheLocalTeacherTerm()
+    public void NoInBatchNegativesWithTeacherRunsTheTeacherLossOnTheLocalBlock()
     {
         var local = new[] { Dense, Sparse, Colbert }.Select(m => new double[,]
             { { m[0, 0], m[0, 1], m[0, 2] }, { m[1, 3], m[1, 4], m[1, 5] } }).ToArray();
@@ -179,13 +179,39 @@ public class M3UnifiedLossTests
         var t = ReferenceLosses.TeacherTargets(TeacherScores, G);
         var (d, s, c) = (Scale(local[0], 1 / Tau), Scale(local[1], 1 / Tau), Scale(local[2], 1 / Tau));
         var ensemble = Combine((1.0, d), (0.3, s), (1.0, c));
-        foreach (var kind in new[] { KdLossType.M3KdLoss, KdLossType.KlDiv })
+        // m3_kd_loss on the local [B, G] scores with target column i; kl_div's local term plus the hard labels.
+        double m3 = (M3Kd(d, t, G) + M3Kd(ensemble, t, G) + 0.1 * M3Kd(s, t, G) + M3Kd(c, t, G)) / 4;
+        double klDiv = (KlDiv(d, t, G) + KlDiv(ensemble, t, G) + 0.1 * KlDiv(s, t, G) + KlDiv(c, t, G)) / 4;
+        Assert.Equal(m3, Value(new M3UnifiedLoss(new LossConfig { KdLossType = KdLossType.M3KdLoss, UseSelfDistill = false }, AllHeads).Compute(input, 0).Loss), 10);
+        Assert.Equal(klDiv, Value(new M3UnifiedLoss(new LossConfig { KdLossType = KdLossType.KlDiv, UseSelfDistill = false }, AllHeads).Compute(input, 0).Loss), 10);
+    }
+
+    [Fact]
+    public void LocalM3KdLossMatchesAHandComputedValue()
+    {
+        // One head, τ = 1, no in-batch negatives: L = m3_kd_loss on S [2, 3] with t = softmax(teacher scores).
+        // Step 0 targets column 0 of all three; step 1 targets column 1 with column 0 masked; step 2 column 2 alone (0).
+        double[,] s = { { 1.0, 0.0, 2.0 }, { 0.5, 1.5, -1.0 } };
+        double[,] t = { { 0.6, 0.3, 0.1 }, { 0.2, 0.5, 0.3 } };
+        double step0 = (0.6 * (Math.Log(Math.Exp(1.0) + Math.Exp(0.0) + Math.Exp(2.0)) - 1.0)
+                      + 0.2 * (Math.Log(Math.Exp(0.5) + Math.Exp(1.5) + Math.Exp(-1.0)) - 0.5)) / 2;
+        double step1 = (0.3 * (Math.Log(Math.Exp(0.0) + Math.Exp(2.0)) - 0.0)
+                      + 0.5 * (Math.Log(Math.Exp(1.5) + Math.Exp(-1.0)) - 1.5)) / 2;
+        Assert.Equal(0.898197, step0 + step1, 6);
+
+        var teacherScores = new double[6];
+        for (int i = 0; i < 6; i++) teacherScores[i] = Math.Log(t[i / 3, i % 3]);   // softmax(log t) = t
+        var input = new M3LossInput
         {
-            bool hard = kind == KdLossType.KlDiv;
-            double l = (KlDiv(d, t, G, hard: hard) + KlDiv(ensemble, t, G, hard: hard) + 0.1 * KlDiv(s, t, G, hard: hard) + KlDiv(c, t, G, hard: hard)) / 4;
-            var result = new M3UnifiedLoss(new LossConfig { KdLossType = kind, UseSelfDistill = false }, AllHeads).Compute(input, 0);
-            Assert.Equal(l, Value(result.Loss), 10);
-        }
+            GroupSize = 3,
+            InBatchNegatives = false,
+            Dense = ToTensor(s),
+            TeacherScores = torch.tensor(teacherScores, ScalarType.Float64),
+        };
+        var loss = new M3UnifiedLoss(new LossConfig { Temperature = 1.0 }, [M3Head.Dense]).Compute(input, 0);
+        Assert.Equal(step0 + step1, Value(loss.Loss), 10);
+        // Not the soft cross-entropy to the teacher that the local case used to take (1.4646 here).
+        Assert.NotEqual(KlDiv(s, t, 3, hard: false), Value(loss.Loss), 3);
     }
 
     [Fact]

@@ -5,8 +5,8 @@ using static TorchSharp.torch;
 namespace M3Train.Tests.Training.Losses;
 
 /// <summary>
-/// The M3-SPEC section 4 formulas written out as plain double loops, independent of the tensor code they
-/// check. Matrices are double[rows, columns]; an excluded entry simply leaves the sums.
+/// The formulas of docs/METHOD.md ("Unified loss" to "False negatives") written out as plain double loops,
+/// independent of the tensor code they check. Matrices are double[rows, columns]; an excluded entry simply leaves the sums.
 /// </summary>
 internal static class ReferenceLosses
 {
