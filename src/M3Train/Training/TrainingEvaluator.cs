@@ -83,7 +83,7 @@ public sealed class TrainingEvaluator
         RetrievalEvaluation evaluation;
         using (var scope = NewDisposeScope())
         {
-            var inference = new TorchM3Inference(model, _setup.Tokenizer, _setup.Replicas.Devices[0], _config.BatchSize);
+            using var inference = new TorchM3Inference(model, _setup.Tokenizer, _setup.Replicas.Devices[0], _config.BatchSize);
             try
             {
                 evaluation = new RetrievalEvaluator(inference, _setup.Replicas.Devices[0]).Evaluate(_data, _options, modelHash: null);
