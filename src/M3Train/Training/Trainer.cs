@@ -30,6 +30,8 @@ public sealed class Trainer : IDisposable
     readonly IReadOnlyList<IReplicaGroup<nn.Module>> _groups;
     readonly List<Parameter> _trainable;
     readonly AdamW _optimizer;
+    readonly LossScaler? _scaler;
+    readonly TrainingEvaluator? _evaluator;
     TrainerState _state;
 
     /// <summary>Builds the optimizer over the model's and the objective's trainable parameters, and restores both on resume.</summary>
@@ -44,6 +46,9 @@ public sealed class Trainer : IDisposable
             .Where(p => p.parameter.requires_grad).ToList();
         _trainable = named.Select(p => p.parameter).ToList();
         _optimizer = OptimizerFactory.Create(named, setup.Config.Train);
+        if (setup.Replicas.Master.Precision == Model.ComputePrecision.Float16)
+            _scaler = new LossScaler(setup.Config.Train.LossScaleInitial, setup.Config.Train.LossScaleWindow, _state.LossScaler);
+        _evaluator = TrainingEvaluator.Create(setup);
         if (setup.ResumeFrom is { } resume)
         {
             CheckpointManager.LoadOptimizer(_optimizer, resume);
@@ -76,8 +81,7 @@ public sealed class Trainer : IDisposable
             if (stop.Requested)
             {
                 Log.Warning("{Reason}: saving a checkpoint at step {Step} and stopping", stop.Reason, _state.Step);
-                SaveCheckpoint();
-                return Result(history, stopped: true, finalModel: null);
+                break;
             }
             if (train.StopAfter is int limit && _state.Step >= limit) break;
 
@@ -96,7 +100,7 @@ public sealed class Trainer : IDisposable
             {
                 var batches = _setup.Loaders.Select(l => l.Next()).ToList();
                 tokens += batches.Sum(Tokens);
-                var context = new StepContext(step, _state.MicroStep, 1.0 / accumulation, Measure: logStep && m == accumulation - 1);
+                var context = new StepContext(step, _state.MicroStep, (_scaler?.Scale ?? 1.0) / accumulation, Measure: logStep && m == accumulation - 1);
                 var micro = RunObjective(batches, context);
                 lossSum = lossSum is null ? micro.Loss.clone() : lossSum + micro.Loss;
                 foreach (var (k, v) in micro.Means)
@@ -108,8 +112,14 @@ public sealed class Trainer : IDisposable
             }
 
             // 2. The update, skipped when the loss or the gradient is not finite.
-            var update = StepUpdate.Apply(_groups, _optimizer, _trainable, train.MaxGradNorm, lossSum! / accumulation);
+            var update = StepUpdate.Apply(_groups, _optimizer, _trainable, train.MaxGradNorm, lossSum! / accumulation, _scaler);
             float lossValue = update.Loss, normValue = update.GradNorm;
+            if (update.Overflow)
+            {
+                _state = _state with { LossScaler = _scaler!.State };
+                Log.Information("Step {Step}: fp16 gradients overflowed; update skipped, loss scale lowered to {Scale} ({Total} such steps)", step, _scaler.Scale, _scaler.OverflowSteps);
+                continue;
+            }
             if (!update.Applied)
             {
                 badInARow++;
@@ -135,6 +145,7 @@ public sealed class Trainer : IDisposable
                 WorldSize = _setup.Replicas.WorldSize,
                 TokensSeen = _state.TokensSeen + tokens,
                 TrainSeconds = _state.TrainSeconds + clock.Elapsed.TotalSeconds,
+                LossScaler = _scaler?.State,
             };
             clock.Restart();
             history.Add(lossValue);
@@ -150,13 +161,19 @@ public sealed class Trainer : IDisposable
                 values["grad_norm"] = normValue;
                 values["tokens_per_s"] = window.TokensPerSecond;
                 values["skipped_steps"] = _state.SkippedSteps;
+                if (_scaler is not null)
+                {
+                    values["loss_scale"] = _scaler.Scale;
+                    values["fp16_overflow_steps"] = _scaler.OverflowSteps;
+                }
                 metrics.Write(step, values);
-                shownParts = values.Where(kv => kv.Key.StartsWith("loss_", StringComparison.Ordinal))
-                    .Select(kv => (kv.Key[5..], kv.Value)).ToList();
+                shownParts = [($"step {step} loss", values["loss"]), .. values.Where(kv => kv.Key.StartsWith("loss_", StringComparison.Ordinal))
+                    .Select(kv => (kv.Key[5..], kv.Value))];
                 Log.Information("step {Step}/{Total} loss {Loss:F4} lr {Lr:E2} grad_norm {Norm:F3} {Tps:F0} tokens/s",
                     step, schedule.TotalSteps, values["loss"], lr, normValue, window.TokensPerSecond);
             }
-            progress.Update(step, [("loss", window.MeanLoss), .. shownParts, ("lr", lr), ("tok/s", window.TokensPerSecond)], alarm);
+            progress.Update(step, [("mean loss", window.MeanLoss), ("lr", lr), ("tok/s", window.TokensPerSecond), .. shownParts], alarm);
+            if (_evaluator?.Due(step, schedule.TotalSteps) == true) metrics.Write(step, _evaluator.Evaluate(step));
             if (train.SaveEvery > 0 && step % train.SaveEvery == 0 && step < schedule.TotalSteps) SaveCheckpoint();
         }
 
@@ -171,8 +188,9 @@ public sealed class Trainer : IDisposable
             foreach (var module in _objective.Modules) module.Save(Path.Combine(final, module.FileName));
         }
         var result = Result(history, stopped: !finished, final);
-        Log.Information("Done: {Steps}/{Total} steps, mean loss {First:F4} over the first tenth of this session's steps → {Last:F4} over the last tenth, {Skipped} skipped, {Tokens:N0} tokens in {Seconds:F1} s. {Where}",
+        Log.Information("Done: {Steps}/{Total} steps, mean loss {First:F4} over the first tenth of this session's steps → {Last:F4} over the last tenth, {Skipped} skipped, {Tokens:N0} tokens in {Seconds:F1} s. {Evaluation:l}{Where}",
             _state.Step, schedule.TotalSteps, result.FirstLoss, result.LastLoss, _state.SkippedSteps, _state.TokensSeen, _state.TrainSeconds,
+            _evaluator?.Summary() is { } evaluation ? evaluation + " " : "",
             final is null ? $"Resume with --resume latest (checkpoint {_setup.Checkpoints.Latest()})." : $"Model: {final}");
         return result;
     }
@@ -231,7 +249,7 @@ public sealed class Trainer : IDisposable
 
     public void Dispose() => _optimizer.Dispose();
 
-    /// <summary>Loss and throughput over the steps since the last log line.</summary>
+    /// <summary>Loss and throughput over this invocation's steps (the progress line's mean loss).</summary>
     sealed class MetricWindow
     {
         readonly Stopwatch _clock = Stopwatch.StartNew();
