@@ -46,15 +46,24 @@ public static class ModelOptions
 
     public static Option<string> Precision() => new Option<string>("--precision")
     {
-        Description = "Matmul precision: fp32 or bf16 (weights stay fp32).",
+        Description = "Matmul precision: fp32, bf16 or fp16 (weights stay fp32; LayerNorm, scores and outputs in fp32).",
         DefaultValueFactory = _ => "fp32",
-    }.AcceptOnlyFromAmong("fp32", "bf16");
+    }.AcceptOnlyFromAmong("fp32", "bf16", "fp16");
+
+    /// <summary>The compute precision a <c>--precision</c> value names.</summary>
+    public static ComputePrecision Compute(string precision) => precision switch
+    {
+        "bf16" => ComputePrecision.BFloat16,
+        "fp16" => ComputePrecision.Float16,
+        _ => ComputePrecision.Float32,
+    };
 
     /// <summary>Loads checkpoint and tokenizer and places the model on the device; the checkpoint owns the model.</summary>
     public static (M3Checkpoint Checkpoint, M3TextInference Inference, XlmrTokenizer Tokenizer) Load(ModelRun run)
     {
         var (folder, precision) = (run.Model, run.Precision);
         Device device = TorchDevices.Resolve(run.Device);
+        ComputeThreads.Apply(run.Threads, hostThreads: 0, "--threads");
         XlmrTokenizer tokenizer;
         try
         {
@@ -66,7 +75,7 @@ public static class ModelOptions
         }
         var checkpoint = M3Checkpoint.Load(folder.FullName);
         checkpoint.Model.to(device);
-        checkpoint.Model.Precision = precision == "bf16" ? ComputePrecision.BFloat16 : ComputePrecision.Float32;
+        checkpoint.Model.Precision = Compute(precision);
         return (checkpoint, new M3TextInference(checkpoint.Model, tokenizer, device), tokenizer);
     }
 }

@@ -15,8 +15,10 @@ public sealed class ModelRunOptions
 
     public Option<string?> QueryInstruction { get; } = ModelOptions.QueryInstruction();
 
-    public IEnumerable<Option> All => [Model, BatchSize, Device, Precision, QueryInstruction];
+    public Option<int?> Threads { get; } = CommonOptions.Threads();
+
+    public IEnumerable<Option> All => [Model, BatchSize, Device, Precision, QueryInstruction, Threads];
 
     public ModelRun Bind(ParseResult parse) =>
-        new(parse.GetValue(Model)!, parse.GetValue(BatchSize), parse.GetValue(Device)!, parse.GetValue(Precision)!, parse.GetValue(QueryInstruction));
+        new(parse.GetValue(Model)!, parse.GetValue(BatchSize), parse.GetValue(Device)!, parse.GetValue(Precision)!, parse.GetValue(QueryInstruction), parse.GetValue(Threads));
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text;
 using M3Train.Model;
 using M3Train.Onnx;
+using M3Train.Runtime;
 using M3Train.Text;
 using Serilog;
 
@@ -97,7 +98,9 @@ public static class EncodeCommand
     {
         if (!File.Exists(Path.Combine(run.Model.FullName, "model.onnx")))
             throw new M3TrainException($"{run.Model.FullName}: no model.onnx; --backend onnx takes a folder written by m3train export-onnx.");
-        using var encoder = OnnxM3Encoder.Open(run.Model.FullName);
+        int threads = run.Threads ?? ComputeThreads.Default(hostThreads: 0);
+        Log.Information("Threads: {Threads} intra-op in ONNX Runtime ({How:l}), on {Cores} cores", threads, run.Threads is null ? "default: cores - 1; --threads to change" : "--threads", ComputeThreads.Cores);
+        using var encoder = OnnxM3Encoder.Open(run.Model.FullName, threads);
         int maxLength = Cap(request.MaxLength ?? encoder.Manifest.MaxLength, encoder.Manifest.Config.MaxTokens);
         Write(run, request, encoder.Manifest.Config.HiddenSize, texts => encoder.Encode(texts, run.BatchSize, maxLength, request.Parts));
         return 0;

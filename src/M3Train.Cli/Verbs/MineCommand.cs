@@ -86,7 +86,7 @@ public static class MineCommand
     {
         options.Validate();
         VerbOutput.Check("--output", job.Output, ("--input", job.Input), ("--candidate-pool", pool));
-        var rows = TrainingRowFile.Read(job.Input.FullName);
+        var rows = TrainingRowFile.Read(job.Input.FullName, "mine");
         var poolTexts = pool is null ? null : TrainingRowFile.ReadPool(pool.FullName);
         var (inference, torchDevice) = ModelInference.Load(job.Inference.Run);
         MiningResult result;

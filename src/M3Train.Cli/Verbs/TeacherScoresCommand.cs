@@ -33,7 +33,7 @@ public static class TeacherScoresCommand
     static int Run(RowRewrite job, M3ScoreWeights weights)
     {
         VerbOutput.Check("--output", job.Output, ("--input", job.Input));
-        var rows = TrainingRowFile.Read(job.Input.FullName);
+        var rows = TrainingRowFile.Read(job.Input.FullName, "teacher-scores");
         var (inference, _) = ModelInference.Load(job.Inference.Run);
         IReadOnlyList<RowScores> scores;
         using (inference)

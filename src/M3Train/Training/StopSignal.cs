@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Serilog;
 
 namespace M3Train.Training;
 
@@ -20,6 +21,7 @@ public sealed class StopSignal : IDisposable
                 if (_reason != null) return;
                 _reason = signal.ToString();
                 ctx.Cancel = true;
+                Log.Warning("{Signal}: stopping after the current step with a checkpoint (a second {Signal} stops at once, losing the steps since the last checkpoint)", signal, signal);
             }));
         }
     }

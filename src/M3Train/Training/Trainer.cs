@@ -18,18 +18,19 @@ namespace M3Train.Training;
 /// <code>
 /// for step: lr(step)
 ///   1. for each micro-batch: this rank's slice of the next global batch → objective.Step (forward, backward)
-///   2. agree over ranks: loss, tokens, stop request → update: gradients averaged over ranks (buckets) → clip →
-///      finite check → AdamW (every rank the same update on the same gradients)
-///   3. log (rank 0: metrics.jsonl, TensorBoard, progress) → checkpoint every train.save_every steps
+///   2. agree over ranks: loss, tokens, stop request → update: gradients averaged over ranks (buckets) → unscaled
+///      (fp16) → clip → finite check → AdamW (every rank the same update on the same gradients)
+///   3. log (rank 0: metrics.jsonl, TensorBoard, progress) → evaluate (train.eval, rank 0) → checkpoint every
+///      train.save_every steps
 /// end: checkpoint + OUTPUT/final (HF/FlagEmbedding-loadable)
 /// </code>
 /// </summary>
 /// <remarks>
 /// Data parallelism: every rank runs this loop on its own device and slice, in step. Each rank keeps its own AdamW and
 /// applies it to gradients averaged over all ranks, so weights stay bit-identical without being sent around; a
-/// checksum over all ranks checks it before every checkpoint. Only rank 0 writes the run folder; the others wait at a
-/// barrier while it saves. Decisions that end or skip a step (a non-finite loss, a stop signal) are taken on values
-/// every rank shares, so ranks never part ways.
+/// checksum over all ranks checks it before every checkpoint. Only rank 0 writes the run folder and evaluates; the others
+/// wait at a barrier while it saves or evaluates. Decisions that end or skip a step (a non-finite loss, an fp16 overflow,
+/// a stop signal) are taken on values every rank shares, so ranks never part ways.
 /// </remarks>
 public sealed class Trainer : IDisposable
 {
@@ -43,6 +44,8 @@ public sealed class Trainer : IDisposable
     readonly List<Parameter> _weights;
     readonly AdamW _optimizer;
     readonly GradientBuckets _gradients;
+    readonly LossScaler? _scaler;
+    readonly TrainingEvaluator? _evaluator;
     TrainerState _state;
 
     /// <summary>Builds the optimizer over the model's and the objective's trainable parameters, and restores both on resume.</summary>
@@ -61,6 +64,10 @@ public sealed class Trainer : IDisposable
         _optimizer = OptimizerFactory.Create(trainable, setup.Config.Train);
         _gradients = new GradientBuckets(_group, _trainable, setup.Model.Backbone.Encoder.Layers);
         if (_group.WorldSize > 1) setup.Model.Backbone.Compute.GradientObserver = _gradients;
+        if (setup.Model.Precision == Model.ComputePrecision.Float16)
+            _scaler = new LossScaler(setup.Config.Train.LossScaleInitial, setup.Config.Train.LossScaleWindow, _state.LossScaler);
+        // Evaluation and the best model are rank 0's: the other ranks wait for it at a barrier (WaitForRankZero).
+        _evaluator = _group.IsMain ? TrainingEvaluator.Create(setup) : null;
         if (setup.ResumeFrom is { } resume)
         {
             CheckpointManager.LoadOptimizer(_optimizer, resume);
@@ -92,8 +99,7 @@ public sealed class Trainer : IDisposable
             if (stopAgreed)
             {
                 Log.Warning("{Reason}: saving a checkpoint at step {Step} and stopping", stop.Reason ?? "a stop signal on another rank", _state.Step);
-                SaveCheckpoint();
-                return Result(history, stopped: true, finalModel: null);
+                break;
             }
             if (train.StopAfter is int limit && _state.Step >= limit) break;
 
@@ -113,7 +119,7 @@ public sealed class Trainer : IDisposable
                 var batch = _setup.Loader.Next();
                 tokens += Tokens(batch);
                 bool last = m == accumulation - 1;
-                var context = new StepContext(step, _state.MicroStep, 1.0 / accumulation, Measure: logStep && last,
+                var context = new StepContext(step, _state.MicroStep, (_scaler?.Scale ?? 1.0) / accumulation, Measure: logStep && last,
                     FinalBackward: last ? _gradients.FinalBackwardNext : null);
                 var micro = RunObjective(batch, context);
                 lossSum = lossSum is null ? micro.Loss.clone() : lossSum + micro.Loss;
@@ -129,8 +135,14 @@ public sealed class Trainer : IDisposable
             var agreed = Agree(lossSum! / accumulation, tokens, stop.Requested);
             tokens = agreed.Tokens;
             stopAgreed = agreed.Stop;
-            var update = StepUpdate.Apply(_gradients, _optimizer, _trainable, train.MaxGradNorm, agreed.Loss);
+            var update = StepUpdate.Apply(_gradients, _optimizer, _trainable, train.MaxGradNorm, agreed.Loss, _scaler);
             float lossValue = update.Loss, normValue = update.GradNorm;
+            if (update.Overflow)
+            {
+                _state = _state with { LossScaler = _scaler!.State };
+                Log.Information("Step {Step}: fp16 gradients overflowed; update skipped, loss scale lowered to {Scale} ({Total} such steps)", step, _scaler.Scale, _scaler.OverflowSteps);
+                continue;
+            }
             if (!update.Applied)
             {
                 badInARow++;
@@ -156,6 +168,7 @@ public sealed class Trainer : IDisposable
                 WorldSize = _group.WorldSize,
                 TokensSeen = _state.TokensSeen + tokens,
                 TrainSeconds = _state.TrainSeconds + clock.Elapsed.TotalSeconds,
+                LossScaler = _scaler?.State,
             };
             clock.Restart();
             history.Add(lossValue);
@@ -170,14 +183,24 @@ public sealed class Trainer : IDisposable
                 values["grad_norm"] = normValue;
                 values["tokens_per_s"] = window.TokensPerSecond;
                 values["skipped_steps"] = _state.SkippedSteps;
+                if (_scaler is not null)
+                {
+                    values["loss_scale"] = _scaler.Scale;
+                    values["fp16_overflow_steps"] = _scaler.OverflowSteps;
+                }
                 metrics?.Write(step, values);
-                shownParts = values.Where(kv => kv.Key.StartsWith("loss_", StringComparison.Ordinal))
-                    .Select(kv => (kv.Key[5..], kv.Value)).ToList();
+                shownParts = [($"step {step} loss", values["loss"]), .. values.Where(kv => kv.Key.StartsWith("loss_", StringComparison.Ordinal))
+                    .Select(kv => (kv.Key[5..], kv.Value))];
                 if (_group.IsMain)
                     Log.Information("step {Step}/{Total} loss {Loss:F4} lr {Lr:E2} grad_norm {Norm:F3} {Tps:F0} tokens/s",
                         step, schedule.TotalSteps, values["loss"], lr, normValue, window.TokensPerSecond);
             }
-            progress?.Update(step, [("loss", window.MeanLoss), .. shownParts, ("lr", lr), ("tok/s", window.TokensPerSecond)], alarm);
+            progress?.Update(step, [("mean loss", window.MeanLoss), ("lr", lr), ("tok/s", window.TokensPerSecond), .. shownParts], alarm);
+            if (TrainingEvaluator.Due(train.Eval, step, schedule.TotalSteps))
+            {
+                if (_evaluator is not null) metrics?.Write(step, _evaluator.Evaluate(step));
+                WaitForRankZero("evaluation");
+            }
             if (train.SaveEvery > 0 && step % train.SaveEvery == 0 && step < schedule.TotalSteps) SaveCheckpoint();
         }
 
@@ -197,8 +220,9 @@ public sealed class Trainer : IDisposable
         }
         var result = Result(history, stopped: !finished, final);
         if (_group.IsMain)
-            Log.Information("Done: {Steps}/{Total} steps, mean loss {First:F4} over the first tenth of this session's steps → {Last:F4} over the last tenth, {Skipped} skipped, {Tokens:N0} tokens in {Seconds:F1} s. {Where}",
+            Log.Information("Done: {Steps}/{Total} steps, mean loss {First:F4} over the first tenth of this session's steps → {Last:F4} over the last tenth, {Skipped} skipped, {Tokens:N0} tokens in {Seconds:F1} s. {Evaluation:l}{Where}",
                 _state.Step, schedule.TotalSteps, result.FirstLoss, result.LastLoss, _state.SkippedSteps, _state.TokensSeen, _state.TrainSeconds,
+                _evaluator?.Summary() is { } evaluation ? evaluation + " " : "",
                 final is null ? $"Resume with --resume latest (checkpoint {_setup.Checkpoints.Latest()})." : $"Model: {final}");
         return result;
     }
@@ -304,7 +328,7 @@ public sealed class Trainer : IDisposable
         _optimizer.Dispose();
     }
 
-    /// <summary>Loss and throughput over the steps since the last log line.</summary>
+    /// <summary>Loss and throughput over this invocation's steps (the progress line's mean loss).</summary>
     sealed class MetricWindow
     {
         readonly Stopwatch _clock = Stopwatch.StartNew();

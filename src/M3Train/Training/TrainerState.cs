@@ -24,6 +24,8 @@ public sealed record TrainerState
     /// <summary>Queries per global batch of the first bin, to keep the global batch when the device count changes.</summary>
     public int[]? GlobalBatchSizes { get; init; }
     public long SkippedSteps { get; init; }
+    /// <summary>fp16's loss scaler (null in other precisions).</summary>
+    public LossScalerState? LossScaler { get; init; }
     public long TokensSeen { get; init; }
     public double TrainSeconds { get; init; }
 
@@ -72,6 +74,8 @@ public sealed record TrainerState
         if (TotalSteps < Step) return $"step {Step} is past total_steps {TotalSteps}";
         if (WorldSize < 1) return $"world_size {WorldSize}";
         if (Step > 0 && Loader is null) return "no loader position";
+        if (LossScaler is { } s && !(double.IsFinite(s.Scale) && s.Scale >= Training.LossScaler.MinScale && s.StepsSinceOverflow >= 0 && s.OverflowSteps >= 0))
+            return $"loss_scaler {s}";
         return null;
     }
 

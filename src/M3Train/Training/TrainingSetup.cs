@@ -81,6 +81,7 @@ public sealed class TrainingSetup : IDisposable
             if (BuildInfo.TorchSharpPatchWarning() is { } unpatched) Log.Warning("{Warning}", unpatched);
 
             var device = Group.Device;
+            ComputeThreads.Apply(config.Train.Threads, hostThreads: 1, "train.threads", ranksOnMachine: Distributed.Launch.RanksSharingCores);
             string source = ResumeFrom ?? config.Model.Path;
             if (ResumeFrom is not null)
             {
@@ -172,11 +173,11 @@ public sealed class TrainingSetup : IDisposable
     string TokenizerSource() =>
         Directory.Exists(_loaded!.Directory) ? _loaded.Directory : Checkpoints.Latest() ?? _loaded.Directory;
 
-    /// <summary>Fails with a message naming the recipe when a dataset holds rows of the wrong kind for it.</summary>
-    public void RequireRows(RowKind kind, string message)
+    /// <summary>Fails, naming the dataset, the verbs its rows are for and what <paramref name="verb"/> needs, when a dataset holds rows of another kind.</summary>
+    public void RequireRows(RowKind kind, string verb, string needs)
     {
         if (Data.Datasets.FirstOrDefault(d => d.Kind != kind) is { } other)
-            throw new M3TrainException($"{other.Name}: {message}");
+            throw new M3TrainException(RowShapes.Mismatch(other.Name, other.Kind, verb, needs));
     }
 
     void LogGlobalBatch(RunConfig config)
@@ -226,6 +227,7 @@ public sealed class TrainingSetup : IDisposable
     static ComputePrecision ResolvePrecision(Precision p, Device device) => p switch
     {
         Precision.Bf16 => ComputePrecision.BFloat16,
+        Precision.Fp16 => ComputePrecision.Float16,
         Precision.Fp32 => ComputePrecision.Float32,
         _ => device.type == DeviceType.CUDA ? ComputePrecision.BFloat16 : ComputePrecision.Float32,
     };

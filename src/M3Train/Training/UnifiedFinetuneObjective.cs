@@ -23,8 +23,9 @@ namespace M3Train.Training;
 /// <param name="seed">The run's seed, which the dropout seeds derive from.</param>
 /// <param name="parts">What each encoding computes.</param>
 /// <param name="alarm">Watches the sparse head's health on measured steps (when it trains the sparse head); null: none.</param>
+/// <param name="denseAlarm">Watches the dense scores of positives and negatives on measured steps (when it trains the normalized dense head); null: none.</param>
 public sealed class UnifiedFinetuneObjective(M3Model model, DataParallelGroup group, M3BatchLoss loss, SubBatching subBatchSize, long seed,
-    EncodingParts parts = EncodingParts.All, SparseCollapseAlarm? alarm = null) : ITrainingObjective
+    EncodingParts parts = EncodingParts.All, SparseCollapseAlarm? alarm = null, DenseCollapseAlarm? denseAlarm = null) : ITrainingObjective
 {
     const int QueryStream = 0, PassageStream = 1;
 
@@ -63,7 +64,14 @@ public sealed class UnifiedFinetuneObjective(M3Model model, DataParallelGroup gr
             figures["colbert_self_similarity"] = health.ColbertSelfSimilarity;
             alarm?.Observe(health.AllZeroShare, context.Step);
         }
-        return new ObjectiveStep(result.Loss.detach(), result.Parts, figures, alarm?.Current);
+        if (context.Measure && denseAlarm is not null && result.Parts.TryGetValue("dense_pos", out var pos) && result.Parts.TryGetValue("dense_neg", out var neg))
+        {
+            // One host read of both, on a logged step only.
+            var scores = stack([pos.to(ScalarType.Float32), neg.to(pos.device).to(ScalarType.Float32)]).cpu().data<float>().ToArray();
+            denseAlarm.Observe(scores[0], scores[1], context.Step);
+        }
+        string? alarms = string.Join("; ", new[] { alarm?.Current, denseAlarm?.Current }.OfType<string>());
+        return new ObjectiveStep(result.Loss.detach(), result.Parts, figures, alarms.Length > 0 ? alarms : null);
     }
 
     (M3BatchLossResult, SparseHealthFigures?) OnePass(TrainBatch batch, M3BatchHostInputs inputs, StepContext context)

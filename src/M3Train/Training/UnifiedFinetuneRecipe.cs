@@ -88,14 +88,17 @@ public static class UnifiedFinetuneRecipe
     /// <summary>The recipe's objective over what <paramref name="setup"/> prepared.</summary>
     public static UnifiedFinetuneObjective Objective(TrainingSetup setup)
     {
-        setup.RequireRows(RowKind.Group,
-            "fine-tuning trains on {\"query\", \"pos\", \"neg\"} rows, this dataset holds {\"text\"} rows (those are for m3train pretrain with pretrain.objective: retromae).");
+        setup.RequireRows(RowKind.Group, "finetune", "{\"query\",\"pos\",\"neg\"} rows");
         var config = setup.Config;
         LogDistillation(setup.Data.Datasets, config.Loss);
         var heads = config.Model.Heads;
-        var alarm = heads.Contains(M3Head.Sparse) ? new SparseCollapseAlarm(config.Train.SparseZeroWarning, config.Train.SparseZeroWindow) : null;
+        // The alarms warn in the run's log and on its progress line, which are rank 0's: they watch rank 0's slice of each batch.
+        bool watch = setup.Group.IsMain;
+        var alarm = watch && heads.Contains(M3Head.Sparse) ? new SparseCollapseAlarm(config.Train.SparseZeroWarning, config.Train.SparseZeroWindow) : null;
+        var denseAlarm = watch && heads.Contains(M3Head.Dense) && config.Model.NormalizeEmbeddings
+            ? new DenseCollapseAlarm(config.Train.DenseCollapseGap, config.Train.DenseCollapseWindow) : null;
         return new UnifiedFinetuneObjective(setup.Model, setup.Group, new M3BatchLoss(config.Loss, heads), SubBatching.Of(config.Train),
-            config.Train.Seed, alarm: alarm);
+            config.Train.Seed, alarm: alarm, denseAlarm: denseAlarm);
     }
 
     /// <summary>Says which datasets distil from their teacher scores, and warns once when scores are left unused.</summary>

@@ -2,12 +2,14 @@ using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using M3Train.Config;
+using M3Train.Data;
 using M3Train.Distributed;
 using M3Train.Training.Losses;
 using M3Train.Tests.Data;
 using M3Train.Tests.Distributed;
 using M3Train.Tests.Training;
 using M3Train.Tests.Training.Pretraining;
+using M3Train.Text;
 using M3Train.Training;
 using Xunit;
 
@@ -38,21 +40,29 @@ public class DataParallelRunTests : IDisposable
     string Path(params string[] parts) => System.IO.Path.Combine([_folder, .. parts]);
 
     /// <summary>
-    /// The tiny run with the dense head alone, whose loss does not depend on how the global batch is sliced across ranks,
+    /// The tiny run of the pretrained tiny model (whose dense embeddings differ, so other ranks' passages weigh in the
+    /// gradient) with the dense head alone, whose loss does not depend on how the global batch is sliced across ranks,
     /// written as a config file; output in <paramref name="output"/> (relative paths resolve where m3train runs).
     /// </summary>
-    string Config(string name, string output, int perRankBatch, int maxSteps, int? subBatch = null, int saveEvery = 0)
+    string Config(string name, string output, int perRankBatch, int maxSteps, int? subBatch = null, int saveEvery = 0) =>
+        Write(name, DenseConfig(output, perRankBatch, maxSteps, subBatch, saveEvery));
+
+    RunConfig DenseConfig(string output, int perRankBatch, int maxSteps, int? subBatch = null, int saveEvery = 0)
     {
         var c = _tiny.Config(maxSteps, saveEvery);
-        c = c with
+        return c with
         {
             OutputDir = output,
-            Model = c.Model with { Heads = [M3Head.Dense] },
+            Model = c.Model with { Path = ThreadRanks.ModelDir, Heads = [M3Head.Dense] },
             Data = c.Data with { BatchSizes = [perRankBatch] },
             Train = c.Train with { SubBatchSize = subBatch, ActivationCheckpointing = true },
         };
+    }
+
+    string Write(string name, RunConfig config)
+    {
         string file = Path($"{name}.yaml");
-        File.WriteAllText(file, ConfigWriter.ToYaml(c));
+        File.WriteAllText(file, ConfigWriter.ToYaml(config));
         return file;
     }
 
@@ -106,6 +116,44 @@ public class DataParallelRunTests : IDisposable
         // Each step's loss and gradient norm: the same computation, summed in another order.
         AssertCurvesMatch(Metrics(Path("one")), Metrics(Path("two")), 1e-5);
         Assert.True(File.Exists(Path("two", "logs", "rank-1.log")) && File.Exists(Path("two", "logs", "rank-1.jsonl")));
+    }
+
+    /// <summary>
+    /// The unified loss of every head, whose sparse and multi-vector scores stay on each rank: the first step of two
+    /// processes (its loss and the norm of the gradient averaged over them) against the formula computed by hand in this
+    /// process on the two slices of the same global batch, which the test's own loaders cut as the ranks' do.
+    /// </summary>
+    [Theory]
+    [InlineData(CrossDeviceGradient.Exact, null)]
+    [InlineData(CrossDeviceGradient.Local, 2)]
+    public void TwoProcessesGiveTheHandBuiltUnifiedStepInEitherGradientMode(CrossDeviceGradient gradient, int? subBatch)
+    {
+        var c = DenseConfig(Path("unified"), perRankBatch: 3, maxSteps: 1, subBatch);
+        c = c with
+        {
+            Model = c.Model with { Heads = [.. Enum.GetValues<M3Head>()] },
+            Data = c.Data with { TrainGroupSize = 3 },
+            Loss = c.Loss with { MaskDuplicateNegatives = false, SelfDistillStartStep = -1, CrossDeviceGradient = gradient },
+        };
+        using var two = Start("finetune", "--config", Write("unified", c), "--devices", "cpu,cpu");
+        Succeeds(two);
+        var (loss, gradNorm) = Assert.Single(Metrics(Path("unified")));
+
+        var tokenizer = XlmrTokenizer.FromFolder(c.Model.Path);
+        using var data = TrainData.Load(c.Data, tokenizer);
+        var halves = Enumerable.Range(0, 2).Select(rank =>
+        {
+            using var loader = new TrainDataLoader(data, tokenizer, c.Train.Seed, worldSize: 2, rank, subBatch);
+            return loader.Next();
+        }).ToArray();
+        var (want, grads) = DataParallelObjectiveTests.HandBuilt(halves, c.Loss, exact: gradient == CrossDeviceGradient.Exact, microStep: 0);
+        double wantNorm = Math.Sqrt(grads.Values.Sum(g => g.pow(2).sum().item<float>()));
+        Assert.True(Math.Abs(want - loss) <= 1e-5 * Math.Max(1, Math.Abs(want)), $"loss {loss} vs {want} by hand");
+        Assert.True(Math.Abs(wantNorm - gradNorm) <= 1e-5 * Math.Max(1, wantNorm), $"grad_norm {gradNorm} vs {wantNorm} by hand");
+        // The other gradient mode's norm is far off: the comparison tells the modes apart.
+        var (_, otherGrads) = DataParallelObjectiveTests.HandBuilt(halves, c.Loss, exact: gradient != CrossDeviceGradient.Exact, microStep: 0);
+        double otherNorm = Math.Sqrt(otherGrads.Values.Sum(g => g.pow(2).sum().item<float>()));
+        Assert.True(Math.Abs(otherNorm - gradNorm) > 1e-2 * wantNorm, $"grad_norm {gradNorm}, the other mode's {otherNorm}");
     }
 
     [Fact]
@@ -194,9 +242,19 @@ public class DataParallelRunTests : IDisposable
     public void OnlyRankZeroWritesTheRunFolderAndStrangersAtTheRendezvousPortDoNotDisturbTheRun()
     {
         // Rank 1 runs in another directory: the run folder it would write, "run" relative to it, shows what it writes.
+        // Rank 0 also evaluates every 15 steps and keeps the best model, while rank 1 waits.
         Directory.CreateDirectory(Path("rank0"));
         Directory.CreateDirectory(Path("rank1"));
-        string config = Config("relative", "run", perRankBatch: 2, maxSteps: 30, saveEvery: 10);
+        var c = DenseConfig("run", perRankBatch: 2, maxSteps: 30, saveEvery: 10);
+        c = c with
+        {
+            Train = c.Train with
+            {
+                Eval = new TrainEvalConfig { Beir = TinyRun.Repo("data", "beir-sample"), Every = 15, Modes = ["dense"], MaxQueryLength = 32, MaxPassageLength = 64 },
+                SaveBest = new SaveBestConfig { Metric = "eval_dense_ndcg@10" },
+            },
+        };
+        string config = Write("relative", c);
         int port = LocalJob.FreePort();
         var strangers = new List<Socket>();
         var refusals = new List<string>();
@@ -212,6 +270,8 @@ public class DataParallelRunTests : IDisposable
             .Select(p => System.IO.Path.GetRelativePath(Path("rank1", "run"), p)).Order().ToList();
         Assert.Equal(["logs", System.IO.Path.Combine("logs", "rank-1.jsonl")], written);
         Assert.True(Directory.Exists(Path("rank0", "run", "final")) && File.Exists(Path("rank0", "run", "metrics.jsonl")));
+        Assert.True(File.Exists(Path("rank0", "run", "best", TrainingEvaluator.BestFile)));
+        Assert.Equal(2, File.ReadLines(Path("rank0", "run", "metrics.jsonl")).Count(l => l.Contains("eval_dense_ndcg@10")));
         Assert.Equal(3, new CheckpointManager(Path("rank0", "run"), 10).List().Count);
         Assert.Contains(refusals, r => r.Contains("refused rank 1's job token"));
         Assert.All(strangers, s => Assert.True(StrangerTests.ClosedByServer(s)));

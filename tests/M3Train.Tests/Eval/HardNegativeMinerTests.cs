@@ -19,7 +19,7 @@ public class HardNegativeMinerTests(TinyModel model, ITestOutputHelper output) :
         using var folder = new TempFolder();
         string path = folder.Sub("rows.jsonl");
         File.WriteAllLines(path, rows.Select(r => r.ToJsonString()));
-        return TrainingRowFile.Read(path);
+        return TrainingRowFile.Read(path, "mine");
     }
 
     MiningResult Mine(IReadOnlyList<TrainingRowRecord> rows, MiningOptions options, IReadOnlyList<string>? pool = null)

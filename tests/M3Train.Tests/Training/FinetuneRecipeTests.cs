@@ -147,7 +147,8 @@ public class FinetuneRecipeTests(ITestOutputHelper output)
         }
         var task = Assert.Single(seen.Begun, t => t.Label == "finetune");
         Assert.Equal([1, 2, 3], seen.Done);
-        Assert.Equal(["loss", "dense", "sparse", "colbert", "ensemble", "distill", "lr", "tok/s"], task.Metrics.Select(m => m.Name));
+        // The run's mean loss, lr and throughput, then the last logged step's loss and losses per head, each named as such.
+        Assert.Equal(["mean loss", "lr", "tok/s", "step 3 loss", "dense", "sparse", "colbert", "ensemble", "distill"], task.Metrics.Select(m => m.Name));
         Assert.Contains(task, seen.Finished);
     }
 

@@ -24,7 +24,7 @@ public static class BenchModel
     /// <summary>Rejects texts longer than the preset's positions allow, naming the option.</summary>
     public static void CheckLengths(XlmRobertaConfig config, BenchSettings s)
     {
-        int longest = Math.Max(s.QueryLength, s.PassageLength);
+        int longest = Math.Max(s.QueryTokens, s.PassageTokens);
         if (longest > config.MaxTokens)
             throw new M3TrainException(
                 $"--preset {s.Preset} takes at most {config.MaxTokens} tokens per text, asked for {longest}; use --preset bge-m3 for up to 8192.");

@@ -65,9 +65,9 @@ public static class BenchScaling
         {
             "bench", "--mode", "step", "--preset", s.Preset,
             "--queries", Text(s.Queries), "--group", Text(s.Group),
-            "--query-length", Text(s.QueryLength), "--passage-length", Text(s.PassageLength),
+            "--query-length", Text(s.QueryTokens), "--passage-length", Text(s.PassageTokens),
             "--steps", Text(s.Steps), "--warmup", Text(s.Warmup),
-            "--precision", s.Precision switch { ComputePrecision.BFloat16 => "bf16", ComputePrecision.Float32 => "fp32", _ => "auto" },
+            "--precision", s.Precision switch { ComputePrecision.BFloat16 => "bf16", ComputePrecision.Float16 => "fp16", ComputePrecision.Float32 => "fp32", _ => "auto" },
             "--checkpointing", s.Checkpointing ? "on" : "off",
             "--device", s.Device, "--threads", Text(s.Threads ?? 1), "--seed", Text(s.Seed),
             "--overlap", overlap ? "on" : "off", "--output", output,

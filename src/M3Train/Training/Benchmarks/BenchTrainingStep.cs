@@ -9,8 +9,9 @@ namespace M3Train.Training.Benchmarks;
 
 /// <summary>
 /// The trainer's step on a benchmark model: <see cref="UnifiedFinetuneObjective"/> (forward and backward, GradCache with
-/// sub-batches) and <see cref="StepUpdate"/> (gradients averaged over the ranks, clipping, the finite check, AdamW), as
-/// <see cref="Trainer"/> runs them for one micro-batch per step, with the fine-tuning recipe's loss and optimizer defaults.
+/// sub-batches) and <see cref="StepUpdate"/> (gradients averaged over the ranks, fp16's loss scaler, clipping, the finite
+/// check, AdamW), as <see cref="Trainer"/> runs them for one micro-batch per step, with the fine-tuning recipe's loss and
+/// optimizer defaults.
 /// </summary>
 public sealed class BenchTrainingStep : IDisposable
 {
@@ -21,6 +22,7 @@ public sealed class BenchTrainingStep : IDisposable
     readonly AdamW _optimizer;
     readonly List<Parameter> _trainable;
     readonly TrainConfig _train;
+    readonly LossScaler? _scaler;
     long _microStep;
 
     /// <param name="model">On the group's device, in training mode.</param>
@@ -37,6 +39,7 @@ public sealed class BenchTrainingStep : IDisposable
         _optimizer = OptimizerFactory.Create(named, _train);
         _gradients = new GradientBuckets(group, _trainable, model.Backbone.Encoder.Layers, overlap: s.Overlap);
         if (group.WorldSize > 1) model.Backbone.Compute.GradientObserver = _gradients;
+        if (model.Precision == ComputePrecision.Float16) _scaler = new LossScaler(_train.LossScaleInitial, _train.LossScaleWindow);
     }
 
     /// <summary>Seconds the last step's gradient averaging blocked the host (0 in a world of one).</summary>
@@ -51,8 +54,8 @@ public sealed class BenchTrainingStep : IDisposable
         using var scope = NewDisposeScope();
         OptimizerFactory.SetLr(_optimizer, _train.Lr);
         _objective.PhaseEnd = phaseEnd;
-        var step = _objective.Step(batch, new StepContext((int)_microStep + 1, _microStep++, FinalBackward: _gradients.FinalBackwardNext));
-        var result = StepUpdate.Apply(_gradients, _optimizer, _trainable, _train.MaxGradNorm, _group.Mean(step.Loss));
+        var step = _objective.Step(batch, new StepContext((int)_microStep + 1, _microStep++, _scaler?.Scale ?? 1.0, FinalBackward: _gradients.FinalBackwardNext));
+        var result = StepUpdate.Apply(_gradients, _optimizer, _trainable, _train.MaxGradNorm, _group.Mean(step.Loss), _scaler);
         phaseEnd?.Invoke(StepPhase.Optimizer);
         return result;
     }

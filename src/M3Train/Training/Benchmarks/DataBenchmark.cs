@@ -29,8 +29,8 @@ public static class DataBenchmark
         {
             Files = [.. s.Data],
             TrainGroupSize = s.Group,
-            QueryMaxLen = s.QueryLength,
-            PassageMaxLen = s.PassageLength,
+            QueryMaxLen = s.QueryTokens,
+            PassageMaxLen = s.PassageTokens,
             BatchSizes = [.. Enumerable.Repeat(s.Queries, new DataConfig().BatchSizes.Count)],
             CacheTokenCounts = false,
         };

@@ -36,7 +36,7 @@ public static class StepBenchmark
         using var step = new BenchTrainingStep(model, group, s);
         var random = new Random(s.Seed + 7919 * group.Rank);
         var batches = Enumerable.Range(0, DistinctBatches)
-            .Select(i => RandomTokenBatch.Create(s.Queries, s.Group, s.QueryLength, s.PassageLength, config.VocabSize, random, i))
+            .Select(i => RandomTokenBatch.Create(s.Queries, s.Group, s.QueryTokens, s.PassageTokens, config.VocabSize, random, i))
             .ToArray();
         var reduceSeconds = new List<double>();
         var result = Measure(s, device, (i, phases) =>

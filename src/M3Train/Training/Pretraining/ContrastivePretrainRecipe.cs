@@ -41,8 +41,7 @@ public static class ContrastivePretrainRecipe
     /// <summary>The recipe's objective over what <paramref name="setup"/> prepared.</summary>
     public static UnifiedFinetuneObjective Objective(TrainingSetup setup)
     {
-        setup.RequireRows(RowKind.Group,
-            "contrastive pretraining trains on {\"query\", \"pos\"} pairs, this dataset holds text rows (use pretrain.objective: retromae for texts).");
+        setup.RequireRows(RowKind.Group, "pretrain with pretrain.objective: contrastive", "{\"query\",\"pos\"} pairs");
         // A masked-LM head that came with the checkpoint gets no gradient here: keep it out of the optimizer.
         foreach (var p in setup.Model.LmHead?.parameters() ?? [])
             p.requires_grad_(false);

@@ -23,8 +23,7 @@ public static class RetroMaeRecipe
     /// <summary>The recipe's objective over what <paramref name="setup"/> prepared (loaded with the masked-LM head).</summary>
     public static RetroMaeObjective Objective(TrainingSetup setup)
     {
-        setup.RequireRows(RowKind.Text,
-            "RetroMAE trains on {\"text\"} rows, this dataset holds query/passage rows (use pretrain.objective: contrastive for pairs).");
+        setup.RequireRows(RowKind.Text, "pretrain with pretrain.objective: retromae", "{\"text\"} rows");
         var c = setup.Config;
         return new RetroMaeObjective(setup.Model, setup.Group, c.Pretrain, setup.Tokenizer, c.Model.Path, SubBatching.Of(c.Train), c.Train.Seed);
     }

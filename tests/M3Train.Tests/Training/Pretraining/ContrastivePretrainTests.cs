@@ -105,7 +105,7 @@ public sealed class ContrastivePretrainTests(ITestOutputHelper output)
         var pairs = Pairs(12);
         var whole = Batch(pairs, 48);
 
-        using var single = Model(TinyRun.Repo("data", "models", "tiny-m3"));
+        using var single = Model(ThreadRanks.ModelDir);
         var expected = ContrastivePretrainRecipe.Objective(single.Model, Alone, Loss, 4, 42).Step(whole, new StepContext(1, 0)).Loss.item<float>();
         var want = ThreadRanks.Grads(single.Model);
 
