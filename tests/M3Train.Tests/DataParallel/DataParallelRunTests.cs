@@ -125,6 +125,8 @@ public class DataParallelRunTests : IDisposable
     /// </summary>
     [Theory]
     [InlineData(CrossDeviceGradient.Exact, null)]
+    [InlineData(CrossDeviceGradient.Exact, 2)]
+    [InlineData(CrossDeviceGradient.Local, null)]
     [InlineData(CrossDeviceGradient.Local, 2)]
     public void TwoProcessesGiveTheHandBuiltUnifiedStepInEitherGradientMode(CrossDeviceGradient gradient, int? subBatch)
     {
