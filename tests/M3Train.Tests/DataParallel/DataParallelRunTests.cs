@@ -113,6 +113,8 @@ public class DataParallelRunTests : IDisposable
         Assert.Contains("[rank 0] ", two.Output);
         Assert.Matches(new Regex(@"Weights identical on all 2 ranks \(digest [0-9a-f]{16}\)"), two.Output);
         Assert.Contains("Global batch: 2 rank(s) x data.batch_sizes [3] = [6] queries", two.Output);
+        // The ranks split the machine's cores: neither asks for the threads one process alone would take.
+        Assert.Matches(new Regex(@"\[rank 1\] .*Threads: \d+ intra-op \(default: cores / ranks - inter-op - loaders.*shared by 2 ranks"), two.Output);
         // Each step's loss and gradient norm: the same computation, summed in another order.
         AssertCurvesMatch(Metrics(Path("one")), Metrics(Path("two")), 1e-5);
         Assert.True(File.Exists(Path("two", "logs", "rank-1.log")) && File.Exists(Path("two", "logs", "rank-1.jsonl")));
@@ -148,13 +150,14 @@ public class DataParallelRunTests : IDisposable
             using var loader = new TrainDataLoader(data, tokenizer, c.Train.Seed, worldSize: 2, rank, subBatch);
             return loader.Next();
         }).ToArray();
+        static double Norm(Dictionary<string, TorchSharp.torch.Tensor> grads) => Math.Sqrt(grads.Values.Sum(g => g.pow(2).sum().item<float>()));
         var (want, grads) = DataParallelObjectiveTests.HandBuilt(halves, c.Loss, exact: gradient == CrossDeviceGradient.Exact, microStep: 0);
-        double wantNorm = Math.Sqrt(grads.Values.Sum(g => g.pow(2).sum().item<float>()));
+        double wantNorm = Norm(grads);
         Assert.True(Math.Abs(want - loss) <= 1e-5 * Math.Max(1, Math.Abs(want)), $"loss {loss} vs {want} by hand");
         Assert.True(Math.Abs(wantNorm - gradNorm) <= 1e-5 * Math.Max(1, wantNorm), $"grad_norm {gradNorm} vs {wantNorm} by hand");
         // The other gradient mode's norm is far off: the comparison tells the modes apart.
         var (_, otherGrads) = DataParallelObjectiveTests.HandBuilt(halves, c.Loss, exact: gradient != CrossDeviceGradient.Exact, microStep: 0);
-        double otherNorm = Math.Sqrt(otherGrads.Values.Sum(g => g.pow(2).sum().item<float>()));
+        double otherNorm = Norm(otherGrads);
         Assert.True(Math.Abs(otherNorm - gradNorm) > 1e-2 * wantNorm, $"grad_norm {gradNorm}, the other mode's {otherNorm}");
     }
 
