@@ -6,9 +6,10 @@ using Parquet.Serialization;
 namespace M3Train.Data;
 
 /// <summary>
-/// Reads a Parquet training file whole (columns as in JSONL: <c>query</c>, <c>text</c>, <c>prompt</c>,
-/// <c>type</c> strings; <c>pos</c>, <c>neg</c> lists of strings; <c>pos_scores</c>, <c>neg_scores</c> lists of
-/// float or double). The schema is checked first, so a wrong column type is reported by name.
+/// Reads a Parquet training file one row group at a time, never whole (columns as in JSONL: <c>query</c>, <c>text</c>,
+/// <c>prompt</c>, <c>type</c> strings; <c>pos</c>, <c>neg</c> lists of strings; <c>pos_scores</c>, <c>neg_scores</c>
+/// lists of float or double). The footer is checked before Parquet.Net decodes it (<see cref="ParquetFooter"/>), and
+/// the schema before any row, so a wrong column type is reported by name.
 /// </summary>
 public static class ParquetRowReader
 {
@@ -16,22 +17,42 @@ public static class ParquetRowReader
     static readonly string[] TextListColumns = ["pos", "neg"];
     static readonly string[] ScoreListColumns = ["pos_scores", "neg_scores"];
 
-    /// <summary>Every row (index i is row i+1 of the file), or null with the problem where a row cannot be read.</summary>
-    public static IReadOnlyList<(TrainRow? Row, string? Problem)> ReadAll(string path)
+    /// <summary>The file's row groups and score type; throws <see cref="M3TrainException"/> on a damaged footer or a wrong schema.</summary>
+    public static ParquetLayout ReadLayout(string path)
     {
         ParquetFooter.Check(path);
-        ParquetSchema schema;
+        ParquetReader? reader = null;
         try
         {
-            schema = ParquetReader.ReadSchemaAsync(path).GetAwaiter().GetResult();
+            reader = ParquetReader.CreateAsync(path).GetAwaiter().GetResult();
+            bool doubleScores = CheckSchema(path, reader.Schema);
+            var groups = reader.Metadata?.RowGroups ?? [];
+            var rows = new long[groups.Count];
+            var offsets = new long[groups.Count];
+            for (int g = 0; g < groups.Count; g++)
+            {
+                if (groups[g].NumRows < 0) throw new M3TrainException($"{path}: not a readable Parquet file (row group {g} claims {groups[g].NumRows} rows)");
+                rows[g] = groups[g].NumRows;
+                long start = groups[g].Columns.Select(c => c.MetaData is { } m ? Math.Min(m.DictionaryPageOffset ?? m.DataPageOffset, m.DataPageOffset) : long.MaxValue)
+                    .DefaultIfEmpty(long.MaxValue).Min();
+                // A footer may place groups anywhere: offsets only share groups out among parts, so they are kept in file order.
+                offsets[g] = Math.Max(g > 0 ? offsets[g - 1] : 0, start == long.MaxValue ? groups[g].FileOffset ?? 0 : start);
+            }
+            return new ParquetLayout(doubleScores, rows, offsets);
         }
         catch (Exception e) when (IsParserFailure(e))
         {
             throw new M3TrainException($"{path}: not a readable Parquet file ({e.Message})", e);
         }
-        bool doubleScores = CheckSchema(path, schema);
-        return doubleScores ? Read<double>(path) : Read<float>(path);
+        finally
+        {
+            reader?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
     }
+
+    /// <summary>Row group <paramref name="group"/>'s rows (index i is the group's row i), or null with the problem where a row cannot be read.</summary>
+    public static (TrainRow? Row, string? Problem)[] ReadGroup(string path, ParquetLayout layout, int group) =>
+        layout.DoubleScores ? Read<double>(path, group) : Read<float>(path, group);
 
     /// <summary>Throws on a column of the wrong type; returns whether scores are stored as double.</summary>
     static bool CheckSchema(string path, ParquetSchema schema)
@@ -58,16 +79,17 @@ public static class ParquetRowReader
         return scoreType == typeof(double);
     }
 
-    static IReadOnlyList<(TrainRow?, string?)> Read<TScore>(string path) where TScore : struct, IConvertible
+    static (TrainRow?, string?)[] Read<TScore>(string path, int group) where TScore : struct, IConvertible
     {
         IList<ParquetRow<TScore>> rows;
         try
         {
-            rows = ParquetSerializer.DeserializeAsync<ParquetRow<TScore>>(path).GetAwaiter().GetResult().Data;
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+            rows = ParquetSerializer.DeserializeAsync<ParquetRow<TScore>>(stream, rowGroupIndex: group).GetAwaiter().GetResult().Data;
         }
         catch (Exception e) when (IsParserFailure(e))
         {
-            throw new M3TrainException($"{path}: cannot read its rows ({e.Message})", e);
+            throw new M3TrainException($"{path}: cannot read the rows of row group {group} ({e.Message})", e);
         }
         var result = new (TrainRow?, string?)[rows.Count];
         for (int i = 0; i < rows.Count; i++)

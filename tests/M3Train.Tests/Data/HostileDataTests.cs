@@ -86,7 +86,7 @@ public sealed class HostileDataTests
         string path = folder.Write("rows.jsonl", string.Join("\n", Good, Good.Replace("one", "two")) + "\n");
         var config = Config(path) with { CacheTokenCounts = true };
         using (var first = DataTestFolder.Load(config)) Assert.False(first.Files[0].FromCache);
-        string cache = Directory.GetFiles(Path.Combine(folder.Path, TokenCountCache.FolderName)).Single();
+        string cache = Directory.GetFiles(Path.Combine(folder.Path, RowIndexStore.FolderName)).Single();
         byte[] bytes = File.ReadAllBytes(cache);
 
         using (var second = DataTestFolder.Load(config)) Assert.True(second.Files[0].FromCache);

@@ -110,7 +110,7 @@ public class TrainDataLoaderTests
         string dir = folder.CopySampleData();
         using var first = DataTestFolder.Load(Config(dir));
         Assert.All(first.Files, f => Assert.False(f.FromCache));
-        Assert.All(first.Files, f => Assert.NotEmpty(Directory.GetFiles(Path.Combine(Path.GetDirectoryName(f.Path)!, TokenCountCache.FolderName), Path.GetFileName(f.Path) + ".*")));
+        Assert.All(first.Files, f => Assert.NotEmpty(Directory.GetFiles(Path.Combine(Path.GetDirectoryName(f.Path)!, RowIndexStore.FolderName), Path.GetFileName(f.Path) + ".*")));
         using var second = DataTestFolder.Load(Config(dir));
         Assert.All(second.Files, f => Assert.True(f.FromCache));
         Assert.Equal(first.Files.Select(f => f.Rows.ToArray()), second.Files.Select(f => f.Rows.ToArray()));

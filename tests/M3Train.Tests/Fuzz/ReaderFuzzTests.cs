@@ -179,9 +179,9 @@ public sealed class ReaderFuzzTests(ITestOutputHelper output)
             return loaded.Files[0].Rows.ToList();
         }
         var expected = Rows(data);
-        string cache = Directory.GetFiles(Path.Combine(folder.Path, M3Train.Data.TokenCountCache.FolderName)).Single();
+        string cache = Directory.GetFiles(Path.Combine(folder.Path, RowIndexStore.FolderName)).Single();
         byte[] valid = File.ReadAllBytes(cache);
-        string relative = Path.Combine(M3Train.Data.TokenCountCache.FolderName, Path.GetFileName(cache));
+        string relative = Path.Combine(RowIndexStore.FolderName, Path.GetFileName(cache));
         // A damaged cache is never an error and never trusted: the rows always come out as the data file says.
         Fuzz("token-count-cache", relative, valid, Mutations.BinaryEdits(valid, valid.Length), 200, path =>
         {
@@ -189,7 +189,7 @@ public sealed class ReaderFuzzTests(ITestOutputHelper output)
             if (!rows.SequenceEqual(expected)) throw new InvalidOperationException("rows read from a damaged cache differ from the data file's");
         }, c =>
         {
-            Directory.CreateDirectory(Path.Combine(c.Folder, M3Train.Data.TokenCountCache.FolderName));
+            Directory.CreateDirectory(Path.Combine(c.Folder, RowIndexStore.FolderName));
             File.Copy(data, Path.Combine(c.Folder, "rows.jsonl"));
         });
     }
