@@ -145,11 +145,11 @@ public sealed class BatchPlan
                     else high = mid - 1;
                 }
                 var (group, permutation, first) = groups[low];
-                long k = u - first;
-                var rows = new int[group.GlobalSize];
-                for (int i = 0; i < rows.Length; i++)
-                    rows[i] = data.Bins.Select(group.Dataset, group.Bin, (int)permutation[k * group.GlobalSize + i]);
-                return Batch(data, group, rows);
+                long start = (u - first) * group.GlobalSize;
+                var dataset = data.Datasets[group.Dataset];
+                int RowAt(int i) => data.Bins.Select(group.Dataset, group.Bin, (int)permutation[start + i]);
+                return new PlannedBatch(group.Dataset, group.Bin, group.GlobalSize, RowAt, group.ReplicaSize, GroupSize(dataset, RowAt(0), data.Config),
+                    dataset.NoInBatchNegatives, dataset.HasTeacherScores);
             }
         }
 

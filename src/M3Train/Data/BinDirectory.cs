@@ -9,6 +9,7 @@ namespace M3Train.Data;
 public sealed class BinDirectory
 {
     const int BlockRows = 4096;
+    const int ScanRows = 256;
 
     readonly TrainData _data;
     readonly int[] _edges;
@@ -63,12 +64,17 @@ public sealed class BinDirectory
             if (before[mid * _bins + bin] <= nth) low = mid;
             else high = mid - 1;
         }
+        // Rows are binned a slice at a time, stopping at the one sought: half a block on average.
         var ds = _data.Datasets[dataset];
-        int start = low * BlockRows, left = nth - before[low * _bins + bin];
-        Span<byte> rowBins = stackalloc byte[Math.Min(BlockRows, ds.Count - start)];
-        ds.BinsOf(start, rowBins, _data.Config, _edges);
-        for (int i = 0; i < rowBins.Length; i++)
-            if (rowBins[i] == bin && left-- == 0) return start + i;
+        int left = nth - before[low * _bins + bin];
+        Span<byte> rowBins = stackalloc byte[ScanRows];
+        for (int start = low * BlockRows, end = Math.Min(start + BlockRows, ds.Count); start < end; start += ScanRows)
+        {
+            var slice = rowBins[..Math.Min(ScanRows, end - start)];
+            ds.BinsOf(start, slice, _data.Config, _edges);
+            for (int i = 0; i < slice.Length; i++)
+                if (slice[i] == bin && left-- == 0) return start + i;
+        }
         throw new InvalidOperationException($"the bin directory of dataset {dataset} does not match its rows");
     }
 }

@@ -113,7 +113,7 @@ public sealed record DataConfig
     /// <summary>
     /// Up to this many rows in all, each epoch's order is made by shuffling lists of row numbers (4 bytes a row, the
     /// order of earlier versions); above, by seeded permutations computed batch by batch, in constant memory. Both
-    /// are exact on resume. Default 4194304.
+    /// are exact on resume. Default 1048576.
     /// </summary>
-    [Range(0, int.MaxValue)] public int ShuffleInMemoryRows { get; init; } = 1 << 22;
+    [Range(0, int.MaxValue)] public int ShuffleInMemoryRows { get; init; } = 1 << 20;
 }
