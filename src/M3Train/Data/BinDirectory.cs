@@ -49,6 +49,9 @@ public sealed class BinDirectory
         return new BinDirectory(data, edges, before);
     }
 
+    /// <summary>Memory the directory takes.</summary>
+    public long Bytes => _before.Sum(counts => (long)counts.Length * sizeof(int));
+
     /// <summary>Rows of <paramref name="dataset"/> in <paramref name="bin"/>.</summary>
     public int Count(int dataset, int bin) => _before[dataset][^(_bins - bin)];
 

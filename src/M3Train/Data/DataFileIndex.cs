@@ -14,8 +14,11 @@ namespace M3Train.Data;
 /// </summary>
 public sealed class DataFileIndex : IDisposable
 {
-    /// <summary>Decoded Parquet row groups kept per file: rows of one batch that share a group decode it once.</summary>
-    const int CachedGroups = 4;
+    /// <summary>
+    /// Decoded Parquet row groups kept per file: a small file's groups are decoded once for the run; in a large file a
+    /// batch's rows mostly fall in different groups, and more kept groups would only hold more memory.
+    /// </summary>
+    const int CachedGroups = 2;
 
     readonly RowIndexPart[] _parts;
     readonly long[] _rowStarts, _lineStarts;
@@ -126,7 +129,10 @@ public sealed class DataFileIndex : IDisposable
     /// <summary>Reads a row again (thread-safe).</summary>
     public TrainRow ReadRow(in RowInfo info) => _layout is null ? ReadLine(info.Key) : ReadParquetRow(info.Key);
 
-    /// <summary>Reads several rows again: each Parquet row group they fall in is decoded once, the groups in parallel.</summary>
+    /// <summary>
+    /// Reads several rows again: JSONL lines in parallel; Parquet rows a row group at a time, each group they fall in
+    /// decoded once and dropped once its rows are taken, so a batch holds one decoded group at a time however many it touches.
+    /// </summary>
     public TrainRow[] ReadRows(IReadOnlyList<RowInfo> rows)
     {
         var read = new TrainRow[rows.Count];
@@ -135,12 +141,11 @@ public sealed class DataFileIndex : IDisposable
             ParallelWork.For(rows.Count, i => read[i] = ReadLine(rows[i].Key));
             return read;
         }
-        var byGroup = Enumerable.Range(0, rows.Count).GroupBy(i => GroupOf(rows[i].Key)).ToList();
-        ParallelWork.ForEach(byGroup, group =>
+        foreach (var group in Enumerable.Range(0, rows.Count).GroupBy(i => GroupOf(rows[i].Key)))
         {
             var decoded = DecodedGroup(group.Key);
             foreach (int i in group) read[i] = ParquetRow(decoded, group.Key, rows[i].Key);
-        });
+        }
         return read;
     }
 

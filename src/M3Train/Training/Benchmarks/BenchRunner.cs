@@ -54,6 +54,7 @@ public static class BenchRunner
         if (s.PassageLength < 2) throw new M3TrainException($"--passage-length must be at least 2 (<s> and </s>), got {s.PassageLength}.");
         if (s.SubBatch is int sub) Positive(sub, "--sub-batch");
         if (s.Threads is int threads) Positive(threads, "--threads");
+        if (s.PlanRows is < 0 or > int.MaxValue) throw new M3TrainException($"--plan-rows must be 0 to {int.MaxValue}, got {s.PlanRows}.");
     }
 
     static JsonObject Describe(BenchSettings s, ComputePrecision precision) => new()
@@ -74,6 +75,8 @@ public static class BenchRunner
         ["seed"] = s.Seed,
         ["tokenizer"] = s.Mode is BenchMode.Tokenize or BenchMode.Data ? s.Tokenizer : null,
         ["data"] = s.Mode is BenchMode.Tokenize or BenchMode.Data ? new JsonArray([.. s.Data.Select(d => (JsonNode)d)]) : null,
+        ["index_dir"] = s.Mode == BenchMode.Data ? s.IndexDir : null,
+        ["plan_rows"] = s.Mode == BenchMode.Data ? s.PlanRows : null,
         ["tokens_per_step"] = s.TokensPerStep,
     };
 
