@@ -25,7 +25,8 @@ public static class RowIndexStore
         var parts = sources.Select(s => new RowIndexPart?[s.Parts.Count]).ToArray();
         try
         {
-            var folders = sources.Select(s => config.CacheTokenCounts ? SharedFolder(s, config) : null).ToArray();
+            var writable = new Dictionary<string, string?>();
+            var folders = sources.Select(s => config.CacheTokenCounts ? SharedFolder(s, config, writable) : null).ToArray();
             var all = sources.SelectMany((s, f) => Enumerable.Range(0, s.Parts.Count).Select(k => (File: f, Part: k))).ToArray();
             ParallelWork.ForEach(all.Where(p => folders[p.File] is not null), p =>
                 parts[p.File][p.Part] = RowIndexPart.TryOpen(Path.Combine(folders[p.File]!, sources[p.File].PartFileName(p.Part)), sources[p.File].PartKey(p.Part)));
@@ -60,15 +61,7 @@ public static class RowIndexStore
                 using var held = TryLock(path + ".lock");
                 if (held is null) continue;
                 var part = RowIndexPart.TryOpen(path, sources[f].PartKey(k));
-                if (part is null)
-                {
-                    part = BuildInto(Path.GetDirectoryName(path)!, path, sources[f], k, tokenizer, config);
-                    if (part is null)
-                    {
-                        Log.Warning("Could not write the row index beside {File}; this run keeps its own copy in the temporary folder (set data.index_dir to a writable folder to keep it)", sources[f].Path);
-                        part = BuildPrivately(sources[f], k, tokenizer, config);
-                    }
-                }
+                part ??= BuildInto(path, sources[f], k, tokenizer, config) ?? BuildPrivately(sources[f], k, tokenizer, config);
                 TryDelete(path + ".lock");
                 parts[f][k] = part;
                 pending.Remove((f, k));
@@ -99,19 +92,19 @@ public static class RowIndexStore
         }
     }
 
-    /// <summary>Builds a part into <paramref name="folder"/> under a temporary name and renames it into place; null when the folder cannot be written.</summary>
-    static RowIndexPart? BuildInto(string folder, string path, DataFileSource source, int part, XlmrTokenizer tokenizer, DataConfig config)
+    /// <summary>Builds a part beside <paramref name="path"/> under a temporary name and renames it into place; null (logged) when that cannot be written.</summary>
+    static RowIndexPart? BuildInto(string path, DataFileSource source, int part, XlmrTokenizer tokenizer, DataConfig config)
     {
         string temporary = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
         try
         {
             Build(source, part, tokenizer, config, temporary);
             File.Move(temporary, path, overwrite: true);
-            return RowIndexPart.TryOpen(path, source.PartKey(part), builtHere: true) ?? throw new IOException($"{path} did not read back");
+            return RowIndexPart.TryOpen(path, source.PartKey(part), builtHere: true) ?? throw new IOException($"{path}: the row index part just written does not read back");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Log.Warning("Could not write the row index part {Part} ({Reason})", path, e.Message);
+            Log.Warning("Could not write the row index part {Part} ({Reason}); this run keeps its own copy in the temporary folder (set data.index_dir to a writable folder to keep it)", path, e.Message);
             return null;
         }
         finally
@@ -120,6 +113,7 @@ public static class RowIndexStore
         }
     }
 
+    /// <summary>Builds a part for this process alone, in the temporary folder (TMPDIR); a full or unwritable one fails the run as the machine's failure.</summary>
     static RowIndexPart BuildPrivately(DataFileSource source, int part, XlmrTokenizer tokenizer, DataConfig config)
     {
         string folder = Path.Combine(Path.GetTempPath(), "m3train-row-index");
@@ -128,11 +122,7 @@ public static class RowIndexStore
         {
             Directory.CreateDirectory(folder);
             Build(source, part, tokenizer, config, path);
-            return RowIndexPart.TryOpen(path, source.PartKey(part), builtHere: true) ?? throw new IOException($"{path} did not read back");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new M3TrainException($"{path}: cannot write the row index of {source.Path} into the temporary folder ({e.Message}); free space there or set TMPDIR", e);
+            return RowIndexPart.TryOpen(path, source.PartKey(part), builtHere: true) ?? throw new IOException($"{path}: the row index part just written does not read back");
         }
         finally
         {
@@ -148,10 +138,19 @@ public static class RowIndexStore
         Log.Information("Indexed {File} part {Part} of {Parts} in {Seconds:F1} s", source.Path, part + 1, source.Parts.Count, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Where a source's index is kept: <c>data.index_dir</c> or <c>.m3train-cache/</c> beside it; null (with a warning) when it cannot be written.</summary>
-    static string? SharedFolder(DataFileSource source, DataConfig config)
+    /// <summary>
+    /// Where a source's index is kept: <c>data.index_dir</c> or <c>.m3train-cache/</c> beside it; null (with a warning)
+    /// when it cannot be written. Each folder is tried once (<paramref name="tried"/>), however many files it indexes.
+    /// </summary>
+    static string? SharedFolder(DataFileSource source, DataConfig config, Dictionary<string, string?> tried)
     {
         string folder = config.IndexDir is { } dir ? Path.GetFullPath(dir) : Path.Combine(Path.GetDirectoryName(source.Path)!, FolderName);
+        if (!tried.TryGetValue(folder, out string? usable)) tried[folder] = usable = Writable(folder);
+        return usable;
+    }
+
+    static string? Writable(string folder)
+    {
         string probe = Path.Combine(folder, $".probe.{Environment.ProcessId}.{Guid.NewGuid():N}");
         try
         {
@@ -162,8 +161,8 @@ public static class RowIndexStore
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Log.Warning("Cannot write the row index of {File} into {Folder} ({Reason}); this run keeps its own copy in the temporary folder (set data.index_dir to a writable folder to keep it)",
-                source.Path, folder, e.Message);
+            Log.Warning("Cannot write the row index into {Folder} ({Reason}); this run keeps its own copy of the index of the data there in the temporary folder (set data.index_dir to a writable folder to keep it)",
+                folder, e.Message);
             return null;
         }
     }

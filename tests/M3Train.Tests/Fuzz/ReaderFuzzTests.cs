@@ -169,7 +169,7 @@ public sealed class ReaderFuzzTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void TokenCountCache()
+    public void RowIndex()
     {
         using var folder = new DataTestFolder();
         string data = folder.Write("rows.jsonl", string.Join("\n", File.ReadLines(Repo("data", "train", "toy_train_data1.jsonl")).Take(4)) + "\n");
@@ -182,11 +182,11 @@ public sealed class ReaderFuzzTests(ITestOutputHelper output)
         string cache = Directory.GetFiles(Path.Combine(folder.Path, RowIndexStore.FolderName)).Single();
         byte[] valid = File.ReadAllBytes(cache);
         string relative = Path.Combine(RowIndexStore.FolderName, Path.GetFileName(cache));
-        // A damaged cache is never an error and never trusted: the rows always come out as the data file says.
-        Fuzz("token-count-cache", relative, valid, Mutations.BinaryEdits(valid, valid.Length), 200, path =>
+        // A damaged row index is never an error and never trusted: the rows always come out as the data file says.
+        Fuzz("row-index", relative, valid, Mutations.BinaryEdits(valid, valid.Length), 200, path =>
         {
             var rows = Rows(Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(path)!)!, "rows.jsonl"));
-            if (!rows.SequenceEqual(expected)) throw new InvalidOperationException("rows read from a damaged cache differ from the data file's");
+            if (!rows.SequenceEqual(expected)) throw new InvalidOperationException("rows read from a damaged row index differ from the data file's");
         }, c =>
         {
             Directory.CreateDirectory(Path.Combine(c.Folder, RowIndexStore.FolderName));
