@@ -11,6 +11,20 @@ public static class CommonOptions
         DefaultValueFactory = _ => "cpu",
     };
 
+    /// <summary>libtorch's (and ONNX Runtime's) intra-op threads; null picks <see cref="Runtime.ComputeThreads.Default"/>.</summary>
+    public static Option<int?> Threads()
+    {
+        var option = new Option<int?>("--threads")
+        {
+            Description = "CPU threads per operator (default: the cores less one for libtorch's inter-op pool and one per data loader, at least 1; the log says which).",
+        };
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int?>() is < 1) result.AddError("--threads must be at least 1.");
+        });
+        return option;
+    }
+
     public static Option<FileInfo> Config() => PathOptions.Input("--config", "Run configuration (YAML or JSON).");
 
     public static Option<string[]> Set() => new("--set")

@@ -5,7 +5,10 @@ using M3Train.Data;
 
 namespace M3Train.Cli;
 
-/// <summary>Reads the inputs of <c>encode</c> and <c>score</c>, naming file and line in every error.</summary>
+/// <summary>
+/// Reads the inputs of <c>encode</c> and <c>score</c>, naming file and line in every error, and, for training rows
+/// given to them, the verbs those rows are for.
+/// </summary>
 public static class InputRecords
 {
     /// <summary>
@@ -23,7 +26,10 @@ public static class InputRecords
                 continue;
             }
             if (string.IsNullOrWhiteSpace(text)) continue;
-            yield return (line, StringField(Parse(path, line, text), "text", path, line));
+            var row = Parse(path, line, text);
+            if (IsGroupRow(row) && !row.TryGetProperty("text", out _))
+                throw new M3TrainException(RowShapes.Mismatch($"{path}:{line}", RowKind.Group, "encode", "one text a line, or {\"text\"} rows"));
+            yield return (line, StringField(row, "text", path, line));
         }
     }
 
@@ -34,9 +40,16 @@ public static class InputRecords
         {
             if (string.IsNullOrWhiteSpace(text)) continue;
             var row = Parse(path, line, text);
+            if (!row.TryGetProperty("passage", out _) && (IsGroupRow(row) || row.TryGetProperty("text", out _)))
+                throw new M3TrainException(RowShapes.Mismatch($"{path}:{line}", IsGroupRow(row) ? RowKind.Group : RowKind.Text, "score",
+                    "{\"query\",\"passage\"} pairs (one passage a row)"));
             yield return (line, StringField(row, "query", path, line), StringField(row, "passage", path, line));
         }
     }
+
+    /// <summary>A fine-tuning row: a query (or anchor) with its positives, under either name.</summary>
+    static bool IsGroupRow(JsonElement row) =>
+        (row.TryGetProperty("query", out _) || row.TryGetProperty("anchor", out _)) && (row.TryGetProperty("pos", out _) || row.TryGetProperty("positive", out _));
 
     static bool FirstLineIsTextRow(string path)
     {

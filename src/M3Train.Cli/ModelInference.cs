@@ -13,8 +13,9 @@ public static class ModelInference
     public static (TorchM3Inference Inference, torch.Device Device) Load(ModelRun run)
     {
         var resolved = TorchDevices.Resolve(run.Device);
+        ComputeThreads.Apply(run.Threads, hostThreads: 0, "--threads");
         Log.Information("Loading {Model} on {Device} ({Precision})", run.Model.FullName, resolved.ToString(), run.Precision);
-        var compute = run.Precision == "bf16" ? ComputePrecision.BFloat16 : ComputePrecision.Float32;
+        var compute = ModelOptions.Compute(run.Precision);
         return (TorchM3Inference.Load(run.Model.FullName, resolved, run.BatchSize, compute), resolved);
     }
 

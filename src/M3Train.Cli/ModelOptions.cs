@@ -1,5 +1,6 @@
 using System.CommandLine;
 using M3Train.Checkpoints;
+using M3Train.Eval;
 using M3Train.Model;
 using M3Train.Runtime;
 using M3Train.Text;
@@ -36,17 +37,33 @@ public static class ModelOptions
         return option;
     }
 
+    /// <summary>The instruction queries were trained with, prepended before encoding them (FlagEmbedding's <c>query_instruction_for_retrieval</c>).</summary>
+    public static Option<string?> QueryInstruction() => new("--query-instruction")
+    {
+        Description = "Prepended to every query before it is encoded (encode: to every text; inspect: to the queries of fine-tuning rows), " +
+                      "as FlagEmbedding's query_instruction_for_retrieval: the instruction the model was trained with (data.query_instruction or the rows' prompt).",
+    };
+
     public static Option<string> Precision() => new Option<string>("--precision")
     {
-        Description = "Matmul precision: fp32 or bf16 (weights stay fp32).",
+        Description = "Matmul precision: fp32, bf16 or fp16 (weights stay fp32; LayerNorm, scores and outputs in fp32).",
         DefaultValueFactory = _ => "fp32",
-    }.AcceptOnlyFromAmong("fp32", "bf16");
+    }.AcceptOnlyFromAmong("fp32", "bf16", "fp16");
+
+    /// <summary>The compute precision a <c>--precision</c> value names.</summary>
+    public static ComputePrecision Compute(string precision) => precision switch
+    {
+        "bf16" => ComputePrecision.BFloat16,
+        "fp16" => ComputePrecision.Float16,
+        _ => ComputePrecision.Float32,
+    };
 
     /// <summary>Loads checkpoint and tokenizer and places the model on the device; the checkpoint owns the model.</summary>
-    public static (M3Checkpoint Checkpoint, M3Encoder Encoder, XlmrTokenizer Tokenizer) Load(ModelRun run)
+    public static (M3Checkpoint Checkpoint, M3TextInference Inference, XlmrTokenizer Tokenizer) Load(ModelRun run)
     {
         var (folder, precision) = (run.Model, run.Precision);
         Device device = TorchDevices.Resolve(run.Device);
+        ComputeThreads.Apply(run.Threads, hostThreads: 0, "--threads");
         XlmrTokenizer tokenizer;
         try
         {
@@ -58,7 +75,7 @@ public static class ModelOptions
         }
         var checkpoint = M3Checkpoint.Load(folder.FullName);
         checkpoint.Model.to(device);
-        checkpoint.Model.Precision = precision == "bf16" ? ComputePrecision.BFloat16 : ComputePrecision.Float32;
-        return (checkpoint, new M3Encoder(checkpoint.Model, tokenizer, device), tokenizer);
+        checkpoint.Model.Precision = Compute(precision);
+        return (checkpoint, new M3TextInference(checkpoint.Model, tokenizer, device), tokenizer);
     }
 }

@@ -13,8 +13,12 @@ public sealed class ModelRunOptions
 
     public Option<string> Precision { get; } = ModelOptions.Precision();
 
-    public IEnumerable<Option> All => [Model, BatchSize, Device, Precision];
+    public Option<string?> QueryInstruction { get; } = ModelOptions.QueryInstruction();
+
+    public Option<int?> Threads { get; } = CommonOptions.Threads();
+
+    public IEnumerable<Option> All => [Model, BatchSize, Device, Precision, QueryInstruction, Threads];
 
     public ModelRun Bind(ParseResult parse) =>
-        new(parse.GetValue(Model)!, parse.GetValue(BatchSize), parse.GetValue(Device)!, parse.GetValue(Precision)!);
+        new(parse.GetValue(Model)!, parse.GetValue(BatchSize), parse.GetValue(Device)!, parse.GetValue(Precision)!, parse.GetValue(QueryInstruction), parse.GetValue(Threads));
 }

@@ -41,11 +41,11 @@ public static class Program
     public static int Main(string[] args)
     {
         bool verbose = args.Contains(Verbose);
-        M3Train.Runtime.RunLogging.Configure(verbose: verbose);
+        ConsoleLogging.Configure(verbose);
         if (!args.Any(a => a is "-h" or "--help" or "-?" or "--version") && M3Train.Runtime.ExternalLibTorch.Problem() is { } problem)
         {
             Console.Error.WriteLine($"error: {problem}");
-            M3Train.Runtime.RunLogging.Close();
+            ConsoleLogging.Close();
             return CliErrors.BadInput;
         }
         try
@@ -54,7 +54,7 @@ public static class Program
         }
         finally
         {
-            M3Train.Runtime.RunLogging.Close();
+            ConsoleLogging.Close();
         }
     }
 

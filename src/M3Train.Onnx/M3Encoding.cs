@@ -1,7 +1,7 @@
 namespace M3Train.Onnx;
 
 /// <summary>
-/// One text's M3 representations, as FlagEmbedding's <c>BGEM3FlagModel.encode</c> returns them (M3-SPEC section 5).
+/// One text's M3 representations, as FlagEmbedding's <c>BGEM3FlagModel.encode</c> returns them (docs/METHOD.md, "Inference").
 /// A part that was not requested is empty.
 /// </summary>
 /// <param name="Dense">The normalized CLS vector [D].</param>

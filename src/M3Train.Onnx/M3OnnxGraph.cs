@@ -3,7 +3,7 @@ using DataType = Onnx.TensorProto.Types.DataType;
 namespace M3Train.Onnx;
 
 /// <summary>
-/// Writes the XLM-RoBERTa encoder and the three M3 heads as one ONNX graph (M3-SPEC sections 2-3).
+/// Writes the XLM-RoBERTa encoder and the three M3 heads as one ONNX graph (docs/METHOD.md, "Encoder" and "Scores").
 /// Shapes: B batch, L tokens, D hidden, H heads, Dh = D/H, F ffn, V vocab, C colbert dim.
 /// Linear weights are stored transposed ([in, out]) so a Linear is MatMul + Add; their initializers carry the
 /// HF key with a <c>.T</c> suffix to say so.

@@ -27,16 +27,16 @@ public static class BenchCommand
 
     static readonly Option<int> QueriesOption = new("--queries") { Description = "B, queries per step.", DefaultValueFactory = _ => 8 };
     static readonly Option<int> GroupOption = new("--group") { Description = "G, passages per query (1 positive, G-1 negatives).", DefaultValueFactory = _ => 8 };
-    static readonly Option<int> QueryLengthOption = new("--query-length") { Description = "Lq, tokens per query (maximum for --mode data).", DefaultValueFactory = _ => 64 };
-    static readonly Option<int> PassageLengthOption = new("--passage-length") { Description = "Lp, tokens per passage (maximum for --mode data).", DefaultValueFactory = _ => 512 };
+    static readonly Option<int?> QueryLengthOption = new("--query-length") { Description = "Lq, tokens per query (maximum for --mode data); default 64, or what the preset's positions hold if fewer." };
+    static readonly Option<int?> PassageLengthOption = new("--passage-length") { Description = "Lp, tokens per passage (maximum for --mode data); default 512, or what the preset's positions hold if fewer (tiny: 128)." };
     static readonly Option<int> StepsOption = new("--steps") { Description = "Timed steps (tokenize: timed rounds, the best is reported).", DefaultValueFactory = _ => 10 };
     static readonly Option<int> WarmupOption = new("--warmup") { Description = "Untimed steps first.", DefaultValueFactory = _ => 3 };
 
     static readonly Option<string> PrecisionOption = new Option<string>("--precision")
     {
-        Description = "Matmul precision: bf16 or fp32; auto is bf16 on CUDA, fp32 on CPU.",
+        Description = "Matmul precision: bf16, fp16 or fp32; auto is bf16 on CUDA, fp32 on CPU.",
         DefaultValueFactory = _ => "auto",
-    }.AcceptOnlyFromAmong("auto", "bf16", "fp32");
+    }.AcceptOnlyFromAmong("auto", "bf16", "fp16", "fp32");
 
     static readonly Option<string> CheckpointingOption = new Option<string>("--checkpointing")
     {
@@ -46,7 +46,10 @@ public static class BenchCommand
 
     static readonly Option<int?> SubBatchOption = new("--sub-batch") { Description = "GradCache sub-batch size in texts (default: the whole batch at once)." };
     static readonly Option<string> DeviceOption = CommonOptions.Device();
-    static readonly Option<int?> ThreadsOption = new("--threads") { Description = "libtorch intra-op threads (tokenize: tokenizer threads, default 1)." };
+    static readonly Option<int?> ThreadsOption = new("--threads")
+    {
+        Description = "libtorch intra-op threads (default: the cores less one for the inter-op pool and one for --mode data's loader, at least 1); tokenize: tokenizer threads, default 1.",
+    };
     static readonly Option<string> TokenizerOption = new("--tokenizer") { Description = "Tokenizer folder for tokenize and data.", DefaultValueFactory = _ => "data/models/tiny-m3" };
 
     static readonly Option<string[]> DataOption = new("--data")
@@ -83,12 +86,7 @@ public static class BenchCommand
             PassageLength = parseResult.GetValue(PassageLengthOption),
             Steps = parseResult.GetValue(StepsOption),
             Warmup = parseResult.GetValue(WarmupOption),
-            Precision = parseResult.GetValue(PrecisionOption) switch
-            {
-                "bf16" => ComputePrecision.BFloat16,
-                "fp32" => ComputePrecision.Float32,
-                _ => null,
-            },
+            Precision = parseResult.GetValue(PrecisionOption) is "auto" ? null : ModelOptions.Compute(parseResult.GetValue(PrecisionOption)!),
             Checkpointing = parseResult.GetValue(CheckpointingOption) == "on",
             SubBatch = parseResult.GetValue(SubBatchOption),
             Device = parseResult.GetValue(DeviceOption)!,

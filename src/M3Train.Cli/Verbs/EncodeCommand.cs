@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text;
 using M3Train.Model;
 using M3Train.Onnx;
+using M3Train.Runtime;
 using M3Train.Text;
 using Serilog;
 
@@ -97,9 +98,11 @@ public static class EncodeCommand
     {
         if (!File.Exists(Path.Combine(run.Model.FullName, "model.onnx")))
             throw new M3TrainException($"{run.Model.FullName}: no model.onnx; --backend onnx takes a folder written by m3train export-onnx.");
-        using var encoder = OnnxM3Encoder.Open(run.Model.FullName);
+        int threads = run.Threads ?? ComputeThreads.Default(hostThreads: 0);
+        Log.Information("Threads: {Threads} intra-op in ONNX Runtime ({How:l}), on {Cores} cores", threads, run.Threads is null ? "default: cores - 1; --threads to change" : "--threads", ComputeThreads.Cores);
+        using var encoder = OnnxM3Encoder.Open(run.Model.FullName, threads);
         int maxLength = Cap(request.MaxLength ?? encoder.Manifest.MaxLength, encoder.Manifest.Config.MaxTokens);
-        Write(request, encoder.Manifest.Config.HiddenSize, texts => encoder.Encode(texts, run.BatchSize, maxLength, request.Parts));
+        Write(run, request, encoder.Manifest.Config.HiddenSize, texts => encoder.Encode(texts, run.BatchSize, maxLength, request.Parts));
         return 0;
     }
 
@@ -108,7 +111,7 @@ public static class EncodeCommand
         var (checkpoint, encoder, tokenizer) = ModelOptions.Load(run);
         using var owned = checkpoint;
         int maxLength = Cap(request.MaxLength ?? encoder.MaxTokens, encoder.MaxTokens);
-        Write(request, checkpoint.Model.Config.HiddenSize, texts =>
+        Write(run, request, checkpoint.Model.Config.HiddenSize, texts =>
         {
             var lengths = tokenizer.EncodeBatch(texts, maxLength).Select(ids => ids.Length).ToList();
             var encodings = new M3Encoding[texts.Count];
@@ -134,10 +137,11 @@ public static class EncodeCommand
     }
 
     /// <summary>
-    /// Reads the input in rounds of <see cref="TextsPerRound"/> texts, encodes each round with <paramref name="encode"/>, checks
-    /// every encoding for non-finite values (naming its input line) and writes it; the output is complete only at the end.
+    /// Reads the input in rounds of <see cref="TextsPerRound"/> texts, encodes each round with <paramref name="encode"/> (each text
+    /// after <c>--query-instruction</c>), checks every encoding for non-finite values (naming its input line) and writes it; the
+    /// output is complete only at the end.
     /// </summary>
-    static void Write(EncodeRequest request, int hidden, Func<IReadOnlyList<string>, IReadOnlyList<M3Encoding>> encode)
+    static void Write(ModelRun run, EncodeRequest request, int hidden, Func<IReadOnlyList<string>, IReadOnlyList<M3Encoding>> encode)
     {
         using var output = VerbOutput.Open("--output", request.Output, ("--input", request.Input));
         using (var npy = request.Npy ? new NpyMatrixWriter(output.Stream, hidden) : null)
@@ -145,7 +149,7 @@ public static class EncodeCommand
         {
             foreach (var round in InputRecords.Texts(request.Input.FullName).Chunk(TextsPerRound))
             {
-                var encodings = encode(round.Select(t => t.Text).ToList());
+                var encodings = encode(round.Select(t => run.Query(t.Text)).ToList());
                 for (int i = 0; i < round.Length; i++)
                 {
                     var e = encodings[i];

@@ -77,6 +77,7 @@ public static class EvalCommand
         if (request.Output is { } output)
             VerbOutput.Check("--output", output, ("--corpus", request.Corpus), ("--queries", request.Queries), ("--qrels", request.Qrels));
         var data = BeirDataset.Load(request.Corpus.FullName, request.Queries.FullName, request.Qrels.FullName);
+        data = data with { Queries = data.Queries.Select(q => q with { Text = inference.Run.Query(q.Text) }).ToList() };
         Log.Information("{Corpus}: {Documents} documents; {Queries}: {Evaluated} queries with relevant documents",
             request.Corpus.FullName, data.Corpus.Count, request.Queries.FullName, data.EvaluatedQueries.Count);
 

@@ -50,6 +50,7 @@ public static class InspectCommand
         if (request.Examples < 0) throw new M3TrainException($"--examples {request.Examples}: must be at least 0");
         if (request.Limit < 1) throw new M3TrainException($"--limit {request.Limit}: must be at least 1");
         var texts = InspectionInput.Read(request.Input.FullName, request.Limit);
+        texts = texts with { Rows = texts.Rows.Select(r => r with { Query = inference.Run.Query(r.Query!) }).ToList() };
         var (loaded, _) = ModelInference.Load(inference.Run);
         using (loaded)
         {

@@ -32,17 +32,20 @@ public static class ProbeBatchCommand
     {
         var config = CommonOptions.Config();
         var set = CommonOptions.Set();
+        var threads = CommonOptions.Threads();
         var command = new Command("probe-batch",
             "Find the largest per-replica batch of each length bin (or GradCache sub-batch, with train.sub_batch_size set) that fits " +
             "in memory, by trial training steps at the bin's longest lengths, and write it into a config for finetune/pretrain.")
         {
-            config, set, MemoryFraction, Output, Device, MaxBatch, Trial,
+            config, set, MemoryFraction, Output, Device, MaxBatch, threads, Trial,
         };
         command.SetAction(parse =>
         {
             string path = parse.GetValue(config)!.FullName;
             if (parse.GetValue(Output) is { } output) VerbOutput.Check("--output", output, ("--config", parse.GetValue(config)));
-            var run = RunConfig.Load(path, parse.GetValue(set) ?? []);
+            var overrides = (parse.GetValue(set) ?? []).ToList();
+            if (parse.GetValue(threads) is int n) overrides.Add($"train.threads={n}");
+            var run = RunConfig.Load(path, overrides);
             if (parse.GetValue(Trial) is { } trial)
             {
                 Console.WriteLine(BatchSizeProbe.RunTrial(run, ProbeTrial.FromJson(trial)).ToJson());
@@ -54,7 +57,7 @@ public static class ProbeBatchCommand
                 MemoryFraction = parse.GetValue(MemoryFraction),
                 Device = parse.GetValue(Device),
                 MaxBatch = parse.GetValue(MaxBatch),
-                TrialCommand = [.. SelfCommand(), "probe-batch"],
+                TrialRunner = new ProbeTrialProcess([.. SelfCommand(), "probe-batch"]),
             });
             Console.WriteLine($"{(report.SubBatches ? "GradCache sub-batch" : "Per-replica batch")} per length bin on {report.Device}, within {report.Limit}:");
             Console.Write(report.FormatTable());

@@ -57,7 +57,7 @@ public static class ScoreCommand
         using (var writer = new StreamWriter(file.Stream, new UTF8Encoding(false), bufferSize: 1 << 16, leaveOpen: true))
             foreach (var round in InputRecords.Pairs(pairs.FullName).Chunk(PairsPerRound))
             {
-                var scores = encoder.ComputeScores(round.Select(p => (p.Query, p.Passage)).ToList(), weights,
+                var scores = encoder.ComputeScores(round.Select(p => (inference.Run.Query(p.Query), p.Passage)).ToList(), weights,
                     inference.MaxQueryLength, inference.MaxPassageLength, inference.Run.BatchSize);
                 for (int i = 0; i < round.Length; i++)
                 {

@@ -33,7 +33,7 @@ public static class TeacherScoresCommand
     static int Run(RowRewrite job, M3ScoreWeights weights)
     {
         VerbOutput.Check("--output", job.Output, ("--input", job.Input));
-        var rows = TrainingRowFile.Read(job.Input.FullName);
+        var rows = TrainingRowFile.Read(job.Input.FullName, "teacher-scores");
         var (inference, _) = ModelInference.Load(job.Inference.Run);
         IReadOnlyList<RowScores> scores;
         using (inference)
@@ -41,7 +41,9 @@ public static class TeacherScoresCommand
             if (!inference.HeadsLoaded)
                 throw new M3TrainException($"{job.Inference.Run.Model.FullName}: no head files, so the sparse and ColBERT scores would come from random heads; teacher scores need a checkpoint with colbert_linear.pt and sparse_linear.pt");
             var (query, passage) = ModelInference.CapLengths(job.Inference, inference);
-            scores = new TeacherScorer(inference).Score(rows, weights, query, passage);
+            // Scored as the model reads them in training: after --query-instruction; the rows written keep their queries.
+            var asEncoded = rows.Select(r => r with { Row = r.Row with { Query = job.Inference.Run.Query(r.Query) } }).ToList();
+            scores = new TeacherScorer(inference).Score(asEncoded, weights, query, passage);
         }
         int replaced = rows.Count(r => r.Json.ContainsKey("pos_scores") || r.Json.ContainsKey("neg_scores"));
         TrainingRowFile.Write(job.Output.FullName, rows.Select((row, i) => TeacherScorer.Rewrite(row, FiniteScores(job.Input, row, scores[i]))));

@@ -15,7 +15,7 @@ namespace M3Train.Checkpoints;
 public sealed record PositionExtensionResult(string Key, int OldPositions, int NewPositions, string WeightsFile);
 
 /// <summary>
-/// Grows the position table of an XLM-R checkpoint so the model takes longer texts (M3-SPEC section 8: BGE-M3
+/// Grows the position table of an XLM-R checkpoint so the model takes longer texts (docs/METHOD.md, "Pretraining": BGE-M3
 /// extends XLM-R from 514 to 8194 positions, 8192 tokens, before pretraining). Works on the files, not on a
 /// model: every other tensor (encoder, <c>lm_head.*</c>, <c>pooler.*</c>, unknown keys) is written back with its
 /// name, order and dtype, and every other file of the folder (heads, tokenizer, extra configs) is copied.

@@ -37,7 +37,7 @@ public static class ConfigBinder
     /// <summary>The settable properties of a config section, in declaration order.</summary>
     public static IEnumerable<PropertyInfo> Keys(Type section) =>
         section.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Where(p => p.CanWrite && p.GetIndexParameters().Length == 0 && p.GetCustomAttribute<ConfigIgnoreAttribute>() is null)
+            .Where(p => p.CanWrite && p.GetIndexParameters().Length == 0)
             .OrderBy(p => p.MetadataToken);
 
     static object? Bind(ConfigNode node, Type type, object? existing, string source, string path, bool nullableReference = false)

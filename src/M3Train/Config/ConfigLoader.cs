@@ -9,9 +9,34 @@ public static class ConfigLoader
         return ConfigBinder.Bind<T>(root, path);
     }
 
+    /// <summary>
+    /// <see cref="Load{T}(string, IEnumerable{string})"/> with <paramref name="defaults"/> (<c>section.key=value</c>, as
+    /// <c>--set</c> takes them) applied to the keys that neither the file nor the overrides set, in place of the record's
+    /// own defaults; <paramref name="applied"/> names the keys they set.
+    /// </summary>
+    public static T Load<T>(string path, IEnumerable<string>? overrides, IReadOnlyList<string> defaults, out IReadOnlyList<string> applied) where T : new()
+    {
+        var root = ConfigOverrides.Apply(ConfigParser.ParseFile(path), overrides ?? []);
+        var missing = defaults.Where(d => !Sets(root, d[..d.IndexOf('=')].Trim().Split('.'))).ToList();
+        applied = missing.Select(d => d[..d.IndexOf('=')].Trim()).ToList();
+        return ConfigBinder.Bind<T>(ConfigOverrides.Apply(root, missing), path);
+    }
+
     public static T FromText<T>(string text, string source, IEnumerable<string>? overrides = null) where T : new()
     {
         var parsed = source.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? ConfigParser.ParseJson(text, source) : ConfigParser.ParseYaml(text, source);
         return ConfigBinder.Bind<T>(ConfigOverrides.Apply(parsed, overrides ?? []), source);
+    }
+
+    /// <summary>Whether the document sets the key at <paramref name="path"/>.</summary>
+    static bool Sets(ConfigNode root, string[] path)
+    {
+        var node = root;
+        foreach (string key in path)
+        {
+            if (node is not ConfigNode.Map map || !map.Entries.TryGetValue(key, out var child)) return false;
+            node = child;
+        }
+        return true;
     }
 }

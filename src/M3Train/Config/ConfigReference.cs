@@ -9,7 +9,10 @@ namespace M3Train.Config;
 /// </summary>
 public static class ConfigReference
 {
-    /// <summary>The keys of <typeparamref name="T"/> in declaration order, sections expanded, documented from <paramref name="docs"/>.</summary>
+    /// <summary>
+    /// The keys of <typeparamref name="T"/> in declaration order, sections expanded, documented from <paramref name="docs"/>;
+    /// a list of sections is listed itself and then with its entries' keys as <c>key[].entry_key</c>.
+    /// </summary>
     public static IReadOnlyList<ConfigKeyDoc> For<T>(XmlDocs docs) where T : new()
     {
         var keys = new List<ConfigKeyDoc>();
@@ -29,6 +32,9 @@ public static class ConfigReference
                 continue;
             }
             keys.Add(new ConfigKeyDoc(key, Type(property.PropertyType), Default(value), docs.Summary(property) ?? ""));
+            // A list of sections (data.dataset_overrides, stages): each entry's keys, as KEY[].entry_key.
+            if (ConfigBinder.ListElement(property.PropertyType) is { } element && ConfigBinder.IsSection(element))
+                Walk(element, Activator.CreateInstance(element)!, key + "[].", docs, keys);
         }
     }
 

@@ -1,4 +1,3 @@
-using M3Train.Training.Losses;
 using M3Train.Text;
 
 namespace M3Train.Data;

@@ -5,7 +5,7 @@ using System.Text;
 namespace M3Train.Data;
 
 /// <summary>
-/// The order of an epoch's batches (M3-SPEC sections 6-7): each batch from one dataset and one length bin; rows
+/// The order of an epoch's batches (docs/METHOD.md, "Length bins and the batch plan"): each batch from one dataset and one length bin; rows
 /// shuffled inside each (dataset, bin) and cut into global batches of (per-replica size × world size), the last
 /// incomplete one dropped; then all batches shuffled. A pure function of (data, seed, epoch, world size), so every
 /// replica computes the same plan and takes its own slice; it depends on the world size only through the global
@@ -48,17 +48,20 @@ public sealed class BatchPlan
         ArgumentOutOfRangeException.ThrowIfNegative(epoch);
         var config = data.Config;
         bool permuted = data.RowCount > config.ShuffleInMemoryRows;
-        var signature = new StringBuilder($"{data.Fingerprint}|{seed}|{config.TrainGroupSize}|{string.Join(',', config.BinEdges)}");
+        var overrides = DatasetOverrides.Resolve(data);
+        var signature = new StringBuilder($"{data.Fingerprint}|{seed}|{config.TrainGroupSize}|{string.Join(',', config.BinEdges)}|{overrides.Signature}");
         var groups = new List<BinGroup>();
         for (int d = 0; d < data.Datasets.Count; d++)
         {
             var dataset = data.Datasets[d];
             int[] sizes = ReplicaBatchSizes(config, dataset.Kind);
+            int[]? kept = overrides.KeptRows(d, dataset.Count, seed, permuted);
+            var keptOfBin = kept is null ? null : KeptRowsOfBins(dataset, kept, config, sizes.Length);
             for (int bin = 0; bin < sizes.Length; bin++)
             {
-                int replicaSize = TrainGroupRules.BatchSize(dataset.Type, sizes[bin]);
+                int replicaSize = overrides.BatchSize(d, dataset.Type, sizes[bin]);
                 signature.Append($"|{d}:{bin}:{replicaSize * worldSize}");
-                groups.Add(new BinGroup(d, bin, replicaSize, replicaSize * worldSize));
+                groups.Add(new BinGroup(d, bin, replicaSize, replicaSize * worldSize, overrides.GroupSize(d), keptOfBin?[bin]));
             }
         }
         if (permuted) signature.Append("|permuted-v1");
@@ -66,8 +69,20 @@ public sealed class BatchPlan
         return permuted ? CreatePermuted(data, groups, seed, epoch, hash) : CreateShuffled(data, groups, seed, epoch, hash);
     }
 
-    /// <summary>One (dataset, bin) of the plan and its batch sizes.</summary>
-    sealed record BinGroup(int Dataset, int Bin, int ReplicaSize, int GlobalSize);
+    /// <summary>
+    /// One (dataset, bin) of the plan: its batch sizes, the dataset's passages per query before the type rules, and,
+    /// where <see cref="DataConfig.MaxExamplesPerDataset"/> keeps only some rows, those of this bin in file order.
+    /// </summary>
+    sealed record BinGroup(int Dataset, int Bin, int ReplicaSize, int GlobalSize, int GroupSize, int[]? KeptRows);
+
+    /// <summary>The kept rows of a dataset split by bin, each list in file order.</summary>
+    static int[][] KeptRowsOfBins(TrainDataset dataset, int[] kept, DataConfig config, int bins)
+    {
+        var lists = new List<int>[bins];
+        for (int b = 0; b < bins; b++) lists[b] = [];
+        foreach (int row in kept) lists[BinOf(dataset.RowLength(row, config), config.BinEdges)].Add(row);
+        return [.. lists.Select(l => l.ToArray())];
+    }
 
     /// <summary>Fisher-Yates shuffles of row-number lists: the plan of data up to <see cref="DataConfig.ShuffleInMemoryRows"/> rows.</summary>
     static BatchPlan CreateShuffled(TrainData data, List<BinGroup> groups, long seed, int epoch, string signature)
@@ -81,12 +96,16 @@ public sealed class BatchPlan
             int d = datasetGroups.Key;
             var dataset = data.Datasets[d];
             var rowsOfBin = new List<int>[edges.Length + 1];
-            var bins = new byte[dataset.Count];
-            dataset.BinsOf(0, bins, config, edges);
-            for (int row = 0; row < bins.Length; row++) (rowsOfBin[bins[row]] ??= []).Add(row);
+            if (datasetGroups.All(g => g.KeptRows is null))
+            {
+                var bins = new byte[dataset.Count];
+                dataset.BinsOf(0, bins, config, edges);
+                for (int row = 0; row < bins.Length; row++) (rowsOfBin[bins[row]] ??= []).Add(row);
+            }
             foreach (var group in datasetGroups)
             {
-                if (rowsOfBin[group.Bin] is not { } rows) continue;
+                IReadOnlyList<int>? rows = group.KeptRows ?? (IReadOnlyList<int>?)rowsOfBin[group.Bin];
+                if (rows is not { Count: > 0 }) continue;
                 int[] order = [.. rows];
                 DataRandom.For(seed, DataRandomPurpose.RowOrder, epoch, d, group.Bin).Shuffle(order.AsSpan());
                 int full = order.Length / group.GlobalSize;
@@ -107,7 +126,7 @@ public sealed class BatchPlan
         long batches = 0, dropped = 0;
         foreach (var group in groups)
         {
-            int rows = bins.Count(group.Dataset, group.Bin);
+            int rows = group.KeptRows?.Length ?? bins.Count(group.Dataset, group.Bin);
             long full = rows / group.GlobalSize;
             dropped += rows - full * group.GlobalSize;
             if (full == 0) continue;
@@ -122,7 +141,7 @@ public sealed class BatchPlan
     static PlannedBatch Batch(TrainData data, BinGroup group, int[] rows)
     {
         var dataset = data.Datasets[group.Dataset];
-        return new PlannedBatch(group.Dataset, group.Bin, rows, group.ReplicaSize, GroupSize(dataset, rows[0], data.Config),
+        return new PlannedBatch(group.Dataset, group.Bin, rows, group.ReplicaSize, GroupSize(dataset, rows[0], group.GroupSize),
             dataset.NoInBatchNegatives, dataset.HasTeacherScores);
     }
 
@@ -147,8 +166,10 @@ public sealed class BatchPlan
                 var (group, permutation, first) = groups[low];
                 long start = (u - first) * group.GlobalSize;
                 var dataset = data.Datasets[group.Dataset];
-                int RowAt(int i) => data.Bins.Select(group.Dataset, group.Bin, (int)permutation[start + i]);
-                return new PlannedBatch(group.Dataset, group.Bin, group.GlobalSize, RowAt, group.ReplicaSize, GroupSize(dataset, RowAt(0), data.Config),
+                int RowAt(int i) => group.KeptRows is { } kept
+                    ? kept[(int)permutation[start + i]]
+                    : data.Bins.Select(group.Dataset, group.Bin, (int)permutation[start + i]);
+                return new PlannedBatch(group.Dataset, group.Bin, group.GlobalSize, RowAt, group.ReplicaSize, GroupSize(dataset, RowAt(0), group.GroupSize),
                     dataset.NoInBatchNegatives, dataset.HasTeacherScores);
             }
         }
@@ -211,10 +232,10 @@ public sealed class BatchPlan
     }
 
     /// <summary>G of a batch: by the type rule of its first row, as the reference; 0 for text rows.</summary>
-    static int GroupSize(TrainDataset dataset, int firstRow, DataConfig config)
+    static int GroupSize(TrainDataset dataset, int firstRow, int configuredGroupSize)
     {
         if (dataset.Kind == RowKind.Text) return 0;
         var info = dataset.Info(firstRow);
-        return TrainGroupRules.GroupSize(info.TypeRule, info.Negatives, config.TrainGroupSize);
+        return TrainGroupRules.GroupSize(info.TypeRule, info.Negatives, configuredGroupSize);
     }
 }

@@ -4,7 +4,7 @@ namespace M3Train.Data;
 
 /// <summary>
 /// The <c>data:</c> section: training files, group size, maximum lengths, the length-grouped batch plan
-/// and the bad-input policy. Defaults are the reference fine-tuning recipe's (M3-SPEC sections 6, 7, 9).
+/// and the bad-input policy. Defaults are the reference fine-tuning recipe's (docs/METHOD.md, "Data" and "Length bins and the batch plan").
 /// The seed is the run's (<c>train.seed</c>): the plan is a pure function of (data, seed, epoch, world size).
 /// </summary>
 public sealed record DataConfig
@@ -57,23 +57,50 @@ public sealed record DataConfig
     /// <summary>error (default): a bad row fails the run before training with file:line and the reason; skip: it is logged and left out.</summary>
     public BadRowPolicy OnBadRow { get; init; } = BadRowPolicy.Error;
 
-    /// <summary>Probability that a passage longer than 100 characters is cut into 3 chunks that are shuffled (the reference's augmentation). Default 0.</summary>
+    /// <summary>
+    /// Probability that a row's positive, when longer than 100 characters, is cut into 3 chunks that are shuffled
+    /// (the reference's augmentation, which the BGE-M3 paper applied at 0.002 so that long documents' opening
+    /// sentences do not carry the whole match); negatives are left as they are, as the reference leaves them. Default 0.
+    /// </summary>
     [Range(0.0, 1.0)] public double ShuffleRatio { get; init; }
 
-    /// <summary>Instruction prepended to every query; null (default) prepends nothing (never the text "None").</summary>
+    /// <summary>Instruction prepended to every query that has no <c>prompt</c> of its own (see <see cref="UseRowPrompt"/>); null (default) prepends nothing (never the text "None").</summary>
     public string? QueryInstruction { get; init; }
 
     /// <summary>How instruction {0} and query {1} combine. Default "{0}{1}".</summary>
     public string QueryInstructionFormat { get; init; } = "{0}{1}";
 
-    /// <summary>When true, a row's own <c>prompt</c> replaces <see cref="QueryInstruction"/> for that row. Default false.</summary>
-    public bool UseRowPrompt { get; init; }
+    /// <summary>
+    /// A row's own <c>prompt</c> is its query instruction, in place of <see cref="QueryInstruction"/>, as the reference
+    /// reads it. Rows of type <c>symmetric_sts</c> and <c>symmetric_clustering</c> (both sides are of one kind) prefix their
+    /// passages with it too. Default true.
+    /// </summary>
+    public bool UseRowPrompt { get; init; } = true;
+
+    /// <summary>Instruction prepended to every passage (except those of symmetric rows, which take the query's); null (default) prepends nothing.</summary>
+    public string? PassageInstruction { get; init; }
+
+    /// <summary>How instruction {0} and passage {1} combine. Default "{0}{1}".</summary>
+    public string PassageInstructionFormat { get; init; } = "{0}{1}";
 
     /// <summary>
     /// Files with fewer valid rows than this are small: the small files of one folder are merged into one
     /// dataset. Default 0 (no merging), as the reference's <c>small_threshold</c>.
     /// </summary>
     [Range(0, int.MaxValue)] public int SmallDatasetRows { get; init; }
+
+    /// <summary>
+    /// Train on at most this many rows of each dataset, drawn once per run from <c>train.seed</c> (FlagEmbedding's
+    /// <c>max_example_num_per_dataset</c>, which draws per file from Python's global random). Null (default): every row.
+    /// </summary>
+    [Range(1, int.MaxValue)] public int? MaxExamplesPerDataset { get; init; }
+
+    /// <summary>
+    /// Per-file settings: entries of <c>path</c> (a data file, or a folder for the files under it) with
+    /// <c>batch_size</c> (per replica, every bin) and/or <c>train_group_size</c>. The first entry covering a dataset's
+    /// file applies. Default: none.
+    /// </summary>
+    public List<DatasetOverride> DatasetOverrides { get; init; } = [];
 
     /// <summary>A merged small dataset with fewer rows than this is dropped (logged). Default 0, as the reference's <c>drop_threshold</c>.</summary>
     [Range(0, int.MaxValue)] public int DropDatasetRows { get; init; }

@@ -82,7 +82,7 @@ public sealed class DataFileSource
         string material = string.Join('\n', "m3train-row-index v1", $"{size} bytes", $"modified {modified.Ticks}", sample,
             config.IndexDir is null ? "" : System.IO.Path.GetFullPath(path),
             tokenizer.Fingerprint, config.QueryInstruction ?? "<none>", config.QueryInstructionFormat, config.UseRowPrompt ? "row-prompt" : "no-row-prompt",
-            $"max-row-bytes {config.MaxRowBytes}", config.TrainGroupSize > 1 ? "groups" : "single passages", $"part-bytes {partBytes}");
+            $"max-row-bytes {config.MaxRowBytes}", DatasetOverrides.GroupSizeOf(path, config) > 1 ? "groups" : "single passages", $"part-bytes {partBytes}");
         string key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(material)));
         return new DataFileSource(path, noInBatchNegatives, size, layout, parts, key, config);
     }

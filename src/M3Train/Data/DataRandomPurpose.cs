@@ -11,4 +11,6 @@ public enum DataRandomPurpose
     Group = 3,
     /// <summary>Hard-negative mining's sample of a row's negatives and its padding (M3Train.Eval.HardNegativeMiner).</summary>
     HardNegatives = 4,
+    /// <summary>The rows of a dataset kept under <c>data.max_examples_per_dataset</c>.</summary>
+    DatasetSample = 5,
 }

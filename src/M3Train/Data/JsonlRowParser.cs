@@ -5,7 +5,10 @@ namespace M3Train.Data;
 
 /// <summary>
 /// Parses one JSONL line into a <see cref="TrainRow"/>, or says why it cannot: invalid UTF-8, malformed
-/// JSON, not an object, or a field of the wrong type. Unknown fields are ignored; <c>null</c> counts as absent.
+/// JSON, not an object, or a field of the wrong type (a problem with the row's shape also gives the shape expected,
+/// <see cref="RowShapes.GroupSchema"/>). Unknown fields are ignored; <c>null</c> counts as absent. sentence-transformers'
+/// names are read as m3train's (<c>anchor</c> → query, <c>positive</c> → pos, <c>negative</c> → neg), and pos and neg
+/// may each be one string instead of a list.
 /// </summary>
 public static class JsonlRowParser
 {
@@ -23,7 +26,7 @@ public static class JsonlRowParser
             var reader = new Utf8JsonReader(line, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow });
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
-                problem = "not a JSON object";
+                problem = Expected("not a JSON object");
                 return null;
             }
             var row = ReadObject(ref reader, out problem);
@@ -47,18 +50,28 @@ public static class JsonlRowParser
         string? query = null, prompt = null, type = null, text = null;
         string[]? pos = null, neg = null;
         float[]? posScores = null, negScores = null;
+        var named = new Dictionary<string, string>();
         while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
         {
             string name = reader.GetString()!;
             reader.Read();
+            if (Canonical(name) is { } canonical && reader.TokenType != JsonTokenType.Null)
+            {
+                if (named.TryGetValue(canonical, out string? first) && first != name)
+                {
+                    problem = $"both \"{first}\" and \"{name}\" (the same field under m3train's and sentence-transformers' names): keep one";
+                    return null;
+                }
+                named[canonical] = name;
+            }
             switch (name)
             {
-                case "query": query = ReadString(ref reader, name, ref problem); break;
+                case "query" or "anchor": query = ReadString(ref reader, name, ref problem); break;
                 case "text": text = ReadString(ref reader, name, ref problem); break;
                 case "prompt": prompt = ReadString(ref reader, name, ref problem); break;
                 case "type": type = ReadString(ref reader, name, ref problem); break;
-                case "pos": pos = ReadStrings(ref reader, name, ref problem); break;
-                case "neg": neg = ReadStrings(ref reader, name, ref problem); break;
+                case "pos" or "positive": pos = ReadStrings(ref reader, name, ref problem); break;
+                case "neg" or "negative": neg = ReadStrings(ref reader, name, ref problem); break;
                 case "pos_scores": posScores = ReadFloats(ref reader, name, ref problem); break;
                 case "neg_scores": negScores = ReadFloats(ref reader, name, ref problem); break;
                 default: reader.Skip(); break;
@@ -67,7 +80,7 @@ public static class JsonlRowParser
         }
         if (query is null && text is null)
         {
-            problem = "missing \"query\"";
+            problem = Expected("missing \"query\"");
             return null;
         }
         if (query is not null) text = null;
@@ -78,20 +91,34 @@ public static class JsonlRowParser
         };
     }
 
+    /// <summary>m3train's name of a field that sentence-transformers names otherwise, or null for every other field.</summary>
+    public static string? Canonical(string name) => name switch
+    {
+        "query" or "anchor" => "query",
+        "pos" or "positive" => "pos",
+        "neg" or "negative" => "neg",
+        _ => null,
+    };
+
+    /// <summary>A problem with the row's shape, and the shape expected.</summary>
+    static string Expected(string problem) => $"{problem}; expected {RowShapes.GroupSchema}";
+
     static string? ReadString(ref Utf8JsonReader reader, string name, ref string? problem)
     {
         if (reader.TokenType == JsonTokenType.String) return reader.GetString();
-        if (reader.TokenType != JsonTokenType.Null) problem = $"\"{name}\" is {Describe(reader.TokenType)}, not a string";
+        if (reader.TokenType != JsonTokenType.Null) problem = Expected($"\"{name}\" is {Describe(reader.TokenType)}, not a string");
         reader.Skip();
         return null;
     }
 
+    /// <summary>A list of strings, or one string as a list of one.</summary>
     static string[]? ReadStrings(ref Utf8JsonReader reader, string name, ref string? problem)
     {
         if (reader.TokenType == JsonTokenType.Null) return null;
+        if (reader.TokenType == JsonTokenType.String) return [reader.GetString()!];
         if (reader.TokenType != JsonTokenType.StartArray)
         {
-            problem = $"\"{name}\" is {Describe(reader.TokenType)}, not a list of strings";
+            problem = Expected($"\"{name}\" is {Describe(reader.TokenType)}, not a string or a list of strings");
             reader.Skip();
             return null;
         }
@@ -100,7 +127,7 @@ public static class JsonlRowParser
         {
             if (reader.TokenType != JsonTokenType.String)
             {
-                problem = $"\"{name}\"[{items.Count}] is {Describe(reader.TokenType)}, not a string";
+                problem = Expected($"\"{name}\"[{items.Count}] is {Describe(reader.TokenType)}, not a string");
                 return null;
             }
             items.Add(reader.GetString()!);

@@ -20,7 +20,7 @@ public static class RowIndexBuilder
     {
         using var writer = new RowIndexWriter(path);
         var range = source.Parts[part];
-        var chunks = new ChunkIndexer(tokenizer, config, source.Kind, writer);
+        var chunks = new ChunkIndexer(tokenizer, config, source.Kind, DatasetOverrides.GroupSizeOf(source.Path, config), writer);
         try
         {
             var (lines, firstLineOffset, hash) = source.IsParquet
@@ -141,7 +141,7 @@ public static class RowIndexBuilder
     static bool IsBlank(ReadOnlySpan<byte> line) => line.Trim(" \t\r"u8).IsEmpty;
 
     /// <summary>Validates and counts a chunk of rows in parallel, then records them in file order.</summary>
-    sealed class ChunkIndexer(XlmrTokenizer tokenizer, DataConfig config, RowKind kind, RowIndexWriter writer)
+    sealed class ChunkIndexer(XlmrTokenizer tokenizer, DataConfig config, RowKind kind, int groupSize, RowIndexWriter writer)
     {
         readonly List<IndexedBadRow> _bad = [];
         long _total, _scored;
@@ -174,7 +174,7 @@ public static class RowIndexBuilder
                 return (default, null, new IndexedBadRow(line, row.Kind == RowKind.Text
                     ? "a {\"text\"} row in a file of {\"query\", ...} rows"
                     : "a {\"query\", ...} row in a file of {\"text\"} rows", null));
-            if (row.Kind == RowKind.Group && TrainRow.GroupProblem(row.Type, row.Negatives.Length, config.TrainGroupSize) is not null)
+            if (row.Kind == RowKind.Group && TrainRow.GroupProblem(row.Type, row.Negatives.Length, groupSize) is not null)
                 return (default, null, new IndexedBadRow(line, null, row.Type));
             var (query, passage) = CountTokens(row);
             return (RowInfo.Capped(key, query, passage, row.Negatives.Length, row.PositiveScores is not null, TrainGroupRules.RuleOf(row.Type)), row.Type, null);

@@ -32,4 +32,25 @@ public sealed record TrainBatch(
     ulong[][]? PositiveHashes = null)
 {
     public int BatchSize => Queries.BatchSize;
+
+    /// <summary>The queries in pieces of at most <paramref name="subBatch"/> texts (see <see cref="Pieces"/>).</summary>
+    public IReadOnlyList<EncodedBatch> QueryPieces(int subBatch) => Pieces(Queries, QuerySubBatches, subBatch);
+
+    /// <summary>The passages in pieces of at most <paramref name="subBatch"/> texts (see <see cref="Pieces"/>).</summary>
+    public IReadOnlyList<EncodedBatch> PassagePieces(int subBatch) =>
+        Pieces(Passages ?? throw new InvalidOperationException($"{DatasetName}: a batch of text rows has no passages"), PassageSubBatches, subBatch);
+
+    /// <summary>The sub-batches of a padded batch: the collator's own (each padded to its longest text) or row slices.</summary>
+    static IReadOnlyList<EncodedBatch> Pieces(EncodedBatch whole, IReadOnlyList<EncodedBatch>? collated, int subBatch)
+    {
+        if (collated is not null) return collated;
+        var pieces = new List<EncodedBatch>();
+        int l = whole.SequenceLength;
+        for (int start = 0; start < whole.BatchSize; start += subBatch)
+        {
+            int n = Math.Min(subBatch, whole.BatchSize - start);
+            pieces.Add(new EncodedBatch(whole.InputIds[(start * l)..((start + n) * l)], whole.AttentionMask[(start * l)..((start + n) * l)], n, l));
+        }
+        return pieces;
+    }
 }

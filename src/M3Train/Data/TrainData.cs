@@ -65,7 +65,7 @@ public sealed class TrainData : IDisposable
         {
             for (int i = 0; i < sources.Length; i++)
             {
-                var file = new DataFileIndex(sources[i], parts[i], config.TrainGroupSize);
+                var file = new DataFileIndex(sources[i], parts[i], DatasetOverrides.GroupSizeOf(sources[i].Path, config));
                 parts[i] = [];
                 files.Add(file);
             }
@@ -76,7 +76,8 @@ public sealed class TrainData : IDisposable
             if (datasets.Count == 0)
                 throw new M3TrainException("data.files: no dataset left after dropping small ones (see data.drop_dataset_rows)");
             foreach (var d in datasets)
-                Log.Information("Dataset {Name}: {Rows} rows, {Kind}{NoInBatch}{Scores}{Type}", d.Name, d.Count, d.Kind,
+                Log.Information("Dataset {Name}: {Rows} rows{Kept}, {Kind}{NoInBatch}{Scores}{Type}", d.Name, d.Count,
+                    config.MaxExamplesPerDataset is int max && d.Count > max ? $" ({max} of them train: data.max_examples_per_dataset)" : "", d.Kind,
                     d.NoInBatchNegatives ? ", no in-batch negatives" : "", d.HasTeacherScores ? ", teacher scores" : "",
                     d.Type is null ? "" : $", type {d.Type}");
             int partCount = files.Sum(f => f.Parts.Count), built = files.Sum(f => f.PartsBuilt);

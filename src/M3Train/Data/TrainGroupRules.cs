@@ -1,13 +1,16 @@
 namespace M3Train.Data;
 
 /// <summary>
-/// The reference's <c>type</c> rules (M3-SPEC section 6): <c>only_1neg</c> trains with G = 2;
+/// The reference's <c>type</c> rules (docs/METHOD.md, "Data"): <c>only_1neg</c> trains with G = 2;
 /// <c>symmetric_class</c> with G = min(negatives + 1, G); any type containing "symmetric" halves the batch size.
 /// </summary>
 public static class TrainGroupRules
 {
     public const string OnlyOneNegative = "only_1neg";
     public const string SymmetricClass = "symmetric_class";
+
+    /// <summary>Types whose passages are the same kind of text as the query, so they take the query's instruction.</summary>
+    public static readonly IReadOnlySet<string> SymmetricTexts = new HashSet<string>(StringComparer.Ordinal) { "symmetric_sts", "symmetric_clustering" };
 
     /// <summary>The rule of a row of <paramref name="type"/>.</summary>
     public static RowTypeRule RuleOf(string? type) => type switch

@@ -4,10 +4,12 @@ using System.Text;
 namespace M3Train.Data;
 
 /// <summary>
-/// Builds a query's group as the reference does (M3-SPEC section 6): one random positive and G-1 negatives
+/// Builds a query's group as the reference does (docs/METHOD.md, "Data"): one random positive and G-1 negatives
 /// sampled without replacement (from the list repeated enough times when it is shorter), teacher scores kept
-/// aligned, the instruction prepended only when one is given, and with probability <c>shuffle_ratio</c> a
-/// passage longer than 100 characters cut into 3 chunks that are shuffled.
+/// aligned, with probability <c>shuffle_ratio</c> the positive (when longer than 100 characters) cut into 3 chunks
+/// that are shuffled, and the instructions prepended only when there is one: the row's <c>prompt</c> or
+/// <c>data.query_instruction</c> before the query, and before the passages either <c>data.passage_instruction</c> or,
+/// for symmetric rows (<see cref="TrainGroupRules.SymmetricTexts"/>), the query's own.
 /// </summary>
 public static class TrainGroupSampler
 {
@@ -17,20 +19,24 @@ public static class TrainGroupSampler
     public static string QueryText(TrainRow row, DataConfig config)
     {
         string query = row.Query ?? throw new ArgumentException("a text row has no query", nameof(row));
-        string? instruction = config.UseRowPrompt && row.Prompt is not null ? row.Prompt : config.QueryInstruction;
-        return instruction is null ? query : string.Format(CultureInfo.InvariantCulture, config.QueryInstructionFormat, instruction, query);
+        return Prefixed(QueryInstruction(row, config), config.QueryInstructionFormat, query);
     }
+
+    /// <summary>A passage of <paramref name="row"/> as it is encoded: with the query's instruction for symmetric rows, else with the passage instruction.</summary>
+    public static string PassageText(TrainRow row, string passage, DataConfig config) =>
+        row.Type is { } type && TrainGroupRules.SymmetricTexts.Contains(type)
+            ? Prefixed(QueryInstruction(row, config), config.QueryInstructionFormat, passage)
+            : Prefixed(config.PassageInstruction, config.PassageInstructionFormat, passage);
 
     /// <summary>The group of <paramref name="row"/> with <paramref name="groupSize"/> passages, drawing from <paramref name="random"/>.</summary>
     public static TrainGroup Sample(TrainRow row, int groupSize, bool withScores, DataConfig config, ref DataRandom random)
     {
         int positive = random.NextInt(row.Positives.Length);
+        string positiveText = config.ShuffleRatio > 0 ? MaybeShuffleChunks(row.Positives[positive], config.ShuffleRatio, ref random) : row.Positives[positive];
         int[] negatives = SampleNegatives(row.Negatives.Length, groupSize - 1, ref random);
         var passages = new string[groupSize];
-        passages[0] = row.Positives[positive];
-        for (int i = 0; i < negatives.Length; i++) passages[i + 1] = row.Negatives[negatives[i]];
-        if (config.ShuffleRatio > 0)
-            for (int i = 0; i < passages.Length; i++) passages[i] = MaybeShuffleChunks(passages[i], config.ShuffleRatio, ref random);
+        passages[0] = PassageText(row, positiveText, config);
+        for (int i = 0; i < negatives.Length; i++) passages[i + 1] = PassageText(row, row.Negatives[negatives[i]], config);
         float[]? scores = null;
         if (withScores)
         {
@@ -40,6 +46,12 @@ public static class TrainGroupSampler
         }
         return new TrainGroup(QueryText(row, config), passages, scores);
     }
+
+    static string? QueryInstruction(TrainRow row, DataConfig config) =>
+        config.UseRowPrompt && row.Prompt is not null ? row.Prompt : config.QueryInstruction;
+
+    static string Prefixed(string? instruction, string format, string text) =>
+        instruction is null ? text : string.Format(CultureInfo.InvariantCulture, format, instruction, text);
 
     /// <summary><paramref name="count"/> indices into a list of <paramref name="available"/>, distinct unless the list has to be repeated.</summary>
     static int[] SampleNegatives(int available, int count, ref DataRandom random)

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace M3Train.DataParallel;
 
 /// <summary>
-/// Gathers the replicas' representations onto one device for cross-device negatives (M3-SPEC section 4,
+/// Gathers the replicas' representations onto one device for cross-device negatives (docs/METHOD.md, "Cross-device negatives",
 /// dense only). The copies keep the autograd graph, so every replica's slot receives its exact gradient
 /// (in-process replicas need no all_gather that drops the other slots' gradients, as torch.distributed does).
 /// </summary>

@@ -8,9 +8,10 @@ namespace M3Train.DataParallel;
 /// Data-parallel replicas of one model in one process (TorchSharp has no torch.distributed): replica 0 is
 /// the master whose optimizer steps; after each backward the gradients of all replicas are summed into the
 /// master in flat buckets (one device copy per bucket, not per tensor), and after each step the master's
-/// weights are copied to the others, so all replicas hold the same weights.
+/// weights are copied to the others, so all replicas hold the same weights. All ranks are in this process:
+/// replica r is rank r, and gathering keeps every slot's autograd graph (<see cref="CrossDeviceGather"/>).
 /// </summary>
-public sealed class ReplicaSet<TModule> where TModule : nn.Module
+public sealed class ReplicaSet<TModule> : IReplicaGroup<TModule> where TModule : nn.Module
 {
     readonly List<List<Parameter>> _params;
     readonly long _bucketElements;
@@ -18,6 +19,11 @@ public sealed class ReplicaSet<TModule> where TModule : nn.Module
     public IReadOnlyList<TModule> Replicas { get; }
     public IReadOnlyList<Device> Devices { get; }
     public TModule Master => Replicas[0];
+    public int WorldSize => Replicas.Count;
+
+    public int Rank(int replica) => replica;
+
+    public Tensor Gather(IReadOnlyList<Tensor> perReplica, Device device) => CrossDeviceGather.Gather(perReplica, device);
 
     /// <param name="replicas">Modules of identical structure, replica i on <paramref name="devices"/>[i].</param>
     /// <param name="bucketMegabytes">Gradient bucket size for the reduction (fp32 MB).</param>

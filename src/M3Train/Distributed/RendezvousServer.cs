@@ -25,6 +25,9 @@ public sealed class RendezvousServer : IDisposable
     public const int MaxPendingHandshakes = 64;
     public const long MaxStoreBytes = 64L << 20;
     public static readonly TimeSpan DefaultHandshakeTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long sending the run's failure down one watch connection may take before that rank is given up on.</summary>
+    static readonly TimeSpan NoticeTimeout = TimeSpan.FromSeconds(5);
     const int LoggedRefusals = 10;
 
     readonly Socket _listener;
@@ -39,6 +42,7 @@ public sealed class RendezvousServer : IDisposable
     readonly TaskCompletionSource _allGone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly HashSet<(PeerRole, int)> _joined = [];
     readonly HashSet<int> _left = [];
+    readonly HashSet<int> _toldLeft = [];
     readonly HashSet<int> _everJoined = [];
     readonly ConcurrentDictionary<WireSocket, PeerRole?> _open = new();
     readonly Task _acceptLoop;
@@ -230,16 +234,20 @@ public sealed class RendezvousServer : IDisposable
         lock (_gate)
         {
             _joined.Remove((role, rank));
-            if (role == PeerRole.Store && !_left.Contains(rank) && !_stop.IsCancellationRequested)
+            // A rank that fails sends its notice on the watch connection and then exits, closing both connections: only
+            // once the watch is read to its end too is the rank gone without a word (else its notice may still be there).
+            bool silent = !_joined.Contains((PeerRole.Store, rank)) && !_joined.Contains((PeerRole.Watch, rank));
+            if (silent && _everJoined.Contains(rank) && !_left.Contains(rank) && !_stop.IsCancellationRequested)
                 RecordFailure($"rank {rank} is gone: its connection to the rendezvous closed before it finished " +
                               "(the process was killed or crashed, or its machine became unreachable)");
             CheckAllGone();
         }
     }
 
+    /// <summary>Every rank that joined has been told its leave was recorded, or its store connection is closed.</summary>
     void CheckAllGone()
     {
-        if (_everJoined.All(r => _left.Contains(r) || !_joined.Contains((PeerRole.Store, r)))) _allGone.TrySetResult();
+        if (_everJoined.All(r => _toldLeft.Contains(r) || !_joined.Contains((PeerRole.Store, r)))) _allGone.TrySetResult();
     }
 
     void Refused(string remote, string why)
@@ -277,6 +285,14 @@ public sealed class RendezvousServer : IDisposable
             {
                 return;
             }
+            if (request.Op == StoreOp.Leave)
+                lock (_gate)
+                {
+                    // Only now may rank 0 close the store: closing it before this reply went out made the
+                    // leaving rank read the end of the connection as rank 0's death.
+                    _toldLeft.Add(rank);
+                    CheckAllGone();
+                }
         }
     }
 
@@ -290,7 +306,7 @@ public sealed class RendezvousServer : IDisposable
         if (await Task.WhenAny(_failed.Task, reading).ConfigureAwait(false) != _failed.Task) return;
         try
         {
-            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            using var limit = new CancellationTokenSource(NoticeTimeout);
             await socket.WriteFrameAsync(StoreMessage.Reply(StoreStatus.Failed, text: _failed.Task.Result).EncodeReply(), limit.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
@@ -321,11 +337,7 @@ public sealed class RendezvousServer : IDisposable
                 RecordFailure($"rank {rank} failed: {Encoding.UTF8.GetString(request.Value)}");
                 return StoreMessage.Reply(StoreStatus.Ok);
             case StoreOp.Leave:
-                lock (_gate)
-                {
-                    _left.Add(rank);
-                    CheckAllGone();
-                }
+                lock (_gate) _left.Add(rank);
                 return StoreMessage.Reply(StoreStatus.Ok);
         }
         if (Failure is { } failure) return StoreMessage.Reply(StoreStatus.Failed, text: failure);
@@ -394,8 +406,12 @@ public sealed class RendezvousServer : IDisposable
 
     public void Dispose()
     {
-        // A failure must reach every watching rank before the store goes away with rank 0's process.
-        if (Failure != null) Until(() => !_open.Values.Contains(PeerRole.Watch), TimeSpan.FromSeconds(2));
+        // Rank 0 runs in this process and closes its connections before its rendezvous stops (DistributedContext disposes
+        // the client first): read them to their end, so a failure notice it has just sent is recorded, not lost with the store.
+        Until(() => { lock (_gate) return !_joined.Any(j => j.Item2 == 0); }, TimeSpan.FromSeconds(2));
+        // A failure must reach every watching rank before the store goes away with rank 0's process: wait until each
+        // notice is written or its write gave up.
+        if (Failure != null) Until(() => !_open.Values.Contains(PeerRole.Watch), NoticeTimeout + TimeSpan.FromSeconds(1));
         _stop.Cancel();
         _listener.Dispose();
         foreach (var connection in _open.Keys) connection.Dispose();

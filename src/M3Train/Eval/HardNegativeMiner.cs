@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace M3Train.Eval;
 
 /// <summary>
-/// ANCE-style hard negatives (M3-SPEC section 10): encode the candidate pool (all pos and neg texts of the input, or
+/// ANCE-style hard negatives (docs/METHOD.md, "Hard-negative mining"): encode the candidate pool (all pos and neg texts of the input, or
 /// a given pool) and the queries with the model; dense top-<c>b</c> search; keep ranks [a, b); drop the row's
 /// positives and its query text; drop candidates a score filter rejects (issue 11); sample the wanted number; pad
 /// with random pool texts when too few are left.
@@ -18,7 +18,9 @@ namespace M3Train.Eval;
 /// score over its positives): a text scoring as high as a known positive is as likely to be relevant.
 /// <c>relative_margin</c> drops scores above <c>positive × (1 - margin)</c>, <c>absolute_margin</c> scores above
 /// <c>positive - margin</c> (sentence-transformers' <c>mine_hard_negatives</c> rules). Padding texts pass the same
-/// filters and are never a positive, the query, or one of the top ranks before the range.</para>
+/// filters and are never a positive, the query, or one of the top ranks before the range. Only a row left with no
+/// negative at all is filled (<see cref="EmptyNegativesPolicy.Fill"/>) with texts that merely avoid its positives and
+/// query: with a dense head whose scores are all alike, a margin can reject every text of the pool.</para>
 /// <para>Deterministic: ranks and scores are computed reproducibly (<see cref="ExactDenseSearch"/>), and each row's
 /// draws come from <see cref="DataRandom"/> keyed by (seed, row index), so a row's negatives depend on the seed, its
 /// own candidates and the pool, not on the other rows. Sampled negatives keep their rank order (hardest first),
@@ -40,15 +42,17 @@ public sealed class HardNegativeMiner(IM3Inference inference, Device device)
         Log.Information("Mining {Rows} rows against a pool of {Pool} texts (ranks {Start}-{End}, {Negatives} negatives, seed {Seed})",
             rows.Count, pool.Count, options.RangeStart, options.RangeEnd, options.Negatives, options.Seed);
         TextEncodings encodedPassages, encodedQueries;
-        using (var progress = new ProgressDisplay("encode passages", passages.Count, "texts"))
+        using (var progress = new ProgressTask("encode passages", passages.Count, "texts"))
             encodedPassages = inference.Encode(passages, options.MaxPassageLength, EncodingParts.Dense, progress);
-        using (var progress = new ProgressDisplay("encode queries", rows.Count, "texts"))
-            encodedQueries = inference.Encode(rows.Select(r => r.Query).ToArray(), options.MaxQueryLength, EncodingParts.Dense, progress);
+        using (var progress = new ProgressTask("encode queries", rows.Count, "texts"))
+            encodedQueries = inference.Encode(rows.Select(r => options.QueryInstruction + r.Query).ToArray(), options.MaxQueryLength, EncodingParts.Dense, progress);
 
         var hits = ExactDenseSearch.TopK(encodedQueries, encodedPassages, pool.Count, options.RangeEnd, device);
 
         var counts = new Counts();
         var negatives = new string[rows.Count][];
+        var empty = new List<int>();
+        var dropped = new HashSet<int>();
         for (int r = 0; r < rows.Count; r++)
         {
             var row = rows[r];
@@ -85,13 +89,26 @@ public sealed class HardNegativeMiner(IM3Inference inference, Device device)
                 chosen.AddRange(padding);
                 counts.RowsPadded++;
                 counts.Padding += padding.Count;
-                if (padding.Count < missing) counts.RowsShort++;
+                if (padding.Count < missing && chosen.Count > 0) counts.RowsShort++;
+            }
+            if (chosen.Count == 0)
+            {
+                empty.Add(r);
+                if (options.OnEmpty == EmptyNegativesPolicy.Fill)
+                {
+                    // Nothing survived the range, the filters and the padding: a row without negatives cannot train, so
+                    // random texts that the filters may reject are the lesser evil; the log says how many.
+                    chosen = Pad(pool.Count, options.Negatives, doc => !forbidden.Contains(doc), ref random);
+                    if (chosen.Count > 0) counts.RowsFilled++;
+                    counts.Fill += chosen.Count;
+                }
+                if (chosen.Count == 0 && options.OnEmpty != EmptyNegativesPolicy.Keep) dropped.Add(r);
             }
             negatives[r] = chosen.Select(doc => pool[doc]).ToArray();
         }
         var summary = new MiningSummary(rows.Count, pool.Count, counts.Candidates, counts.PositiveOrQuery, counts.Relative, counts.Absolute,
-            counts.RowsPadded, counts.Padding, counts.RowsShort);
-        return new MiningResult(negatives, summary);
+            counts.RowsPadded, counts.Padding, counts.RowsShort, empty.Count, counts.RowsFilled, counts.Fill, dropped.Count);
+        return new MiningResult(negatives, empty, dropped, summary);
     }
 
     /// <summary>
@@ -163,7 +180,7 @@ public sealed class HardNegativeMiner(IM3Inference inference, Device device)
 
     sealed class Counts
     {
-        public long Candidates, PositiveOrQuery, Relative, Absolute, Padding;
-        public int RowsPadded, RowsShort;
+        public long Candidates, PositiveOrQuery, Relative, Absolute, Padding, Fill;
+        public int RowsPadded, RowsShort, RowsFilled;
     }
 }

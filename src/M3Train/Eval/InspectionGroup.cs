@@ -1,4 +1,4 @@
-using M3Train.Training;
+using M3Train.Model;
 
 namespace M3Train.Eval;
 

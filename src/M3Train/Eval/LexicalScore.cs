@@ -1,7 +1,7 @@
 namespace M3Train.Eval;
 
 /// <summary>
-/// BGE-M3's lexical matching score (M3-SPEC section 5): <c>Σ over token ids in both texts of w_q(t)·w_p(t)</c>,
+/// BGE-M3's lexical matching score (docs/METHOD.md, "Inference"): <c>Σ over token ids in both texts of w_q(t)·w_p(t)</c>,
 /// accumulated in double in the query's token order (the order <see cref="SparseInvertedIndex"/> also uses).
 /// </summary>
 public static class LexicalScore

@@ -1,6 +1,6 @@
 namespace M3Train.Eval;
 
-/// <summary>Settings of <see cref="HardNegativeMiner"/> (M3-SPEC section 10, with the score filters of issue 11).</summary>
+/// <summary>Settings of <see cref="HardNegativeMiner"/> (docs/METHOD.md, "Hard-negative mining", with the score filters of issue 11).</summary>
 public sealed record MiningOptions
 {
     /// <summary>First dense rank (0-based) negatives are drawn from. Default 10 (FlagEmbedding's <c>range_for_sampling 10-210</c>).</summary>
@@ -21,11 +21,17 @@ public sealed record MiningOptions
     /// <summary>Drop candidates scoring above <c>positive - margin</c>; null (the default) keeps them. At least 0.</summary>
     public double? AbsoluteMargin { get; init; }
 
+    /// <summary>What happens to a row left without any negative. Default <see cref="EmptyNegativesPolicy.Fill"/>.</summary>
+    public EmptyNegativesPolicy OnEmpty { get; init; } = EmptyNegativesPolicy.Fill;
+
     /// <summary>Query truncation in tokens. Default 512.</summary>
     public int MaxQueryLength { get; init; } = 512;
 
     /// <summary>Passage truncation in tokens. Default 512.</summary>
     public int MaxPassageLength { get; init; } = 512;
+
+    /// <summary>Prepended to every query before it is encoded (the instruction the model was trained with); null: nothing. The rows keep their queries.</summary>
+    public string? QueryInstruction { get; init; }
 
     /// <summary>Throws a <see cref="M3TrainException"/> naming the option that is out of range.</summary>
     public void Validate()

@@ -9,8 +9,13 @@ namespace M3Train.Eval;
 /// <param name="DroppedAbsoluteMargin">Ranked candidates scoring above positive - absolute margin, not already dropped by the relative margin.</param>
 /// <param name="RowsPadded">Rows that needed random pool texts to reach the requested number of negatives.</param>
 /// <param name="PaddingNegatives">Random texts added in all.</param>
-/// <param name="RowsShort">Rows left with fewer negatives than requested: no pool text is left that is not a positive,
-/// the query or already taken and that passes the score filters (padding texts must pass them too).</param>
+/// <param name="RowsShort">Rows left with some negatives but fewer than requested: no pool text is left that is not a
+/// positive, the query or already taken and that passes the score filters (padding texts must pass them too).</param>
+/// <param name="RowsEmpty">Rows left with no negative at all after the range, the filters and the padding
+/// (<see cref="MiningOptions.OnEmpty"/> says what became of them).</param>
+/// <param name="RowsFilled">Empty rows given random pool texts by <see cref="EmptyNegativesPolicy.Fill"/>.</param>
+/// <param name="FillNegatives">Random texts those rows got in all.</param>
+/// <param name="RowsDropped">Rows left out of the output.</param>
 public sealed record MiningSummary(
     int Rows,
     int PoolSize,
@@ -20,4 +25,8 @@ public sealed record MiningSummary(
     long DroppedAbsoluteMargin,
     int RowsPadded,
     long PaddingNegatives,
-    int RowsShort);
+    int RowsShort,
+    int RowsEmpty,
+    int RowsFilled,
+    long FillNegatives,
+    int RowsDropped);

@@ -1,7 +1,6 @@
 using M3Train.Model;
 using M3Train.Runtime;
 using M3Train.Text;
-using M3Train.Training;
 
 namespace M3Train.Eval;
 
@@ -42,7 +41,7 @@ public sealed class ModelInspector(IM3Inference inference)
                 }
             }
             IReadOnlyList<M3PairScores> scores;
-            using (var progress = new ProgressDisplay("score pairs", pairs.Count, "pairs"))
+            using (var progress = new ProgressTask("score pairs", pairs.Count, "pairs"))
                 scores = inference.ScorePairs(pairs, new M3ScoreWeights(), maxQueryLength, maxPassageLength, progress);
             positives = HeadScoreMeans.Of(scores, positivePairs);
             negatives = HeadScoreMeans.Of(scores, negativePairs);
@@ -59,7 +58,7 @@ public sealed class ModelInspector(IM3Inference inference)
     SparseHealthFigures Measure(string label, IReadOnlyList<string> texts, int maxLength)
     {
         var total = SparseHealthFigures.Empty;
-        using var progress = new ProgressDisplay($"measure {label}", texts.Count, "texts");
+        using var progress = new ProgressTask($"measure {label}", texts.Count, "texts");
         inference.ForEachBatch(texts, maxLength, (_, reps) => total += SparseHealth.Measure(reps), progress);
         return total;
     }

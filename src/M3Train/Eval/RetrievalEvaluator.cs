@@ -36,7 +36,7 @@ public sealed class RetrievalEvaluator(IM3Inference inference, Device device)
         var queries = data.EvaluatedQueries;
         Log.Information("Encoding {Count} queries (max {Length} tokens)", queries.Count, options.MaxQueryLength);
         TextEncodings encodedQueries;
-        using (var progress = new ProgressDisplay("encode queries", queries.Count, "texts"))
+        using (var progress = new ProgressTask("encode queries", queries.Count, "texts"))
             encodedQueries = inference.Encode(queries.Select(q => q.Text).ToArray(), options.MaxQueryLength, parts, progress);
 
         var clock = Stopwatch.StartNew();
@@ -55,7 +55,7 @@ public sealed class RetrievalEvaluator(IM3Inference inference, Device device)
         if (modes.Any(m => m is RetrievalMode.Colbert or RetrievalMode.All))
         {
             colbert = new double[queries.Count][];
-            using var progress = new ProgressDisplay("colbert scores", queries.Count, "queries");
+            using var progress = new ProgressTask("colbert scores", queries.Count, "queries");
             for (int q = 0; q < queries.Count; q++)
             {
                 colbert[q] = ColbertScorer.Score(encodedQueries, q, corpus, Candidates(dense![q], options.RerankK).Select(h => h.DocIndex).ToArray(), device);
@@ -106,7 +106,7 @@ public sealed class RetrievalEvaluator(IM3Inference inference, Device device)
         }
         Log.Information("Encoding {Count} documents (max {Length} tokens)", data.Corpus.Count, options.MaxPassageLength);
         TextEncodings encodings;
-        using (var progress = new ProgressDisplay("encode corpus", data.Corpus.Count, "texts"))
+        using (var progress = new ProgressTask("encode corpus", data.Corpus.Count, "texts"))
             encodings = inference.Encode(data.Corpus.Select(d => d.EncodingText).ToArray(), options.MaxPassageLength, parts, progress);
         if (cache is not null)
         {

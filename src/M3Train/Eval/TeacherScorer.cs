@@ -9,7 +9,7 @@ namespace M3Train.Eval;
 /// Knowledge-distillation targets from the model itself (issue 11): every row's query is scored against each of its
 /// positives and negatives with <c>compute_score</c>'s <c>colbert+sparse+dense</c>,
 /// <c>(w_d·dense + w_s·sparse + w_c·colbert) / (w_d + w_s + w_c)</c>, giving the <c>pos_scores</c>/<c>neg_scores</c>
-/// fine-tuning reads (M3-SPEC section 6). The pairs go through <see cref="IM3Inference.ScorePairs"/>, the code of
+/// fine-tuning reads (docs/METHOD.md, "Teacher scores from the data"). The pairs go through <see cref="IM3Inference.ScorePairs"/>, the code of
 /// <c>m3train score</c>, so the same pairs get the same numbers.
 /// </summary>
 public sealed class TeacherScorer(IM3Inference inference)
@@ -20,7 +20,7 @@ public sealed class TeacherScorer(IM3Inference inference)
         Log.Information("Scoring {Pairs} pairs of {Rows} rows with weights dense {Dense}, sparse {Sparse}, colbert {Colbert}",
             pairs.Count, rows.Count, weights.Dense, weights.Sparse, weights.Colbert);
         IReadOnlyList<M3PairScores> scores;
-        using (var progress = new ProgressDisplay("score pairs", pairs.Count, "pairs"))
+        using (var progress = new ProgressTask("score pairs", pairs.Count, "pairs"))
             scores = inference.ScorePairs(pairs, weights, maxQueryLength, maxPassageLength, progress);
 
         var result = new RowScores[rows.Count];

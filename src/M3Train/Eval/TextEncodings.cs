@@ -3,9 +3,9 @@ using M3Train.Text;
 namespace M3Train.Eval;
 
 /// <summary>
-/// M3 representations of N texts on the host, as FlagEmbedding's <c>BGEM3FlagModel.encode</c> returns them (M3-SPEC
-/// section 5), in flat arrays so a corpus costs no per-text objects beyond its lexical maps. A part that was not
-/// requested is empty (<see cref="Parts"/> says which are there).
+/// M3 representations of N texts on the host, as FlagEmbedding's <c>BGEM3FlagModel.encode</c> returns them
+/// (docs/METHOD.md, "Inference"), in flat arrays so a corpus costs no per-text objects beyond its lexical maps.
+/// A part that was not requested is empty (<see cref="Parts"/> says which are there).
 /// </summary>
 /// <remarks>
 /// Layout: <see cref="Dense"/> is row-major [N, <see cref="DenseDim"/>]. <see cref="Lexical"/>[i] maps token id →

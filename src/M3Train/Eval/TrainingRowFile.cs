@@ -17,8 +17,13 @@ public static class TrainingRowFile
 {
     static readonly JsonSerializerOptions WriteOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary>All query/pos rows of <paramref name="path"/>; blank lines are skipped.</summary>
-    public static IReadOnlyList<TrainingRowRecord> Read(string path)
+    /// <summary>
+    /// All query/pos rows of <paramref name="path"/>; blank lines are skipped. Rows in sentence-transformers' names
+    /// (<c>anchor</c>, <c>positive</c>, <c>negative</c>, strings or lists) are kept under m3train's, as lists, so that
+    /// what the verb writes back is one training row and not both names.
+    /// </summary>
+    /// <param name="verb">The verb reading it, for the message when the rows are for another one (e.g. "mine").</param>
+    public static IReadOnlyList<TrainingRowRecord> Read(string path, string verb = "it")
     {
         if (!File.Exists(path)) throw new M3TrainException($"{path}: file not found");
         var rows = new List<TrainingRowRecord>();
@@ -29,13 +34,29 @@ public static class TrainingRowFile
             var row = JsonlRowParser.Parse(line, out string? problem)
                 ?? throw new M3TrainException($"{path}:{reader.LineNumber}: {problem}");
             if (row.Kind != RowKind.Group)
-                throw new M3TrainException($"{path}:{reader.LineNumber}: a {{\"text\": ...}} row; this needs fine-tuning rows with \"query\" and \"pos\"");
+                throw new M3TrainException(RowShapes.Mismatch($"{path}:{reader.LineNumber}", row.Kind, verb, "{\"query\",\"pos\"} rows (\"neg\" optional)"));
             if (row.Positives.Length == 0)
                 throw new M3TrainException($"{path}:{reader.LineNumber}: \"pos\" is empty");
-            rows.Add(new TrainingRowRecord(row, (JsonObject)JsonNode.Parse(line)!, reader.LineNumber));
+            rows.Add(new TrainingRowRecord(row, Canonical((JsonObject)JsonNode.Parse(line)!, row), reader.LineNumber));
         }
         if (rows.Count == 0) throw new M3TrainException($"{path}: no rows");
         return rows;
+    }
+
+    /// <summary>The row's object with sentence-transformers' names replaced by m3train's, in place, and pos/neg as lists.</summary>
+    static JsonObject Canonical(JsonObject json, TrainRow row)
+    {
+        var fields = json.ToList();
+        json.Clear();
+        foreach (var (name, value) in fields)
+            json[JsonlRowParser.Canonical(name) ?? name] = JsonlRowParser.Canonical(name) switch
+            {
+                "query" => JsonValue.Create(row.Query),
+                "pos" when value is not null => StringArray(row.Positives),
+                "neg" when value is not null => StringArray(row.Negatives),
+                _ => value,
+            };
+        return json;
     }
 
     /// <summary>Texts of a candidate pool: JSONL with a <c>"text"</c> string per line (FlagEmbedding's format); blank lines are skipped.</summary>

@@ -17,7 +17,12 @@ public sealed class ComputeSettings
     public bool GradientCheckpointing { get; set; }
 
     /// <summary>Dtype of matmul operands and outputs.</summary>
-    public ScalarType MatmulType => Precision == ComputePrecision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
+    public ScalarType MatmulType => Precision switch
+    {
+        ComputePrecision.BFloat16 => ScalarType.BFloat16,
+        ComputePrecision.Float16 => ScalarType.Float16,
+        _ => ScalarType.Float32,
+    };
 
     /// <summary>x Wᵀ + b with operands cast to <see cref="MatmulType"/>; the fp32 weights are left as they are.</summary>
     public Tensor Linear(Linear layer, Tensor x)

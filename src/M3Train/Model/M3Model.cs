@@ -1,3 +1,4 @@
+using M3Train.Text;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -31,8 +32,8 @@ public sealed class M3Model : nn.Module<Tensor, Tensor, M3Representations>
 
     public XlmRobertaConfig Config => model.Config;
 
-    /// <summary>The encoder.</summary>
-    public XlmRobertaModel Encoder => model;
+    /// <summary>The XLM-RoBERTa model under the heads (checkpoint keys <c>model.*</c>).</summary>
+    public XlmRobertaModel Backbone => model;
 
     public ColbertHead ColbertHead => colbert_linear;
 
@@ -65,20 +66,23 @@ public sealed class M3Model : nn.Module<Tensor, Tensor, M3Representations>
     public override M3Representations forward(Tensor inputIds, Tensor attentionMask) => Encode(inputIds, attentionMask);
 
     /// <summary>
-    /// Encodes a batch: input_ids [B, L] int64, attention_mask [B, L] → the three representations.
+    /// Encodes a batch: input_ids [B, L] int64, attention_mask [B, L] → the representations <paramref name="parts"/>
+    /// names (the dense one always: it costs nothing beside the encoder; a head left out is not run).
     /// In training mode <paramref name="dropoutSeed"/> fixes the dropout masks; pass <paramref name="hasPadding"/>
     /// when the host batch tells it, to spare a device sync (see <see cref="XlmRobertaModel.Forward"/>).
     /// </summary>
-    public M3Representations Encode(Tensor inputIds, Tensor attentionMask, long? dropoutSeed = null, bool? hasPadding = null)
+    public M3Representations Encode(Tensor inputIds, Tensor attentionMask, long? dropoutSeed = null, bool? hasPadding = null,
+        EncodingParts parts = EncodingParts.All)
     {
         using var scope = NewDisposeScope();
         var hidden = model.Forward(inputIds, attentionMask, dropoutSeed, hasPadding); // [B, L, D]
+        bool lexical = parts.HasFlag(EncodingParts.Lexical), colbert = parts.HasFlag(EncodingParts.Colbert);
         var reps = new M3Representations(
             Dense: DenseHead.Forward(hidden, NormalizeEmbeddings),
-            TokenWeights: sparse_linear.forward(hidden, inputIds),
-            InputIds: inputIds.alias(),
-            ColbertVectors: colbert_linear.forward(hidden, attentionMask),
-            ColbertMask: attentionMask[.., 1..]);
+            TokenWeights: lexical ? sparse_linear.forward(hidden, inputIds) : null,
+            InputIds: lexical ? inputIds.alias() : null,
+            ColbertVectors: colbert ? colbert_linear.forward(hidden, attentionMask) : null,
+            ColbertMask: colbert ? attentionMask[.., 1..] : null);
         return reps.MoveToOuterDisposeScope();
     }
 

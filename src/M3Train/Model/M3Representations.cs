@@ -1,21 +1,26 @@
+using M3Train.Text;
 using static TorchSharp.torch;
 
 namespace M3Train.Model;
 
 /// <summary>
-/// The three M3 representations of a batch (B texts, L tokens, D hidden, D' multi-vector size), all fp32:
+/// The M3 representations of a batch (B texts, L tokens, D hidden, D' multi-vector size), all fp32:
 /// <see cref="Dense"/> [B, D]; <see cref="TokenWeights"/> [B, L] with the <see cref="InputIds"/> [B, L] they
 /// belong to (the lexical representation: max weight per id, taken when scoring); <see cref="ColbertVectors"/>
 /// [B, L-1, D'] (tokens after CLS, padding rows zero) with <see cref="ColbertMask"/> [B, L-1] (1 = token).
-/// Owns its tensors.
+/// A part the encoding left out (<see cref="EncodingParts"/>) is null, both of its tensors. Owns its tensors.
 /// </summary>
 public sealed record M3Representations(
     Tensor Dense,
-    Tensor TokenWeights,
-    Tensor InputIds,
-    Tensor ColbertVectors,
-    Tensor ColbertMask) : IDisposable
+    Tensor? TokenWeights,
+    Tensor? InputIds,
+    Tensor? ColbertVectors,
+    Tensor? ColbertMask) : IDisposable
 {
+    /// <summary>Which parts are here.</summary>
+    public EncodingParts Parts =>
+        EncodingParts.Dense | (TokenWeights is null ? 0 : EncodingParts.Lexical) | (ColbertVectors is null ? 0 : EncodingParts.Colbert);
+
     /// <summary>Moves every tensor out of the current dispose scope, for returning from a scoped method.</summary>
     public M3Representations MoveToOuterDisposeScope()
     {
@@ -23,11 +28,48 @@ public sealed record M3Representations(
         return this;
     }
 
-    /// <summary>The same representations without autograd history (e.g. GradCache's cached first pass).</summary>
-    public M3Representations Detach() =>
-        new(Dense.detach(), TokenWeights.detach(), InputIds.detach(), ColbertVectors.detach(), ColbertMask.detach());
+    /// <summary>
+    /// The same values cut from their autograd history, the floating-point ones requiring a gradient: the leaves
+    /// a loss over cached representations is differentiated with respect to (GradCache's second pass).
+    /// </summary>
+    public M3Representations AsGradientLeaves()
+    {
+        static Tensor? Leaf(Tensor? t) => t?.detach().requires_grad_(t.is_floating_point());
+        return new(Leaf(Dense)!, Leaf(TokenWeights), Leaf(InputIds), Leaf(ColbertVectors), Leaf(ColbertMask));
+    }
 
-    IEnumerable<Tensor> Tensors => [Dense, TokenWeights, InputIds, ColbertVectors, ColbertMask];
+    /// <summary>
+    /// The pieces of one batch, in order, as one: concatenated along the batch. Pieces padded to different lengths
+    /// (sub-batches padded on their own) are right-padded to the longest with what padding means for each tensor
+    /// (weight 0, id &lt;pad&gt;, zero vector, mask 0), which changes no score.
+    /// </summary>
+    public static M3Representations Concat(IReadOnlyList<M3Representations> pieces)
+    {
+        if (pieces.Count == 1) return pieces[0];
+        var parts = pieces[0].Parts;
+        if (pieces.Any(p => p.Parts != parts)) throw new ArgumentException("the pieces hold different parts");
+        long length = pieces.Max(p => p.InputIds?.shape[1] ?? (p.ColbertMask is { } m ? m.shape[1] + 1 : 0));
+        Tensor? Cat(Func<M3Representations, Tensor?> part, long tokens, double padValue)
+        {
+            if (part(pieces[0]) is null) return null;
+            return cat(pieces.Select(p =>
+            {
+                var t = part(p)!;
+                long missing = tokens - t.shape[1];
+                if (missing == 0) return t;
+                long[] pad = t.dim() == 3 ? [0, 0, 0, missing] : [0, missing];
+                return nn.functional.pad(t, pad, value: padValue);
+            }).ToList(), 0);
+        }
+        return new(
+            cat(pieces.Select(p => p.Dense).ToList(), 0),          // [N, D]
+            Cat(p => p.TokenWeights, length, 0),                    // [N, L]
+            Cat(p => p.InputIds, length, XlmrTokenizer.PadId),      // [N, L]
+            Cat(p => p.ColbertVectors, length - 1, 0),              // [N, L-1, D']
+            Cat(p => p.ColbertMask, length - 1, 0));                // [N, L-1]
+    }
+
+    IEnumerable<Tensor> Tensors => new[] { Dense, TokenWeights, InputIds, ColbertVectors, ColbertMask }.OfType<Tensor>();
 
     public void Dispose()
     {

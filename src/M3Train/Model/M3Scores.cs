@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace M3Train.Model;
 
 /// <summary>
-/// Query × passage score matrices of the three M3 representations (spec section 3), differentiable.
+/// Query × passage score matrices of the three M3 representations (docs/METHOD.md, "Scores"), differentiable.
 /// Shapes: Nq queries, Np passages, L tokens, D hidden, D' multi-vector size. All scores fp32 and not
 /// divided by a temperature (the losses do that).
 /// </summary>
@@ -83,18 +83,6 @@ public static class M3Scores
     }
 
     /// <summary>
-    /// The lexical representation as a dense [N, V] matrix (FlagEmbedding's <c>sparse_vecs</c> in eval mode),
-    /// for export and comparison: O(N·V), not for training-size batches of a large vocabulary.
-    /// </summary>
-    public static Tensor SparseEmbedding(Tensor ids, Tensor weights, long vocabSize)
-    {
-        using var scope = NewDisposeScope();
-        var (sorted, pooled) = MaxPerId(ids, weights);
-        var bag = zeros(ids.shape[0], vocabSize, dtype: pooled.dtype, device: pooled.device).scatter_add(1, sorted, pooled);
-        return bag.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
     /// Multi-vector score (Σ_i max_j q_i·p_j) / (number of query tokens after CLS): q [Nq, Lq-1, D'],
     /// qMask [Nq, Lq-1] (1 = token), p [Np, Lp-1, D'] → [Nq, Np]. Without <paramref name="pMask"/>, a
     /// passage's zero padding rows take part in the max with score 0, as in FlagEmbedding's training loss
@@ -127,10 +115,6 @@ public static class M3Scores
         return (sums / counts).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The training ensemble S_dense + w_s·S_lex + w_c·S_mul (FlagEmbedding: w_s = 0.3, w_c = 1).</summary>
-    public static Tensor Ensemble(Tensor dense, Tensor sparse, Tensor colbert, double sparseWeight = 0.3, double colbertWeight = 1.0) =>
-        dense + sparse * sparseWeight + colbert * colbertWeight;
-
     /// <summary>Per-pair dense score of row i with row i: q [N, D], p [N, D] → [N].</summary>
     public static Tensor DensePairs(Tensor q, Tensor p) => (q * p).sum(-1);
 
@@ -158,9 +142,14 @@ public static class M3Scores
     /// <summary>Dense scores of two sets of representations.</summary>
     public static Tensor Dense(M3Representations q, M3Representations p) => Dense(q.Dense, p.Dense);
 
-    /// <summary>Lexical scores of two sets of representations.</summary>
-    public static Tensor Sparse(M3Representations q, M3Representations p) => Sparse(q.InputIds, q.TokenWeights, p.InputIds, p.TokenWeights);
+    /// <summary>Lexical scores of two sets of representations (both encoded with their lexical part).</summary>
+    public static Tensor Sparse(M3Representations q, M3Representations p) =>
+        Sparse(Part(q.InputIds, "lexical"), Part(q.TokenWeights, "lexical"), Part(p.InputIds, "lexical"), Part(p.TokenWeights, "lexical"));
 
-    /// <summary>Multi-vector scores of two sets of representations, training semantics (padding rows score 0).</summary>
-    public static Tensor Colbert(M3Representations q, M3Representations p) => Colbert(q.ColbertVectors, q.ColbertMask, p.ColbertVectors);
+    /// <summary>Multi-vector scores of two sets of representations (both encoded with their multi-vector part), training semantics (padding rows score 0).</summary>
+    public static Tensor Colbert(M3Representations q, M3Representations p) =>
+        Colbert(Part(q.ColbertVectors, "multi-vector"), Part(q.ColbertMask, "multi-vector"), Part(p.ColbertVectors, "multi-vector"));
+
+    static Tensor Part(Tensor? part, string name) =>
+        part ?? throw new ArgumentException($"the representations were encoded without their {name} part");
 }

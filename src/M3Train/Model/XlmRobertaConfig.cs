@@ -65,6 +65,9 @@ public sealed record XlmRobertaConfig
     /// <summary>Id of <c>&lt;unk&gt;</c>; not in HF's config, fixed by the fairseq layout XLM-R uses.</summary>
     public int UnkTokenId => 3;
 
+    /// <summary>The longest text in tokens, &lt;s&gt; and &lt;/s&gt; included: positions start after the padding index.</summary>
+    public int MaxTokens => MaxPositionEmbeddings - PadTokenId - 1;
+
     /// <summary>The four ids whose lexical weight is always 0: <c>&lt;s&gt;</c>, <c>&lt;/s&gt;</c>, <c>&lt;pad&gt;</c>, <c>&lt;unk&gt;</c>.</summary>
     public IReadOnlyList<long> UnusedLexicalIds => [BosTokenId, EosTokenId, PadTokenId, UnkTokenId];
 

@@ -40,6 +40,9 @@ public sealed class XlmRobertaModel : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>The word embedding matrix [V, D] (the masked-LM decoder is tied to it).</summary>
     public Parameter WordEmbeddings => embeddings.WordEmbeddings;
 
+    /// <summary>The embedding module (word, position, token type, LayerNorm); RetroMAE's decoder reads its input through it.</summary>
+    public XlmRobertaEmbeddings Embeddings => embeddings;
+
     public override Tensor forward(Tensor inputIds, Tensor attentionMask) => Forward(inputIds, attentionMask);
 
     /// <summary>

@@ -22,9 +22,6 @@ public sealed record BatchProbeOptions
     /// <summary>On CPU, a predicted size is run to check it when its predicted step time is at most this. Default 30 s.</summary>
     public double VerifyWithinSeconds { get; init; } = 30;
 
-    /// <summary>
-    /// The program and arguments that start <c>m3train probe-batch</c>, for the child processes that run CUDA trials
-    /// (see <see cref="ProbeTrialProcess"/>). Required on CUDA.
-    /// </summary>
-    public IReadOnlyList<string>? TrialCommand { get; init; }
+    /// <summary>Runs each CUDA trial in a child process (see <see cref="IProbeTrialRunner"/>). Required on CUDA.</summary>
+    public IProbeTrialRunner? TrialRunner { get; init; }
 }

@@ -11,7 +11,7 @@ namespace M3Train.Training;
 public sealed record BatchProbeReport(string Device, bool SubBatches, long LimitBytes, string Limit,
     IReadOnlyList<BatchProbeRow> Rows, RunConfig ProbedConfig, string OutputPath)
 {
-    /// <summary>The table printed by <c>m3train probe-batch</c>: one line per bin; a predicted time is marked with ~.</summary>
+    /// <summary>The table printed by <c>m3train probe-batch</c>: one line per bin.</summary>
     public string FormatTable()
     {
         var header = new List<string> { "bin", "tokens", "query", "passage", "batch" };
@@ -27,10 +27,14 @@ public sealed record BatchProbeReport(string Device, bool SubBatches, long Limit
                 r.Batch.ToString(CultureInfo.InvariantCulture),
             };
             if (SubBatches) cells.Add(r.SubBatch?.ToString(CultureInfo.InvariantCulture) ?? "");
-            string approx = r.Evidence == ProbeEvidence.Predicted ? "~" : "";
-            cells.Add(r.PeakBytes is long p ? approx + Bytes(p) : "?");
-            cells.Add(r.StepSeconds is double s ? approx + s.ToString("0.000", CultureInfo.InvariantCulture) + " s" : "?");
-            cells.Add(r.Evidence == ProbeEvidence.SameLengths ? $"as bin {r.Bin.SameAs}" : r.Evidence.ToString().ToLowerInvariant());
+            cells.Add(r.PeakBytes is long p ? Bytes(p) : "-");
+            cells.Add(r.StepSeconds is double s ? s.ToString("0.000", CultureInfo.InvariantCulture) + " s" : "-");
+            cells.Add(r.Evidence switch
+            {
+                ProbeEvidence.SameLengths => $"as bin {r.Bin.SameAs}",
+                ProbeEvidence.NoRows => "no rows",
+                _ => r.Evidence.ToString().ToLowerInvariant(),
+            });
             lines.Add(cells.ToArray());
         }
         int[] widths = Enumerable.Range(0, header.Count).Select(c => lines.Max(l => l[c].Length)).ToArray();

@@ -7,14 +7,14 @@ public enum ProbeEvidence
     Measured,
     /// <summary>On CPU: predicted from smaller steps, then run and found within the limit.</summary>
     Verified,
-    /// <summary>On CPU: predicted from smaller steps and not run, as its step would have taken too long.</summary>
-    Predicted,
+    /// <summary>No row of the data falls in the bin: not probed; the previous bin's size, which its batches never use.</summary>
+    NoRows,
     /// <summary>Taken over from an earlier bin with the same lengths.</summary>
     SameLengths,
 }
 
 /// <summary>
 /// One length bin's result: the per-replica batch (queries), the sub-batch size when sub-batches were probed, and the
-/// step's peak memory and time, measured or, for <see cref="ProbeEvidence.Predicted"/>, predicted.
+/// step's measured peak memory and time (null for <see cref="ProbeEvidence.NoRows"/>).
 /// </summary>
 public sealed record BatchProbeRow(ProbeBin Bin, int Batch, int? SubBatch, long? PeakBytes, double? StepSeconds, ProbeEvidence Evidence);

@@ -4,6 +4,7 @@ using M3Train.Config;
 using M3Train.Data;
 using M3Train.Model;
 using M3Train.Runtime;
+using M3Train.Text;
 using Serilog;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -12,19 +13,22 @@ namespace M3Train.Training;
 
 /// <summary>
 /// <c>m3train probe-batch</c>: the largest per-replica batch of each length bin (or, with <c>train.sub_batch_size</c>
-/// set, the largest GradCache sub-batch at the configured batches) whose training step fits in a share of the memory,
+/// or <c>train.sub_batch_sizes</c> set, the largest GradCache sub-batch at the configured batches: the smallest of them as
+/// <c>sub_batch_size</c>, or each bin's as <c>sub_batch_sizes</c>) whose training step fits in a share of the memory,
 /// found with trial steps at the bin's longest lengths on the run's device and precision, written into a copy of the
 /// config that <c>finetune</c> and <c>pretrain</c> take.
 /// <code>
 /// CUDA: per bin, search the size (from 1 doubling, or from the last bin's result scaled by its tokens in steps
 ///       of 1.25, then bisect to within 1/32); a size fits when its trial, run in a child process, neither runs out
 ///       of memory nor takes more than fraction × the device's memory
-/// CPU:  warm-up step, then per bin: peak RSS of sizes 1 and 2 → line base + slope · size → the largest size within
-///       fraction × MemAvailable (capped by max-batch) → run it when that is quick, to verify; redraw the line through
-///       the nearest measured sizes and repeat until within 1/32 (at most 8 runs, each at most 4 times the last size
-///       within the limit), as memory grows faster than linearly in the batch
+/// CPU:  warm-up step, then per bin: peak RSS of sizes 1 and 2 → a line (later a parabola through the three measured
+///       sizes nearest the answer: memory grows with the square of the batch) → the largest size within
+///       fraction × MemAvailable → run it, at most 4 times the last size within the limit; repeat until within 1/32
+///       (at most 8 runs). A size whose step would take longer than the verify time is not run and not written.
 /// </code>
-/// Bins with the same lengths as an earlier one (above every maximum length) take its result.
+/// Only sizes that ran within the limit are written. Every search is capped by max-batch and, per bin, by the most rows
+/// one dataset of <c>data.files</c> holds in it per replica (a larger batch never forms); a bin no row falls in is not
+/// probed and keeps the previous bin's size. Bins with the same lengths as an earlier one take its result.
 /// </summary>
 public static class BatchSizeProbe
 {
@@ -49,14 +53,15 @@ public static class BatchSizeProbe
         var device = TorchDevices.Resolve(deviceSpec);
         string modelConfig = Path.Combine(config.Model.Path, M3Keys.ConfigFile);
         if (!File.Exists(modelConfig)) throw new M3TrainException($"model.path: {modelConfig} does not exist; model.path must be a checkpoint folder.");
-        int modelMax = ProbeStepSession.ModelMaxTokens(XlmRobertaConfig.Load(modelConfig));
+        int modelMax = XlmRobertaConfig.Load(modelConfig).MaxTokens;
         if (Math.Max(config.Data.QueryMaxLen, config.Data.PassageMaxLen) > modelMax)
             Log.Warning("The model takes at most {Max} tokens per text: longer maximum lengths are probed at {Max}", modelMax, modelMax);
+        ComputeThreads.Apply(config.Train.Threads, hostThreads: 0, "train.threads");
         var bins = ProbeBin.Of(config.Data, modelMax);
-        var probe = new Probe(config, bins, options);
+        var probe = new Probe(config, bins, options, RowsPerBin(config, bins.Count));
         if (probe.SubBatches)
-            Log.Information("train.sub_batch_size is set: probing the largest GradCache sub-batch at each bin's configured batch ({Batches})",
-                string.Join(", ", probe.FixedBatches));
+            Log.Information("{Key} is set: probing the largest GradCache sub-batch at each bin's configured batch ({Batches})",
+                probe.PerBin ? "train.sub_batch_sizes" : "train.sub_batch_size", string.Join(", ", probe.FixedBatches));
 
         var (rows, limitBytes, limit, deviceName) = device.type == DeviceType.CUDA
             ? probe.OnDevice(device, deviceSpec)
@@ -64,7 +69,13 @@ public static class BatchSizeProbe
 
         RunConfig probed;
         string what;
-        if (probe.SubBatches)
+        if (probe.PerBin)
+        {
+            var sizes = rows.Select(r => r.SubBatch!.Value).ToList();
+            probed = config with { Train = config.Train with { SubBatchSizes = sizes } };
+            what = "train.sub_batch_sizes, the largest GradCache sub-batch of each length bin";
+        }
+        else if (probe.SubBatches)
         {
             int sub = rows.Min(r => r.SubBatch!.Value);
             probed = config with { Train = config.Train with { SubBatchSize = sub } };
@@ -78,8 +89,7 @@ public static class BatchSizeProbe
             what = "data.batch_sizes, the largest per-replica batch of each length bin";
         }
         string output = Path.GetFullPath(options.OutputPath);
-        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
-        File.WriteAllText(output,
+        AtomicFile.WriteAllText(output,
             $"# m3train finetune --config {options.OutputPath}\n" +
             $"# {what}, found by m3train probe-batch on {deviceName}\n" +
             $"# ({DateTime.Now:yyyy-MM-dd}), within {limit}.\n" +
@@ -95,6 +105,7 @@ public static class BatchSizeProbe
     public static ProbeTrialResult RunTrial(RunConfig config, ProbeTrial trial)
     {
         var device = TorchDevices.Resolve(config.Train.Device);
+        ComputeThreads.Apply(config.Train.Threads, hostThreads: 0, "train.threads");
         try
         {
             using var session = new ProbeStepSession(config, device);
@@ -106,13 +117,55 @@ public static class BatchSizeProbe
         }
     }
 
-    /// <summary>One probe's inputs and the per-bin searches.</summary>
-    internal sealed class Probe(RunConfig config, IReadOnlyList<ProbeBin> bins, BatchProbeOptions options)
+    /// <summary>
+    /// Per bin, the most rows one dataset of <c>data.files</c> holds in it, per replica: a batch larger than that never
+    /// forms (the plan leaves incomplete batches out). Null when the config names no data.
+    /// </summary>
+    static int[]? RowsPerBin(RunConfig config, int bins)
     {
-        public bool SubBatches { get; } = config.Train.SubBatchSize is not null;
+        if (config.Data.Files.Count == 0)
+        {
+            Log.Information("data.files is empty: batches are bounded by memory and --max-batch only, not by the rows of each bin");
+            return null;
+        }
+        XlmrTokenizer tokenizer;
+        try
+        {
+            tokenizer = XlmrTokenizer.FromFolder(config.Model.Path);
+        }
+        catch (Exception e) when (e is FileNotFoundException or InvalidDataException)
+        {
+            throw new M3TrainException($"model.path: {e.Message}", e);
+        }
+        using var data = TrainData.Load(config.Data, tokenizer);
+        int replicas = config.Train.Devices switch
+        {
+            [] => 1,
+            ["cuda"] => Math.Max(1, torch.cuda.is_available() ? torch.cuda.device_count() : 1),
+            var devices => devices.Count,
+        };
+        var most = new int[bins];
+        foreach (var dataset in data.Datasets)
+        {
+            var rows = new int[bins];
+            for (int r = 0; r < dataset.Count; r++) rows[BatchPlan.BinOf(dataset.RowLength(r, config.Data), config.Data.BinEdges)]++;
+            for (int b = 0; b < bins; b++) most[b] = Math.Max(most[b], rows[b] / replicas);
+        }
+        return most;
+    }
+
+    /// <summary>One probe's inputs and the per-bin searches.</summary>
+    /// <param name="rowCaps">Per bin, the largest batch the data can fill (<see cref="RowsPerBin"/>); null: no bound.</param>
+    internal sealed class Probe(RunConfig config, IReadOnlyList<ProbeBin> bins, BatchProbeOptions options, IReadOnlyList<int>? rowCaps = null)
+    {
+        public bool SubBatches { get; } = config.Train.SubBatchSize is not null || config.Train.SubBatchSizes.Count > 0;
+
+        /// <summary>Sub-batches are probed to fill <c>train.sub_batch_sizes</c>, one per bin.</summary>
+        public bool PerBin { get; } = config.Train.SubBatchSizes.Count > 0;
 
         /// <summary>The configured per-replica batch of each bin, at which sub-batches are probed.</summary>
-        public int[] FixedBatches { get; } = config.Train.SubBatchSize is not null ? BatchPlan.ReplicaBatchSizes(config.Data, RowKind.Group) : [];
+        public int[] FixedBatches { get; } = config.Train.SubBatchSize is not null || config.Train.SubBatchSizes.Count > 0
+            ? BatchPlan.ReplicaBatchSizes(config.Data, RowKind.Group) : [];
 
         int Group => config.Data.TrainGroupSize;
 
@@ -131,6 +184,34 @@ public static class BatchSizeProbe
             ? new BatchProbeRow(bin, FixedBatches[bin.Index], n, peak, seconds, evidence)
             : new BatchProbeRow(bin, n, null, peak, seconds, evidence);
 
+        /// <summary>The most rows one dataset holds in the bin per replica; no bound for sub-batches (the batch is fixed) or without data.</summary>
+        int RowCap(ProbeBin bin) => SubBatches || rowCaps is null ? int.MaxValue : rowCaps[bin.Index];
+
+        /// <summary>
+        /// The row of a bin before any search: an earlier bin's result when it has the same lengths, or, when no row of
+        /// the data falls in it, the previous bin's size (its batches never form; a larger size would not fit anyway).
+        /// </summary>
+        BatchProbeRow? Settled(ProbeBin bin, List<BatchProbeRow> rows)
+        {
+            if (bin.SameAs is int same) return rows[same] with { Bin = bin, Evidence = ProbeEvidence.SameLengths };
+            if (RowCap(bin) > 0) return null;
+            var previous = rows.LastOrDefault();
+            Log.Information("bin {Bin} {Range}: no row of the data falls in it; not probed, written as {Size}", bin.Index, bin.Range, previous?.Batch ?? 1);
+            return new BatchProbeRow(bin, previous?.Batch ?? 1, null, null, null, ProbeEvidence.NoRows);
+        }
+
+        /// <summary>The largest size a bin's search tries: max-batch, the previous bin's result and the bin's rows.</summary>
+        int BinMax(ProbeBin bin, int max, int? previous)
+        {
+            int binMax = SubBatches ? MaxFor(bin, max) : Math.Min(max, previous ?? max);
+            if (RowCap(bin) < binMax)
+            {
+                Log.Information("bin {Bin}: at most {Rows}, the most rows one dataset holds in it per replica", bin.Index, RowCap(bin));
+                binMax = RowCap(bin);
+            }
+            return binMax;
+        }
+
         M3TrainException DoesNotFit(ProbeBin bin, string limit) => new(SubBatches
             ? $"bin {bin.Index} {bin.Range} (query {bin.QueryLength}, passages {bin.PassageLength} tokens): even a sub-batch of one text at the configured batch of {FixedBatches[bin.Index]} queries does not fit within {limit}. Lower data.batch_sizes or data.passage_max_len, keep train.activation_checkpointing on, or use precision bf16 on a GPU."
             : $"bin {bin.Index} {bin.Range} (query {bin.QueryLength}, passages {bin.PassageLength} tokens): even one query with its {Group} passages does not fit within {limit}. Set train.sub_batch_size (GradCache), keep train.activation_checkpointing on, lower data.passage_max_len, or use precision bf16 on a GPU.");
@@ -141,19 +222,10 @@ public static class BatchSizeProbe
                 ?? throw new M3TrainException($"--device {deviceSpec}: the CUDA driver does not report this device's memory.");
             long limitBytes = (long)(options.MemoryFraction * gpu.TotalBytes);
             string limit = $"{options.MemoryFraction.ToString(CultureInfo.InvariantCulture)} x {BatchProbeReport.Bytes(gpu.TotalBytes)} = {BatchProbeReport.Bytes(limitBytes)} of device memory in use";
-            var command = options.TrialCommand
-                ?? throw new InvalidOperationException("Probing on CUDA runs each trial in a child process: set BatchProbeOptions.TrialCommand.");
-            string childConfig = Path.Combine(Path.GetTempPath(), $"m3train-probe-{Guid.NewGuid():N}.yaml");
-            File.WriteAllText(childConfig, ConfigWriter.ToYaml(config with { Train = config.Train with { Device = deviceSpec, Devices = [] } }));
-            try
-            {
-                var trials = new ProbeTrialProcess(command, childConfig);
-                return (Search(trials.Run, limitBytes, limit, options.MaxBatch ?? CudaMaxBatch), limitBytes, limit, $"{deviceSpec} ({gpu.Name})");
-            }
-            finally
-            {
-                File.Delete(childConfig);
-            }
+            var trials = options.TrialRunner
+                ?? throw new InvalidOperationException("Probing on CUDA runs each trial in a child process: set BatchProbeOptions.TrialRunner.");
+            var child = config with { Train = config.Train with { Device = deviceSpec, Devices = [] } };
+            return (Search(trial => trials.Run(child, trial), limitBytes, limit, options.MaxBatch ?? CudaMaxBatch), limitBytes, limit, $"{deviceSpec} ({gpu.Name})");
         }
 
         /// <summary>
@@ -167,9 +239,9 @@ public static class BatchSizeProbe
             (int Size, double Tokens)? previous = null;
             foreach (var bin in bins)
             {
-                if (bin.SameAs is int same)
+                if (Settled(bin, rows) is { } settled)
                 {
-                    rows.Add(rows[same] with { Bin = bin, Evidence = ProbeEvidence.SameLengths });
+                    rows.Add(settled);
                     continue;
                 }
                 var seen = new Dictionary<int, ProbeTrialResult>();
@@ -191,7 +263,7 @@ public static class BatchSizeProbe
                 // Longer texts never fit a larger batch, so the last bin's batch bounds this one's; sub-batches are
                 // probed at a different batch per bin, so there it bounds nothing. The first guess keeps the tokens of
                 // the last bin's step.
-                int binMax = SubBatches ? MaxFor(bin, max) : Math.Min(max, previous?.Size ?? max);
+                int binMax = BinMax(bin, max, previous?.Size);
                 int guess = previous is var (size, tokens) ? (int)(size * tokens / TokensPerUnit(bin)) : 1;
                 int n = BatchSearch.Largest(guess, binMax, Fits, SearchTolerance, growth: previous is null ? 2 : 1.25);
                 if (n == 0) throw DoesNotFit(bin, limit);
@@ -220,13 +292,13 @@ public static class BatchSizeProbe
             int? previous = null;
             foreach (var bin in bins)
             {
-                if (bin.SameAs is int same)
+                if (Settled(bin, rows) is { } settled)
                 {
-                    rows.Add(rows[same] with { Bin = bin, Evidence = ProbeEvidence.SameLengths });
+                    rows.Add(settled);
                     continue;
                 }
                 // As on CUDA: a longer bin never fits a larger batch than a shorter one.
-                int binMax = SubBatches ? MaxFor(bin, max) : Math.Min(max, previous ?? max);
+                int binMax = BinMax(bin, max, previous);
                 var measured = new SortedDictionary<int, ProbeTrialResult>();
                 ProbeTrialResult Measure(int n)
                 {
@@ -244,41 +316,48 @@ public static class BatchSizeProbe
                     if (Measure(2).PeakBytes <= limitBytes) lo = 2;
                     else hi = 2;
                 }
-                BatchProbeRow? unverified = null;
                 for (int round = 0; round < RefineRounds && hi - lo > Math.Max(1, (int)(lo * SearchTolerance)); round++)
                 {
-                    // A line through the largest size within the limit and its measured neighbour (the one over the limit,
-                    // else the next smaller): peak memory grows faster than linearly (in-batch score tensors, the sparse
-                    // head's bag of distinct ids), so a line through small sizes overshoots and is redrawn nearer the answer.
-                    int[] near = [lo, measured.ContainsKey(hi) ? hi : measured.Keys.Where(k => k < lo).Max()];
-                    var memory = Line(measured, near, r => r.PeakBytes!.Value);
-                    var time = Line(measured, near, r => r.StepSeconds!.Value);
+                    var near = Nearest(measured, lo, hi);
+                    var memory = Fit(measured, near, r => r.PeakBytes!.Value);
+                    var time = Fit(measured, near, r => r.StepSeconds!.Value);
                     int predicted = Math.Clamp(memory.LargestWithin(limitBytes, hi - 1), lo, hi - 1);
                     if (predicted == lo) break;
-                    Log.Information("bin {Bin}: peak RSS ≈ {Base} + {Slope} per {Unit} near {Size}: {Predicted} within the limit{Capped}", bin.Index,
-                        BatchProbeReport.Bytes((long)memory.Intercept), BatchProbeReport.Bytes((long)Math.Max(0, memory.Slope)),
-                        SubBatches ? "text of a sub-batch" : "query", lo, predicted, predicted == binMax ? $" (capped at {binMax})" : "");
-                    // Far from the measured sizes the line underestimates most: grow at most 4-fold per run, so that an
-                    // overshoot stays small enough not to swap.
+                    Log.Information("bin {Bin}: peak RSS ≈ {A} + {B}·n + {C}·n² for n {Unit}, fitted at {Sizes}: {Predicted} within the limit{Capped}", bin.Index,
+                        BatchProbeReport.Bytes((long)memory.A), BatchProbeReport.Bytes((long)memory.B), BatchProbeReport.Bytes((long)memory.C),
+                        SubBatches ? "sub-batch texts" : "queries", string.Join(", ", near), predicted, predicted == binMax ? $" (capped at {binMax})" : "");
+                    // Far from the measured sizes a fit errs most: grow at most 4-fold per run, so that an overshoot
+                    // stays small enough not to swap.
                     int next = Math.Min(predicted, lo * 4);
                     if (time.At(next) > options.VerifyWithinSeconds)
                     {
-                        Log.Information("bin {Bin}: {Next} is not run: its step would take about {Seconds:0} s; {Predicted} is the line's prediction",
-                            bin.Index, next, time.At(next), predicted);
-                        unverified = Row(bin, predicted, (long)memory.At(predicted), time.At(predicted), ProbeEvidence.Predicted);
+                        Log.Information("bin {Bin}: {Next} is not run (its step would take about {Seconds:0} s), so {Lo}, the largest size run within the limit, is written",
+                            bin.Index, next, time.At(next), lo);
                         break;
                     }
                     if (Measure(next).PeakBytes <= limitBytes) lo = next;
                     else hi = next;
                 }
-                var row = unverified ?? Row(bin, lo, measured[lo].PeakBytes, measured[lo].StepSeconds, lo > 2 ? ProbeEvidence.Verified : ProbeEvidence.Measured);
+                var row = Row(bin, lo, measured[lo].PeakBytes, measured[lo].StepSeconds, lo > 2 ? ProbeEvidence.Verified : ProbeEvidence.Measured);
                 previous = row.SubBatch ?? row.Batch;
                 rows.Add(row);
             }
             return (rows, limitBytes, limit, "cpu");
         }
 
-        static LinearFit Line(SortedDictionary<int, ProbeTrialResult> measured, int[] sizes, Func<ProbeTrialResult, double> y) =>
-            LinearFit.Of(sizes.Select(n => ((double)n, y(measured[n]))).ToList());
+        /// <summary>
+        /// The measured sizes to fit near the answer: the largest within the limit, the smallest over it (when one ran),
+        /// and the largest below, to three.
+        /// </summary>
+        static int[] Nearest(SortedDictionary<int, ProbeTrialResult> measured, int lo, int hi)
+        {
+            var near = new List<int> { lo };
+            if (measured.ContainsKey(hi)) near.Add(hi);
+            near.AddRange(measured.Keys.Where(k => k < lo).OrderDescending().Take(3 - near.Count));
+            return [.. near.Order()];
+        }
+
+        static QuadraticFit Fit(SortedDictionary<int, ProbeTrialResult> measured, int[] sizes, Func<ProbeTrialResult, double> y) =>
+            QuadraticFit.Of(sizes.Select(n => ((double)n, y(measured[n]))).ToList());
     }
 }

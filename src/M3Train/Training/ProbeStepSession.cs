@@ -12,9 +12,10 @@ using static TorchSharp.torch;
 namespace M3Train.Training;
 
 /// <summary>
-/// The model and optimizer of a run, set up as <see cref="Trainer"/> sets them up (device, precision, activation
-/// checkpointing, frozen parts, AdamW), running trial training steps on random token ids: forward and backward through
-/// <see cref="M3StepRunner"/>, clipping and one AdamW step, so gradients and optimizer state count as in training.
+/// The model and optimizer of a run, set up as <see cref="TrainingSetup"/> and <see cref="Trainer"/> set them up (device,
+/// precision, activation checkpointing, frozen parts, AdamW), running trial training steps on random token ids: forward
+/// and backward through <see cref="UnifiedFinetuneObjective"/>, clipping and one AdamW step, so gradients and optimizer
+/// state count as in training.
 /// Texts are exactly as long as asked, without padding, as the longest rows of a length bin are.
 /// </summary>
 public sealed class ProbeStepSession : IDisposable
@@ -42,18 +43,15 @@ public sealed class ProbeStepSession : IDisposable
             ColbertDim = config.Model.ColbertDim,
         });
         var model = _checkpoint.Model;
-        Trainer.Prepare(model, config, device);
-        Trainer.Freeze([model], config);
+        TrainingSetup.Prepare(model, config, device);
+        TrainingSetup.Freeze([model], config);
         _replicas = new ReplicaSet<M3Model>([model], [device]);
-        _loss = new M3BatchLoss(config.EffectiveLoss);
+        _loss = new M3BatchLoss(config.Loss, config.Model.Heads);
         var named = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
         _trainable = named.Select(p => p.parameter).ToList();
         _optimizer = OptimizerFactory.Create(named, config.Train);
         _random = new Random(config.Train.Seed);
     }
-
-    /// <summary>The longest text the model takes: XLM-R numbers positions from padding_idx + 1.</summary>
-    public static int ModelMaxTokens(XlmRobertaConfig model) => model.MaxPositionEmbeddings - model.PadTokenId - 1;
 
     /// <summary>One training step of <paramref name="trial"/>; returns its wall time in seconds (the batch is made before the clock starts).</summary>
     public double Step(ProbeTrial trial)
@@ -62,8 +60,8 @@ public sealed class ProbeStepSession : IDisposable
         var clock = Stopwatch.StartNew();
         using (var scope = NewDisposeScope())
         {
-            var runner = new M3StepRunner(_replicas, _loss, trial.SubBatch, _config.Train.Seed);
-            runner.Backward([batch], _microStep++, 1.0);
+            var objective = new UnifiedFinetuneObjective(_replicas, _loss, trial.SubBatch, _config.Train.Seed);
+            objective.Step([batch], new StepContext(1, _microStep++));
             GradientClipper.ClipByGlobalNorm(_trainable, _config.Train.MaxGradNorm);
             _optimizer.step();
             _optimizer.zero_grad();

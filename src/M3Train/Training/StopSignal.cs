@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Serilog;
 
 namespace M3Train.Training;
 
@@ -20,15 +21,13 @@ public sealed class StopSignal : IDisposable
                 if (_reason != null) return;
                 _reason = signal.ToString();
                 ctx.Cancel = true;
+                Log.Warning("{Signal}: stopping after the current step with a checkpoint (a second {Signal} stops at once, losing the steps since the last checkpoint)", signal, signal);
             }));
         }
     }
 
     public bool Requested => _reason != null;
     public string? Reason => _reason;
-
-    /// <summary>Asks to stop, as a signal would (used by tests and by fault handling).</summary>
-    public void Request(string reason) => _reason ??= reason;
 
     public void Dispose()
     {

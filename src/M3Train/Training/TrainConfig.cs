@@ -10,6 +10,8 @@ public enum Precision
     Auto,
     Fp32,
     Bf16,
+    /// <summary>fp16 matmuls with dynamic loss scaling (<see cref="LossScaler"/>), for GPUs without bf16 (V100, T4): FlagEmbedding's <c>--fp16</c>.</summary>
+    Fp16,
 }
 
 /// <summary>Shape of the learning-rate warmup.</summary>
@@ -23,7 +25,7 @@ public enum WarmupShape
 
 /// <summary>
 /// The <c>train:</c> section: optimizer, schedule, length of the run, precision, memory, checkpoints and logging.
-/// Defaults are the reference fine-tuning recipe's (M3-SPEC section 9).
+/// Defaults are the reference fine-tuning recipe's (docs/METHOD.md, "Schedule and defaults").
 /// </summary>
 public sealed record TrainConfig : IConfigValidatable
 {
@@ -66,14 +68,28 @@ public sealed record TrainConfig : IConfigValidatable
     /// <summary>Micro-batches whose gradients are summed before each optimizer step. Default 1.</summary>
     [Range(1, 100000)] public int GradientAccumulationSteps { get; init; } = 1;
 
-    /// <summary>auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16.</summary>
+    /// <summary>auto (bf16 on CUDA, fp32 on CPU), fp32, bf16, or fp16 (with dynamic loss scaling: <see cref="LossScaleInitial"/>, <see cref="LossScaleWindow"/>).</summary>
     public Precision Precision { get; init; } = Precision.Auto;
+
+    /// <summary>fp16 only: the loss scale the run starts from (halved at each step whose gradients overflow, at least 1). Default 65536 (2^16), as PyTorch's GradScaler.</summary>
+    [Range(1.0, 1e38)] public double LossScaleInitial { get; init; } = 65536;
+
+    /// <summary>fp16 only: steps without an overflow after which the loss scale doubles. Default 2000, as PyTorch's GradScaler.</summary>
+    [Range(1, int.MaxValue)] public int LossScaleWindow { get; init; } = 2000;
 
     /// <summary>Recompute each encoder layer in the backward pass instead of keeping its activations. Default true.</summary>
     public bool ActivationCheckpointing { get; init; } = true;
 
     /// <summary>GradCache sub-batch size in texts (null: encode the whole batch at once). Memory is bounded by one sub-batch.</summary>
     [Range(1, int.MaxValue)] public int? SubBatchSize { get; init; }
+
+    /// <summary>
+    /// GradCache sub-batch size per length bin (one entry per bin of <c>data.bin_edges</c>; 0: that bin's batch in one
+    /// pass), in place of <see cref="SubBatchSize"/>: short bins need none, long ones small ones (8 queries x 8 passages
+    /// x 8192 tokens fit only a few texts at a time). Each sub-batch is a slice of its batch, padded as the batch is.
+    /// <c>m3train probe-batch</c> fills them in. Default: none.
+    /// </summary>
+    public List<int> SubBatchSizes { get; init; } = [];
 
     /// <summary>Train only the heads (the reference's <c>fix_encoder</c>). Same as <c>freeze: [encoder]</c>.</summary>
     public bool FixEncoder { get; init; }
@@ -89,6 +105,12 @@ public sealed record TrainConfig : IConfigValidatable
 
     /// <summary>Data-parallel replicas, one per device (e.g. [cuda:0, cuda:1]); empty: one replica on <see cref="Device"/>.</summary>
     public List<string> Devices { get; init; } = [];
+
+    /// <summary>
+    /// CPU threads per libtorch operator (intra-op). Null: the cores less one for libtorch's inter-op pool and one per
+    /// data loader (one per replica), at least 1, so the process never asks for more threads than there are cores.
+    /// </summary>
+    [Range(1, 4096)] public int? Threads { get; init; }
 
     /// <summary>Log metrics every this many optimizer steps. Default 10.</summary>
     [Range(1, int.MaxValue)] public int LogEvery { get; init; } = 10;
@@ -108,14 +130,40 @@ public sealed record TrainConfig : IConfigValidatable
     /// <summary>How many logged steps in a row <see cref="SparseZeroWarning"/> must be reached before the warning. Default 3.</summary>
     [Range(1, 10000)] public int SparseZeroWindow { get; init; } = 3;
 
+    /// <summary>
+    /// Warn when a logged step's mean dense score of positives is less than this above that of negatives while the
+    /// negatives score at least 0.95 (all CLS embeddings alike: a collapsed dense head; see <see cref="DenseCollapseWindow"/>). Default 0.02.
+    /// </summary>
+    [Range(0.0, 2.0)] public double DenseCollapseGap { get; init; } = 0.02;
+
+    /// <summary>How many logged steps in a row the dense head must look collapsed (<see cref="DenseCollapseGap"/>) before the warning. Default 3.</summary>
+    [Range(1, 10000)] public int DenseCollapseWindow { get; init; } = 3;
+
     /// <summary>Write TensorBoard event files into the run folder. Default true.</summary>
     public bool Tensorboard { get; init; } = true;
+
+    /// <summary>Retrieval evaluation on a BEIR set during training (off unless a set is given).</summary>
+    public TrainEvalConfig Eval { get; init; } = new();
+
+    /// <summary>Keep the model of the best evaluation by a named figure in OUTPUT/best (off unless a metric is given).</summary>
+    public SaveBestConfig SaveBest { get; init; } = new();
 
     public IEnumerable<(string Key, string Message)> Validate()
     {
         string[] parts = ["encoder", "sparse", "colbert"];
         foreach (var f in Freeze.Where(f => !parts.Contains(f)))
             yield return ("freeze", $"'{f}' is not one of {string.Join(", ", parts)}.");
+        if (SubBatchSizes.Count > 0 && SubBatchSize is not null)
+            yield return ("sub_batch_sizes", "set either sub_batch_size (every bin) or sub_batch_sizes (per bin), not both.");
+        if (SubBatchSizes.Any(s => s < 0))
+            yield return ("sub_batch_sizes", $"[{string.Join(", ", SubBatchSizes)}]: sizes are texts per sub-batch, at least 1 (0: no sub-batches in that bin).");
+        if (SaveBest.Metric is { } metric)
+        {
+            if (!Eval.Enabled)
+                yield return ("save_best.metric", $"'{metric}' comes from evaluations during training: set train.eval.beir (or its three files) too.");
+            else if (!TrainingEvaluator.FigureNames(Eval).Contains(metric))
+                yield return ("save_best.metric", $"'{metric}' is not a figure train.eval writes; it writes {string.Join(", ", TrainingEvaluator.FigureNames(Eval))}.");
+        }
     }
 
     /// <summary>Freeze set after folding <see cref="FixEncoder"/> in.</summary>

@@ -1,11 +1,7 @@
 using System.Diagnostics;
-using M3Train.Checkpoints;
-using M3Train.Config;
 using M3Train.Data;
 using M3Train.DataParallel;
-using M3Train.Model;
 using M3Train.Runtime;
-using M3Train.Text;
 using Serilog;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -13,255 +9,117 @@ using static TorchSharp.torch;
 
 namespace M3Train.Training;
 
-/// <summary>How a <see cref="Trainer"/> run is started.</summary>
-public sealed record TrainerOptions
-{
-    /// <summary><c>--resume</c>: null starts fresh; "latest" or a checkpoint folder continues it.</summary>
-    public string? Resume { get; init; }
-
-    /// <summary>Recipe name for logs and the summary (finetune, pretrain-retromae, ...).</summary>
-    public string Recipe { get; init; } = "finetune";
-
-    /// <summary>Load the masked-LM head with the model (RetroMAE needs it).</summary>
-    public bool WithLmHead { get; init; }
-
-    /// <summary>Test seam: a micro-step whose loss is replaced by NaN (fault-handling tests).</summary>
-    public Func<long, bool>? InjectNonFiniteLoss { get; init; }
-
-    /// <summary>Test seam: replica r fails at a micro-step (fault-handling tests).</summary>
-    public Func<int, long, bool>? InjectReplicaFailure { get; init; }
-}
-
-/// <summary>What a finished (or stopped) run reports; the losses are means over the first and last tenth of the steps this invocation ran.</summary>
-public sealed record TrainerResult(int Steps, int TotalSteps, long SkippedSteps, double FirstLoss, double LastLoss,
-    string OutputDirectory, string? FinalModel, bool Stopped);
-
 /// <summary>
-/// The training loop shared by every recipe: replicas on the configured devices, the seed-synchronized data
-/// loaders, AdamW with warmup/decay, gradient accumulation, clipping, checkpoints every N steps (HF folder +
+/// The training loop shared by every recipe, over what <see cref="TrainingSetup"/> prepared and the recipe's
+/// objective: AdamW with warmup/decay, gradient accumulation, clipping, checkpoints every N steps (HF folder +
 /// optimizer + trainer state, atomic, last K kept), exact resume, metrics.jsonl / TensorBoard / progress,
-/// non-finite losses skipped and counted, SIGINT/SIGTERM saving a checkpoint before exiting.
+/// non-finite losses skipped and counted, SIGINT/SIGTERM saving a checkpoint before exiting. It knows nothing of
+/// what the objective computes: it logs the loss and whatever metrics the objective returns under their names.
 /// <code>
-/// setup: config → devices → model replicas (checkpoint or resume) → freeze → data → optimizer → resume state
-/// loop:  for step: lr(step); accumulate micro-batches (objective.Backward); reduce grads; clip; check finite;
-///        AdamW step; broadcast weights; log; checkpoint
-/// end:   checkpoint + OUTPUT/final (HF/FlagEmbedding-loadable)
+/// for step: lr(step)
+///   1. for each micro-batch: next batch of every replica → objective.Step (forward, backward; loss and metrics)
+///   2. update: reduce gradients over replicas → clip → finite check → AdamW → broadcast weights
+///   3. log (metrics.jsonl, TensorBoard, progress) → checkpoint every train.save_every steps
+/// end: checkpoint + OUTPUT/final (HF/FlagEmbedding-loadable)
 /// </code>
 /// </summary>
 public sealed class Trainer : IDisposable
 {
-    RunConfig _config;
-    readonly TrainerOptions _options;
-    readonly string _output;
-    readonly CheckpointManager _checkpoints;
-    readonly List<TrainDataLoader> _loaders = [];
-    readonly TrainData _data;
+    readonly TrainingSetup _setup;
+    readonly ITrainingObjective _objective;
+    readonly IReadOnlyList<IReplicaGroup<nn.Module>> _groups;
+    readonly List<Parameter> _trainable;
     readonly AdamW _optimizer;
-    readonly List<(string Name, Parameter Param)> _trainable;
-    readonly LrSchedule _schedule;
-    readonly string _modelSource;
-    readonly CheckpointLayout _layout;
-    readonly List<M3Checkpoint> _loaded = [];
+    readonly LossScaler? _scaler;
+    readonly TrainingEvaluator? _evaluator;
     TrainerState _state;
 
-    public ReplicaSet<M3Model> Replicas { get; }
-    public XlmrTokenizer Tokenizer { get; }
-    public ITrainingObjective Objective { get; }
-    public RunConfig Config => _config;
-    public int TotalSteps => _schedule.TotalSteps;
-
-    public Trainer(RunConfig config, TrainerOptions options, Func<Trainer, ITrainingObjective> objective)
+    /// <summary>Builds the optimizer over the model's and the objective's trainable parameters, and restores both on resume.</summary>
+    public Trainer(TrainingSetup setup, ITrainingObjective objective)
     {
-        _config = config;
-        _options = options;
-        _output = Path.GetFullPath(config.OutputDir);
-        _checkpoints = new CheckpointManager(_output, config.Train.KeepLast);
-        string? resumeDir = options.Resume is null ? null : _checkpoints.ResolveResume(options.Resume);
-        _state = resumeDir is null ? new TrainerState() : TrainerState.Load(resumeDir);
-        if (resumeDir is null && Directory.Exists(_checkpoints.Root) && _checkpoints.List().Count > 0)
-            throw new M3TrainException($"{_output} already holds checkpoints of a run: pass --resume latest to continue it, or choose another output_dir.");
-
-        TrainingPreflight.CreateOutputDirectory(_output);
-        RunLogging.Configure(_output);
-        File.WriteAllText(Path.Combine(_output, "config.yaml"), ConfigWriter.ToYaml(config));
-        Log.Information("m3train {Recipe}: resolved config\n{Config}", options.Recipe, ConfigWriter.ToYaml(config));
-        if (BuildInfo.TorchSharpPatchWarning() is { } unpatched) Log.Warning("{Warning}", unpatched);
-
-        var devices = ResolveDevices(config.Train);
-        _modelSource = resumeDir ?? config.Model.Path;
-        if (resumeDir is not null)
+        _setup = setup;
+        _objective = objective;
+        _state = setup.State;
+        _groups = [setup.Replicas, .. objective.Modules.Select(m => m.Replicas)];
+        var named = setup.Replicas.Master.named_parameters().Select(p => (p.name, p.parameter))
+            .Concat(objective.Modules.SelectMany(m => m.Replicas.Master.named_parameters().Select(p => (m.ParameterPrefix + p.name, p.parameter))))
+            .Where(p => p.parameter.requires_grad).ToList();
+        _trainable = named.Select(p => p.parameter).ToList();
+        _optimizer = OptimizerFactory.Create(named, setup.Config.Train);
+        if (setup.Replicas.Master.Precision == Model.ComputePrecision.Float16)
+            _scaler = new LossScaler(setup.Config.Train.LossScaleInitial, setup.Config.Train.LossScaleWindow, _state.LossScaler);
+        _evaluator = TrainingEvaluator.Create(setup);
+        if (setup.ResumeFrom is { } resume)
         {
-            Log.Information("Resuming from {Checkpoint} at step {Step}", resumeDir, _state.Step);
-            CheckpointManager.WarnConfigChanges(resumeDir, config);
-        }
-        torch.manual_seed(config.Train.Seed);
-        var replicas = new List<M3Model>();
-        foreach (var device in devices)
-        {
-            // Heads missing from the checkpoint are initialized from the run seed, identically on every replica.
-            torch.manual_seed(config.Train.Seed);
-            var checkpoint = M3Checkpoint.Load(_modelSource, new M3CheckpointLoadOptions
+            CheckpointManager.LoadOptimizer(_optimizer, resume);
+            foreach (var module in objective.Modules)
             {
-                AllowMissing = config.Model.AllowMissingKeys,
-                AllowUnexpected = config.Model.AllowUnexpectedKeys,
-                ColbertDim = config.Model.ColbertDim,
-                WithLmHead = options.WithLmHead,
-                RequireHeads = resumeDir is not null,
-            });
-            _loaded.Add(checkpoint);
-            var model = checkpoint.Model;
-            Prepare(model, config, device);
-            replicas.Add(model);
-        }
-        _layout = _loaded[0].Layout;
-        Freeze(replicas, config);
-        Replicas = new ReplicaSet<M3Model>(replicas, devices);
-        Log.Information("Model {Source}: {Params:N0} parameters, {Trainable:N0} trainable, {Replicas} replica(s) on {Devices}, {Precision}, checkpointing {Ckpt}",
-            _modelSource, replicas[0].parameters().Sum(p => p.numel()), replicas[0].parameters().Where(p => p.requires_grad).Sum(p => p.numel()),
-            devices.Count, string.Join(", ", devices.Select(d => d.ToString())), replicas[0].Precision, config.Train.ActivationCheckpointing);
-
-        Tokenizer = TrainingPreflight.Check(config, _loaded[0]);
-        if (resumeDir is not null && _state.WorldSize != devices.Count)
-            _config = config = config with { Data = KeepGlobalBatch(config.Data, _state.WorldSize, devices.Count) };
-        _data = TrainData.Load(config.Data, Tokenizer);
-        for (int r = 0; r < devices.Count; r++)
-            _loaders.Add(new TrainDataLoader(_data, Tokenizer, config.Train.Seed, devices.Count, r, config.Train.SubBatchSize, _state.Loader));
-
-        int accumulation = config.Train.GradientAccumulationSteps;
-        int total = _state.ResolveTotalSteps(config.Train.MaxSteps ?? Math.Max(1, config.Train.Epochs * _loaders[0].StepsPerEpoch / accumulation));
-        _schedule = LrSchedule.FromConfig(config.Train, total);
-
-        Objective = objective(this);
-        _trainable = Replicas.Master.named_parameters().Concat(Objective.ExtraParameters).Where(p => p.Item2.requires_grad).ToList();
-        _optimizer = OptimizerFactory.Create(_trainable, config.Train);
-        if (resumeDir is not null)
-        {
-            CheckpointManager.LoadOptimizer(_optimizer, resumeDir);
-            Objective.Load(resumeDir);
-        }
-        Log.Information("Training {Total} steps ({PerEpoch} batches per epoch, accumulation {Acc}), warmup {Warmup} steps, peak lr {Lr}",
-            total, _loaders[0].StepsPerEpoch, accumulation, _schedule.WarmupSteps, config.Train.Lr);
-    }
-
-    /// <summary>
-    /// Per-replica batch sizes that keep the checkpointed run's global batch on another number of replicas, so the
-    /// batch plan (and the position in it) stays the same.
-    /// </summary>
-    static DataConfig KeepGlobalBatch(DataConfig data, int before, int now)
-    {
-        if (data.TokensPerBatch is int budget)
-        {
-            if (budget * (long)before % now != 0)
-                throw new M3TrainException($"resuming a {before}-replica run on {now}: data.tokens_per_batch {budget} x {before} does not split into {now} equal slices.");
-            int scaled = (int)(budget * (long)before / now);
-            Log.Warning("Resuming a {Before}-replica run on {Now} replicas: global batch kept, data.tokens_per_batch per replica {Old} -> {New}", before, now, budget, scaled);
-            return data with { TokensPerBatch = scaled };
-        }
-        var sizes = data.BatchSizes.Select(s => s * before).ToList();
-        if (sizes.Any(s => s % now != 0))
-            throw new M3TrainException($"resuming a {before}-replica run on {now}: global batch sizes {string.Join(", ", sizes)} do not split into {now} equal slices; resume on a device count that divides them.");
-        var perReplica = sizes.Select(s => s / now).ToList();
-        Log.Warning("Resuming a {Before}-replica run on {Now} replicas: global batch kept, per-replica data.batch_sizes [{Old}] -> [{New}]",
-            before, now, string.Join(", ", data.BatchSizes), string.Join(", ", perReplica));
-        return data with { BatchSizes = perReplica };
-    }
-
-    static List<Device> ResolveDevices(TrainConfig train)
-    {
-        if (train.Devices.Count == 0) return [TorchDevices.Resolve(train.Device)];
-        if (train.Devices is ["cuda"])
-        {
-            int n = torch.cuda.is_available() ? torch.cuda.device_count() : 0;
-            if (n == 0) TorchDevices.Resolve("cuda");
-            return Enumerable.Range(0, n).Select(i => torch.device(DeviceType.CUDA, i)).ToList();
-        }
-        return train.Devices.Select(TorchDevices.Resolve).ToList();
-    }
-
-    /// <summary>Moves a loaded model to its device and sets it up for training as the config says (shared with <see cref="BatchSizeProbe"/>).</summary>
-    internal static void Prepare(M3Model model, RunConfig config, Device device)
-    {
-        model.to(device);
-        model.Precision = ResolvePrecision(config.Train.Precision, device);
-        model.GradientCheckpointing = config.Train.ActivationCheckpointing;
-        model.NormalizeEmbeddings = config.Model.NormalizeEmbeddings;
-        model.train();
-    }
-
-    static ComputePrecision ResolvePrecision(Precision p, Device device) => p switch
-    {
-        Precision.Bf16 => ComputePrecision.BFloat16,
-        Precision.Fp32 => ComputePrecision.Float32,
-        _ => device.type == DeviceType.CUDA ? ComputePrecision.BFloat16 : ComputePrecision.Float32,
-    };
-
-    internal static void Freeze(IEnumerable<M3Model> replicas, RunConfig config)
-    {
-        var frozen = config.Train.FrozenParts();
-        var heads = config.Model.Heads;
-        foreach (var model in replicas)
-        {
-            if (frozen.Contains("encoder"))
-                foreach (var p in model.Encoder.parameters()) p.requires_grad_(false);
-            // A head that is not trained keeps its weights bit for bit (and is still saved).
-            if (frozen.Contains("sparse") || !heads.Contains(Losses.M3Head.Sparse))
-                foreach (var p in model.SparseHead.parameters()) p.requires_grad_(false);
-            if (frozen.Contains("colbert") || !heads.Contains(Losses.M3Head.Colbert))
-                foreach (var p in model.ColbertHead.parameters()) p.requires_grad_(false);
-            if (model.LmHead is { } lm && frozen.Contains("encoder"))
-                foreach (var p in lm.parameters()) p.requires_grad_(false);
+                module.Load(Path.Combine(resume, module.FileName));
+                module.Replicas.BroadcastWeights();
+            }
         }
     }
 
     /// <summary>Runs to the end of the schedule (or to a stop request) and saves the final model.</summary>
     public TrainerResult Run()
     {
-        var train = _config.Train;
+        var train = _setup.Config.Train;
+        var schedule = _setup.Schedule;
+        int accumulation = train.GradientAccumulationSteps;
         using var stop = new StopSignal();
-        using var metrics = new MetricsLog(_output, train.Tensorboard, _options.Resume is null ? -1 : _state.Step);
-        using var progress = new ProgressDisplay(_options.Recipe, _schedule.TotalSteps);
+        using var metrics = new MetricsLog(_setup.Output, train.Tensorboard, _setup.ResumeFrom is null ? -1 : _state.Step);
+        using var progress = new ProgressTask(_setup.Options.Recipe, schedule.TotalSteps);
         var clock = Stopwatch.StartNew();
         var history = new List<float>();
-        IEnumerable<(string, double)> shownParts = [];
-        var zeroShares = new Queue<double>();
-        string? sparseAlarm = null;
+        IReadOnlyList<(string, double)> shownParts = [];
+        string? alarm = null;
         int badInARow = 0;
         var window = new MetricWindow();
-        var trainableParams = _trainable.Select(p => p.Param).ToList();
 
-        while (_state.Step < _schedule.TotalSteps)
+        while (_state.Step < schedule.TotalSteps)
         {
             if (stop.Requested)
             {
                 Log.Warning("{Reason}: saving a checkpoint at step {Step} and stopping", stop.Reason, _state.Step);
-                SaveCheckpoint();
-                return Result(history, stopped: true, finalModel: null);
+                break;
             }
             if (train.StopAfter is int limit && _state.Step >= limit) break;
 
-            double lr = _schedule.At(_state.Step);
+            int step = _state.Step + 1;
+            double lr = schedule.At(_state.Step);
             OptimizerFactory.SetLr(_optimizer, lr);
             using var scope = NewDisposeScope();
-            var sums = new Dictionary<string, Tensor>();
+            bool logStep = step % train.LogEvery == 0 || step == schedule.TotalSteps;
+
+            // 1. Forward and backward of each micro-batch; gradients accumulate.
+            Tensor? lossSum = null;
+            var means = new Dictionary<string, Tensor>();
+            var figures = new Dictionary<string, double>();
             long tokens = 0;
-            var batchesOfStep = new List<IReadOnlyList<TrainBatch>>();
-            bool logStep = (_state.Step + 1) % train.LogEvery == 0 || _state.Step + 1 == _schedule.TotalSteps;
-            for (int micro = 0; micro < train.GradientAccumulationSteps; micro++)
+            for (int m = 0; m < accumulation; m++)
             {
-                if (logStep && micro == train.GradientAccumulationSteps - 1) Objective.RequestHealth();
-                var batches = _loaders.Select(l => l.Next()).ToList();
-                batchesOfStep.Add(batches);
+                var batches = _setup.Loaders.Select(l => l.Next()).ToList();
                 tokens += batches.Sum(Tokens);
-                var parts = RunObjective(batches, _state.MicroStep);
-                if (_options.InjectNonFiniteLoss?.Invoke(_state.MicroStep) == true)
-                    parts = new Dictionary<string, Tensor>(parts) { ["loss"] = parts["loss"] * float.NaN };
-                foreach (var (k, v) in parts)
-                    sums[k] = sums.TryGetValue(k, out var s) ? s + v : v.clone();
+                var context = new StepContext(step, _state.MicroStep, (_scaler?.Scale ?? 1.0) / accumulation, Measure: logStep && m == accumulation - 1);
+                var micro = RunObjective(batches, context);
+                lossSum = lossSum is null ? micro.Loss.clone() : lossSum + micro.Loss;
+                foreach (var (k, v) in micro.Means)
+                    means[k] = means.TryGetValue(k, out var s) ? s + v : v.clone();
+                foreach (var (k, v) in micro.Figures)
+                    figures[k] = figures.GetValueOrDefault(k) + v;
+                alarm = micro.Alarm;
                 _state = _state with { MicroStep = _state.MicroStep + 1 };
             }
-            var update = StepUpdate.Apply(Replicas, Objective, _optimizer, trainableParams, train.MaxGradNorm,
-                sums["loss"] / train.GradientAccumulationSteps);
+
+            // 2. The update, skipped when the loss or the gradient is not finite.
+            var update = StepUpdate.Apply(_groups, _optimizer, _trainable, train.MaxGradNorm, lossSum! / accumulation, _scaler);
             float lossValue = update.Loss, normValue = update.GradNorm;
+            if (update.Overflow)
+            {
+                _state = _state with { LossScaler = _scaler!.State };
+                Log.Information("Step {Step}: fp16 gradients overflowed; update skipped, loss scale lowered to {Scale} ({Total} such steps)", step, _scaler.Scale, _scaler.OverflowSteps);
+                continue;
+            }
             if (!update.Applied)
             {
                 badInARow++;
@@ -272,93 +130,76 @@ public sealed class Trainer : IDisposable
                 {
                     SaveCheckpoint();
                     throw new M3TrainException(
-                        $"{badInARow} non-finite losses in a row at step {_state.Step}: stopped. The last good weights are saved in {_checkpoints.Latest()}. " +
+                        $"{badInARow} non-finite losses in a row at step {_state.Step}: stopped. The last good weights are saved in {_setup.Checkpoints.Latest()}. " +
                         "Lower train.lr, check the data for empty or degenerate texts, or use precision fp32.");
                 }
                 continue;
             }
             badInARow = 0;
 
-            int step = _state.Step + 1;
             _state = _state with
             {
                 Step = step,
-                TotalSteps = _schedule.TotalSteps,
-                Loader = _loaders[0].Position,
-                WorldSize = _loaders.Count,
+                TotalSteps = schedule.TotalSteps,
+                Loader = _setup.Loaders[0].Position,
+                WorldSize = _setup.Replicas.WorldSize,
                 TokensSeen = _state.TokensSeen + tokens,
                 TrainSeconds = _state.TrainSeconds + clock.Elapsed.TotalSeconds,
+                LossScaler = _scaler?.State,
             };
             clock.Restart();
             history.Add(lossValue);
             window.Add(lossValue, tokens);
 
-            if (step % train.LogEvery == 0 || step == _schedule.TotalSteps)
+            // 3. Log and checkpoint.
+            if (logStep)
             {
-                var values = sums.ToDictionary(kv => kv.Key, kv => (double)(kv.Value / train.GradientAccumulationSteps).cpu().item<float>());
+                var values = new Dictionary<string, double> { ["loss"] = (lossSum! / accumulation).cpu().item<float>() };
+                foreach (var (k, v) in means) values[k] = (v / accumulation).cpu().item<float>();
+                foreach (var (k, v) in figures) values[k] = v;
                 values["lr"] = lr;
                 values["grad_norm"] = normValue;
                 values["tokens_per_s"] = window.TokensPerSecond;
-                values["masked_negatives"] = batchesOfStep.Sum(b => b[0].Passages is null ? 0 : M3BatchLoss.MaskedColumns(b));
                 values["skipped_steps"] = _state.SkippedSteps;
-                foreach (var (k, v) in Objective.TakeHealth()) values[k] = v;
-                sparseAlarm = SparseZeroAlarm(values, zeroShares, step) ?? (zeroShares.Count == 0 ? null : sparseAlarm);
+                if (_scaler is not null)
+                {
+                    values["loss_scale"] = _scaler.Scale;
+                    values["fp16_overflow_steps"] = _scaler.OverflowSteps;
+                }
                 metrics.Write(step, values);
-                shownParts = values.Where(kv => kv.Key.StartsWith("loss_", StringComparison.Ordinal))
-                    .Select(kv => (kv.Key[5..], kv.Value)).ToList();
+                shownParts = [($"step {step} loss", values["loss"]), .. values.Where(kv => kv.Key.StartsWith("loss_", StringComparison.Ordinal))
+                    .Select(kv => (kv.Key[5..], kv.Value))];
                 Log.Information("step {Step}/{Total} loss {Loss:F4} lr {Lr:E2} grad_norm {Norm:F3} {Tps:F0} tokens/s",
-                    step, _schedule.TotalSteps, values["loss"], lr, normValue, window.TokensPerSecond);
+                    step, schedule.TotalSteps, values["loss"], lr, normValue, window.TokensPerSecond);
             }
-            progress.Update(step, [("loss", window.MeanLoss), .. shownParts, ("lr", lr), ("tok/s", window.TokensPerSecond)], sparseAlarm);
-            if (train.SaveEvery > 0 && step % train.SaveEvery == 0 && step < _schedule.TotalSteps) SaveCheckpoint();
+            progress.Update(step, [("mean loss", window.MeanLoss), ("lr", lr), ("tok/s", window.TokensPerSecond), .. shownParts], alarm);
+            if (_evaluator?.Due(step, schedule.TotalSteps) == true) metrics.Write(step, _evaluator.Evaluate(step));
+            if (train.SaveEvery > 0 && step % train.SaveEvery == 0 && step < schedule.TotalSteps) SaveCheckpoint();
         }
 
         SaveCheckpoint();
-        bool finished = _state.Step >= _schedule.TotalSteps;
+        bool finished = _state.Step >= schedule.TotalSteps;
         string? final = null;
         if (finished)
         {
-            final = Path.Combine(_output, "final");
+            final = Path.Combine(_setup.Output, "final");
             using var scope = NewDisposeScope();
-            SaveModel(final);
-            Objective.Save(final);
+            _setup.SaveModel(final);
+            foreach (var module in _objective.Modules) module.Save(Path.Combine(final, module.FileName));
         }
         var result = Result(history, stopped: !finished, final);
-        Log.Information("Done: {Steps}/{Total} steps, mean loss {First:F4} over the first tenth of this session's steps → {Last:F4} over the last tenth, {Skipped} skipped, {Tokens:N0} tokens in {Seconds:F1} s. {Where}",
-            _state.Step, _schedule.TotalSteps, result.FirstLoss, result.LastLoss, _state.SkippedSteps, _state.TokensSeen, _state.TrainSeconds,
-            final is null ? $"Resume with --resume latest (checkpoint {_checkpoints.Latest()})." : $"Model: {final}");
+        Log.Information("Done: {Steps}/{Total} steps, mean loss {First:F4} over the first tenth of this session's steps → {Last:F4} over the last tenth, {Skipped} skipped, {Tokens:N0} tokens in {Seconds:F1} s. {Evaluation:l}{Where}",
+            _state.Step, schedule.TotalSteps, result.FirstLoss, result.LastLoss, _state.SkippedSteps, _state.TokensSeen, _state.TrainSeconds,
+            _evaluator?.Summary() is { } evaluation ? evaluation + " " : "",
+            final is null ? $"Resume with --resume latest (checkpoint {_setup.Checkpoints.Latest()})." : $"Model: {final}");
         return result;
     }
 
-    /// <summary>
-    /// Warns when the share of texts whose sparse vector is all zero stays at or above
-    /// <c>train.sparse_zero_warning</c> for <c>train.sparse_zero_window</c> logged steps in a row while the sparse
-    /// head trains (the reference's best-known failure of unified fine-tuning). Returns the alarm text, or null.
-    /// </summary>
-    string? SparseZeroAlarm(IReadOnlyDictionary<string, double> values, Queue<double> recent, int step)
-    {
-        var train = _config.Train;
-        if (!values.TryGetValue("sparse_zero_share", out double share) || !_config.Model.Heads.Contains(Losses.M3Head.Sparse)) return null;
-        recent.Enqueue(share);
-        while (recent.Count > train.SparseZeroWindow) recent.Dequeue();
-        if (recent.Count < train.SparseZeroWindow || recent.Any(s => s < train.SparseZeroWarning))
-        {
-            if (share < train.SparseZeroWarning) recent.Clear();
-            return null;
-        }
-        string alarm = $"sparse all-zero {share:P0}";
-        Log.Warning("Step {Step}: {Share:P0} of texts have an all-zero sparse vector, at or above {Threshold:P0} for the last {Window} logged steps: " +
-                    "the sparse head is collapsing. Consider a lower train.lr, a larger loss.sparse_loss_weight, or loss.use_self_distill.",
-            step, share, train.SparseZeroWarning, train.SparseZeroWindow);
-        recent.Clear();
-        return alarm;
-    }
-
-    IReadOnlyDictionary<string, Tensor> RunObjective(IReadOnlyList<TrainBatch> batches, long microStep)
+    ObjectiveStep RunObjective(IReadOnlyList<TrainBatch> batches, StepContext context)
     {
         try
         {
-            return Objective.Backward(batches, microStep, 1.0 / _config.Train.GradientAccumulationSteps);
+            return _objective.Step(batches, context);
         }
         catch (Exception e) when (IsOutOfMemory(e))
         {
@@ -385,39 +226,30 @@ public sealed class Trainer : IDisposable
         int n = Math.Max(1, history.Count / 10);
         double first = history.Count == 0 ? double.NaN : history.Take(n).Average();
         double last = history.Count == 0 ? double.NaN : history.Skip(history.Count - n).Average();
-        return new(_state.Step, _schedule.TotalSteps, _state.SkippedSteps, first, last, _output, finalModel, stopped);
+        return new(_state.Step, _setup.Schedule.TotalSteps, _state.SkippedSteps, first, last, _setup.Output, finalModel, stopped);
     }
-
-    void SaveModel(string directory) =>
-        M3CheckpointWriter.Save(Replicas.Master, directory, _layout, _loaded[0].Directory);
 
     void SaveCheckpoint()
     {
         // Temporaries of the save live in a scope: outside one they are left to finalizers, which can free a tensor
         // while libtorch still writes it (seen as a segfault in the save after the last step).
         using var scope = NewDisposeScope();
-        if (!Replicas.WeightsIdentical())
+        if (!_groups.All(g => g.WeightsIdentical()))
             throw new M3TrainException($"step {_state.Step}: the replicas' weights diverged; not saving a checkpoint from an inconsistent state.");
-        string path = _checkpoints.Save(_state.Step, dir =>
+        string path = _setup.Checkpoints.Save(_state.Step, dir =>
         {
-            SaveModel(dir);
+            _setup.SaveModel(dir);
             _optimizer.save_state_dict(Path.Combine(dir, "optimizer.bin"));
-            Objective.Save(dir);
-            (_state with { Loader = _loaders[0].Position, WorldSize = _loaders.Count }).Save(dir);
-            File.Copy(Path.Combine(_output, "config.yaml"), Path.Combine(dir, "config.yaml"), overwrite: true);
+            foreach (var module in _objective.Modules) module.Save(Path.Combine(dir, module.FileName));
+            (_state with { Loader = _setup.Loaders[0].Position, WorldSize = _setup.Replicas.WorldSize }).Save(dir);
+            File.Copy(Path.Combine(_setup.Output, "config.yaml"), Path.Combine(dir, "config.yaml"), overwrite: true);
         });
         Log.Information("Checkpoint {Path}", path);
     }
 
-    public void Dispose()
-    {
-        foreach (var l in _loaders) l.Dispose();
-        _data.Dispose();
-        _optimizer.Dispose();
-        foreach (var c in _loaded) c.Dispose();
-    }
+    public void Dispose() => _optimizer.Dispose();
 
-    /// <summary>Loss and throughput over the steps since the last log line.</summary>
+    /// <summary>Loss and throughput over this invocation's steps (the progress line's mean loss).</summary>
     sealed class MetricWindow
     {
         readonly Stopwatch _clock = Stopwatch.StartNew();

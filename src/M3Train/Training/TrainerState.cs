@@ -9,6 +9,8 @@ public sealed record TrainerState
 {
     public const string FileName = "trainer_state.json";
 
+    /// <summary>The stage of a staged run the checkpoint belongs to ("2/3 heads-warmup"); null for a run without stages.</summary>
+    public string? Stage { get; init; }
     /// <summary>Optimizer steps done.</summary>
     public int Step { get; init; }
     /// <summary>Micro-batches done (drives self-distillation's start step and dropout seeds).</summary>
@@ -21,6 +23,8 @@ public sealed record TrainerState
     /// <summary>Queries per global batch of the first bin, to keep the global batch when the device count changes.</summary>
     public int[]? GlobalBatchSizes { get; init; }
     public long SkippedSteps { get; init; }
+    /// <summary>fp16's loss scaler (null in other precisions).</summary>
+    public LossScalerState? LossScaler { get; init; }
     public long TokensSeen { get; init; }
     public double TrainSeconds { get; init; }
 
@@ -69,6 +73,8 @@ public sealed record TrainerState
         if (TotalSteps < Step) return $"step {Step} is past total_steps {TotalSteps}";
         if (WorldSize < 1) return $"world_size {WorldSize}";
         if (Step > 0 && Loader is null) return "no loader position";
+        if (LossScaler is { } s && !(double.IsFinite(s.Scale) && s.Scale >= Training.LossScaler.MinScale && s.StepsSinceOverflow >= 0 && s.OverflowSteps >= 0))
+            return $"loss_scaler {s}";
         return null;
     }
 

@@ -24,6 +24,15 @@ internal sealed class LogCapture : ILogEventSink, IDisposable
         }
     }
 
+    /// <summary>Every event's rendered message, in order.</summary>
+    public IReadOnlyList<string> Messages
+    {
+        get
+        {
+            lock (_events) return _events.Select(e => e.RenderMessage()).ToList();
+        }
+    }
+
     public void Emit(LogEvent logEvent)
     {
         lock (_events) _events.Add(logEvent);

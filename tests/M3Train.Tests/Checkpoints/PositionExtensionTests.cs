@@ -56,14 +56,14 @@ public sealed class PositionExtensionTests
         var a = original.Model.Encode(ids, mask);
         var b = extended.Model.Encode(ids, mask);
         Assert.True(a.Dense.equal(b.Dense).all().item<bool>());
-        Assert.True(a.TokenWeights.equal(b.TokenWeights).all().item<bool>());
-        Assert.True(a.ColbertVectors.equal(b.ColbertVectors).all().item<bool>());
+        Assert.True(a.TokenWeights!.equal(b.TokenWeights!).all().item<bool>());
+        Assert.True(a.ColbertVectors!.equal(b.ColbertVectors!).all().item<bool>());
 
         // The longer table is used: a text past the old 128-token limit encodes without error.
         using var longIds = full([1, 600], 7L, dtype: ScalarType.Int64);
         longIds[0, 0] = tensor(0L);
         using var longMask = ones(1, 600, dtype: ScalarType.Int64);
-        Assert.Equal([1, 600, 32], extended.Model.Encoder.Forward(longIds, longMask).shape);
+        Assert.Equal([1, 600, 32], extended.Model.Backbone.Forward(longIds, longMask).shape);
     }
 
     [Fact]

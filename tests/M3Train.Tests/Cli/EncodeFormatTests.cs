@@ -36,6 +36,18 @@ public sealed class EncodeFormatTests : IDisposable
         File.ReadAllLines(jsonl).Select(l => JsonDocument.Parse(l).RootElement.GetProperty(key).EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToArray();
 
     [Fact]
+    public void Fp16EncodingGivesTheFp32VectorsToWithinAThousandth()
+    {
+        string input = Input(), fp32 = Path.Combine(_root, "fp32.jsonl"), fp16 = Path.Combine(_root, "fp16.jsonl");
+        Assert.Equal(0, CliRun.Run("encode", "--model", GoldenFolder.ReferenceCheckpoint, "--input", input, "--output", fp32).ExitCode);
+        var (code, error) = CliRun.Run("encode", "--model", GoldenFolder.ReferenceCheckpoint, "--input", input, "--output", fp16, "--precision", "fp16");
+        Assert.True(code == 0, error);
+        var (a, b) = (DenseRows(fp32), DenseRows(fp16));
+        for (int i = 0; i < a.Length; i++)
+            Assert.All(a[i].Zip(b[i]), p => Assert.Equal(p.First, p.Second, 1e-3f));
+    }
+
+    [Fact]
     public void NpyHoldsTheDenseVectorsAsOneFloat32MatrixWithAValidHeader()
     {
         string input = Input();

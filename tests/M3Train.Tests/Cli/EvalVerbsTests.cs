@@ -8,6 +8,7 @@ using Xunit;
 namespace M3Train.Tests.Cli;
 
 /// <summary><c>m3train eval</c>, <c>mine</c>, <c>teacher-scores</c> and <c>inspect</c> end to end on the shipped tiny model and sample data.</summary>
+[Trait("Category", "Slow")]
 public class EvalVerbsTests(ITestOutputHelper output)
 {
     static readonly string Model = TinyInference.ModelDir;
@@ -99,14 +100,46 @@ public class EvalVerbsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void MineWritesSentenceTransformersRowsBackUnderM3TrainsNames()
+    {
+        using var folder = new TempFolder();
+        // nli.jsonl's rows renamed as sentence-transformers names them, pos and neg as single strings.
+        string input = folder.Sub("triplets.jsonl");
+        File.WriteAllLines(input, File.ReadAllLines(TinyInference.TrainFile("nli.jsonl")).Where(l => l.Trim().Length > 0).Select(l =>
+        {
+            var row = JsonNode.Parse(l)!.AsObject();
+            return new JsonObject
+            {
+                ["anchor"] = row["query"]!.GetValue<string>(),
+                ["positive"] = row["pos"]![0]!.GetValue<string>(),
+                ["negative"] = row["neg"]![0]!.GetValue<string>(),
+                ["type"] = row["type"]!.GetValue<string>(),
+            }.ToJsonString();
+        }));
+        var result = Run("mine", "--model", Model, "--input", input, "--output", folder.Sub("mined.jsonl"), "--range", "2-15",
+            "--negatives", "3", "--max-passage-length", "64", "--max-query-length", "32");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        foreach (var row in File.ReadAllLines(folder.Sub("mined.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()))
+        {
+            Assert.Equal(["query", "pos", "neg", "type"], row.Select(kv => kv.Key));
+            Assert.Single(row["pos"]!.AsArray());
+        }
+    }
+
+    [Fact]
     public void MineNamesTheFileAndLineOfBadInput()
     {
         using var folder = new TempFolder();
         string rows = folder.Sub("train.jsonl");
-        File.WriteAllText(rows, "{\"query\": \"q\", \"pos\": [\"p\"], \"neg\": [\"n\"]}\n{\"query\": \"q\", \"pos\": \"p\"}\n");
+        File.WriteAllText(rows, "{\"query\": \"q\", \"pos\": [\"p\"], \"neg\": [\"n\"]}\n{\"query\": \"q\", \"pos\": 7}\n");
         var badRow = Run("mine", "--model", Model, "--input", rows, "--output", folder.Sub("out.jsonl"));
         Assert.Equal(2, badRow.ExitCode);
-        Assert.Contains($"{rows}:2: \"pos\" is a string, not a list of strings", badRow.Stderr);
+        Assert.Contains($"{rows}:2: \"pos\" is a number, not a string or a list of strings; expected {{\"query\": \"...\", \"pos\": [\"...\"]", badRow.Stderr);
+
+        File.WriteAllText(rows, "{\"text\": \"a text to pretrain on\"}\n");
+        var texts = Run("mine", "--model", Model, "--input", rows, "--output", folder.Sub("out.jsonl"));
+        Assert.Equal(2, texts.ExitCode);
+        Assert.Contains($"{rows}:1 holds {{\"text\"}} rows: those are for `m3train pretrain` (RetroMAE) and `m3train encode`; mine needs {{\"query\",\"pos\"}} rows", texts.Stderr);
 
         File.WriteAllText(rows, "{\"query\": \"q\", \"pos\": [\"p\"], \"neg\": [\"n\"]}\n");
         string pool = folder.Sub("pool.jsonl");
@@ -130,7 +163,7 @@ public class EvalVerbsTests(ITestOutputHelper output)
         var result = Run(["teacher-scores", "--input", input, "--output", folder.Sub("scored.jsonl"), .. common]);
         Assert.True(result.ExitCode == 0, result.Stderr);
 
-        var rows = TrainingRowFile.Read(input);
+        var rows = TrainingRowFile.Read(input, "teacher-scores");
         var pairs = rows.SelectMany(r => r.Row.Positives.Concat(r.Row.Negatives).Select(p => new JsonObject { ["query"] = r.Query, ["passage"] = p }));
         File.WriteAllLines(folder.Sub("pairs.jsonl"), pairs.Select(p => p.ToJsonString()));
         var score = Run(["score", "--pairs", folder.Sub("pairs.jsonl"), "--output", folder.Sub("pair-scores.jsonl"), .. common]);

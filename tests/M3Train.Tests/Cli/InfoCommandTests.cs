@@ -2,6 +2,7 @@ using Xunit;
 
 namespace M3Train.Tests.Cli;
 
+[Trait("Category", "Slow")]
 public class InfoCommandTests
 {
     [Fact]

@@ -6,6 +6,7 @@ using Xunit;
 namespace M3Train.Tests.Cli;
 
 /// <summary>Runs the real <c>m3train tokenize</c> as a process, so standard input and output are the program's own.</summary>
+[Trait("Category", "Slow")]
 public class TokenizeCommandTests
 {
     static readonly string TokenizerDir = Path.Combine(AppContext.BaseDirectory, "Fixtures", "m3-golden", "tokenizer");

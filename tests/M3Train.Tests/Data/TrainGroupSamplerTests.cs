@@ -49,25 +49,53 @@ public class TrainGroupSamplerTests
     public void InstructionIsPrependedOnlyWhenGiven()
     {
         var row = Row(1, 1);
-        Assert.Equal("what is a river", TrainGroupSampler.QueryText(row, new DataConfig()));
-        Assert.Equal("Query: what is a river", TrainGroupSampler.QueryText(row, new DataConfig { QueryInstruction = "Query: " }));
-        Assert.Equal("[Query: ] what is a river", TrainGroupSampler.QueryText(row, new DataConfig { QueryInstruction = "Query: ", QueryInstructionFormat = "[{0}] {1}" }));
-        Assert.Equal("Row prompt: what is a river", TrainGroupSampler.QueryText(row, new DataConfig { UseRowPrompt = true }));
-        Assert.Equal("what is a river", TrainGroupSampler.QueryText(row with { Prompt = null }, new DataConfig { UseRowPrompt = true }));
+        var noPrompt = row with { Prompt = null };
+        Assert.Equal("what is a river", TrainGroupSampler.QueryText(noPrompt, new DataConfig()));
+        Assert.Equal("Query: what is a river", TrainGroupSampler.QueryText(noPrompt, new DataConfig { QueryInstruction = "Query: " }));
+        Assert.Equal("[Query: ] what is a river", TrainGroupSampler.QueryText(noPrompt, new DataConfig { QueryInstruction = "Query: ", QueryInstructionFormat = "[{0}] {1}" }));
+        // A row's prompt is its instruction by default, in place of the configured one, as the reference reads it.
+        Assert.Equal("Row prompt: what is a river", TrainGroupSampler.QueryText(row, new DataConfig()));
+        Assert.Equal("Row prompt: what is a river", TrainGroupSampler.QueryText(row, new DataConfig { QueryInstruction = "Query: " }));
+        Assert.Equal("Query: what is a river", TrainGroupSampler.QueryText(row, new DataConfig { QueryInstruction = "Query: ", UseRowPrompt = false }));
     }
 
     [Fact]
-    public void ShuffleRatioCutsLongPassagesIntoThreeShuffledChunks()
+    public void PassagesTakeThePassageInstructionOrInSymmetricRowsTheQuerys()
+    {
+        var row = Row(1, 1, scores: false);
+        TrainGroup Group(TrainRow r, DataConfig c)
+        {
+            var random = DataRandom.For(3, DataRandomPurpose.Group, 0);
+            return TrainGroupSampler.Sample(r, 2, withScores: false, c, ref random);
+        }
+        Assert.Equal(["pos 0", "neg 0"], Group(row, new DataConfig()).Passages);
+        Assert.Equal(["Passage: pos 0", "Passage: neg 0"], Group(row, new DataConfig { PassageInstruction = "Passage: " }).Passages);
+        Assert.Equal(["<Passage: > pos 0", "<Passage: > neg 0"],
+            Group(row, new DataConfig { PassageInstruction = "Passage: ", PassageInstructionFormat = "<{0}> {1}" }).Passages);
+        foreach (string type in new[] { "symmetric_sts", "symmetric_clustering" })
+        {
+            // Both sides are the same kind of text: the passages take the query's instruction, not the passage one.
+            var symmetric = row with { Type = type };
+            var group = Group(symmetric, new DataConfig { PassageInstruction = "Passage: " });
+            Assert.Equal("Row prompt: what is a river", group.Query);
+            Assert.Equal(["Row prompt: pos 0", "Row prompt: neg 0"], group.Passages);
+            Assert.Equal(["Query: pos 0", "Query: neg 0"], Group(symmetric with { Prompt = null }, new DataConfig { QueryInstruction = "Query: " }).Passages);
+        }
+        Assert.Equal(["Passage: pos 0", "Passage: neg 0"], Group(row with { Type = "symmetric_class" }, new DataConfig { PassageInstruction = "Passage: " }).Passages);
+    }
+
+    [Fact]
+    public void ShuffleRatioCutsLongPositivesIntoThreeShuffledChunksAndLeavesNegatives()
     {
         string longText = string.Concat(Enumerable.Range(0, 40).Select(i => $"w{i:D2}🙂"));   // 160 code points, 40 surrogate pairs
-        var row = new TrainRow { Query = "q", Positives = [longText], Negatives = ["short negative"] };
+        var row = new TrainRow { Query = "q", Positives = [longText], Negatives = [longText + " negative"] };
         var config = new DataConfig { ShuffleRatio = 1.0 };
         bool changed = false;
         for (int seed = 0; seed < 10; seed++)
         {
             var random = DataRandom.For(seed, DataRandomPurpose.Group, 0);
             var group = TrainGroupSampler.Sample(row, 2, withScores: false, config, ref random);
-            Assert.Equal("short negative", group.Passages[1]);
+            Assert.Equal(longText + " negative", group.Passages[1]);   // as the reference, only the positive is shuffled
             string[] chunks = group.Passages[0].Split(' ');
             Assert.Equal(3, chunks.Length);
             Assert.Equal(longText.Order(), string.Concat(chunks).Order());

@@ -1,4 +1,5 @@
 using M3Train.DataParallel;
+using M3Train.Model;
 using M3Train.Training;
 using TorchSharp;
 using Xunit;
@@ -60,18 +61,20 @@ public class CrossDeviceGatherTests
         }
         else
         {
-            var chunks = new List<EncodeChunk>();
+            var pieces = new List<Func<M3Representations>>();
             for (int r = 0; r < 2; r++)
             {
                 int k = r;
-                chunks.Add(new EncodeChunk("q", () => [set.Replicas[k].forward(Q(k))], 10 + k));
-                chunks.Add(new EncodeChunk("p", () => [set.Replicas[k].forward(P(k))], 20 + k));
+                pieces.Add(() => new M3Representations(set.Replicas[k].forward(Q(k)), null, null, null, null));
+                pieces.Add(() => new M3Representations(set.Replicas[k].forward(P(k)), null, null, null, null));
             }
-            var parts = GradCache.Step(chunks, reps => new Dictionary<string, Tensor>
+            loss2 = GradCache.Step(pieces, cached =>
             {
-                ["loss"] = stack(Enumerable.Range(0, 2).Select(r => DenseLoss(reps["q"][0], reps["p"][0], r * B / 2, B / 2)).ToList()).mean(),
+                var allQ = cat([cached[0].Dense, cached[2].Dense], 0);
+                var allP = cat([cached[1].Dense, cached[3].Dense], 0);
+                var value = stack(Enumerable.Range(0, 2).Select(r => DenseLoss(allQ, allP, r * B / 2, B / 2)).ToList()).mean();
+                return (value, value.detach());
             });
-            loss2 = parts["loss"];
         }
         set.ReduceGradients();
 

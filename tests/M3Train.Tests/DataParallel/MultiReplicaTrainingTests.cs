@@ -9,6 +9,7 @@ using M3Train.Text;
 using M3Train.Training;
 using M3Train.Training.Losses;
 using Xunit;
+using static M3Train.Tests.Training.Losses.ReferenceLosses;
 using static TorchSharp.torch;
 
 namespace M3Train.Tests.DataParallel;
@@ -73,7 +74,7 @@ public class MultiReplicaTrainingTests
         var halves = new[] { Batch(tok, 0, 4, false), Batch(tok, 4, 4, false) };
         var lossConfig = new LossConfig { MaskDuplicateNegatives = false, SelfDistillStartStep = -1 };
 
-        // The spec's formula by hand: gathered dense scores, local sparse and multi-vector scores, mean over replicas.
+        // The formula of docs/METHOD.md ("Cross-device negatives") by hand: gathered dense scores, local sparse and multi-vector scores, mean over replicas.
         var single = Load();
         var reps = halves.Select(b =>
         {
@@ -83,18 +84,18 @@ public class MultiReplicaTrainingTests
         }).ToList();
         var allQ = cat(reps.Select(r => r.q.Dense).ToList(), 0);
         var allP = cat(reps.Select(r => r.p.Dense).ToList(), 0);
-        var unified = new M3UnifiedLoss(lossConfig);
+        var unified = new M3UnifiedLoss(lossConfig, AllHeads);
         var reference = stack(Enumerable.Range(0, 2).Select(r =>
             unified.Compute(Input(reps[r].q, reps[r].p, CrossDeviceDenseScores.FromGathered(allQ, allP, r, 2), true), 3).Loss).ToList()).mean();
         reference.backward();
         var want = Grads(single);
 
         var set = new ReplicaSet<M3Model>([Load(), Load()], [CPU, CPU]);
-        var runner = new M3StepRunner(set, new M3BatchLoss(lossConfig), subBatch, seed: 1);
-        var parts = runner.Backward(halves, microStep: 3);
+        var objective = new UnifiedFinetuneObjective(set, new M3BatchLoss(lossConfig, AllHeads), subBatch, seed: 1);
+        var step = objective.Step(halves, new StepContext(1, MicroStep: 3));
         set.ReduceGradients();
 
-        Assert.True(Math.Abs(reference.item<float>() - parts["loss"].item<float>()) < 1e-5);
+        Assert.True(Math.Abs(reference.item<float>() - step.Loss.item<float>()) < 1e-5);
         AssertClose(want, Grads(set.Master), 1e-5);
     }
 
@@ -108,13 +109,13 @@ public class MultiReplicaTrainingTests
         foreach (var half in halves)
         {
             var m = Load();
-            new M3StepRunner(new ReplicaSet<M3Model>([m], [CPU]), new M3BatchLoss(lossConfig), null, 1).Backward([half], 3);
+            new UnifiedFinetuneObjective(new ReplicaSet<M3Model>([m], [CPU]), new M3BatchLoss(lossConfig, AllHeads), null, 1).Step([half], new StepContext(1, 3));
             perHalf.Add(Grads(m));
         }
         var mean = perHalf[0].ToDictionary(kv => kv.Key, kv => (kv.Value + perHalf[1][kv.Key]) / 2);
 
         var set = new ReplicaSet<M3Model>([Load(), Load()], [CPU, CPU]);
-        new M3StepRunner(set, new M3BatchLoss(lossConfig), null, 1).Backward(halves, 3);
+        new UnifiedFinetuneObjective(set, new M3BatchLoss(lossConfig, AllHeads), null, 1).Step(halves, new StepContext(1, 3));
         set.ReduceGradients();
         AssertClose(mean, Grads(set.Master), 1e-5);
     }
@@ -125,15 +126,16 @@ public class MultiReplicaTrainingTests
         var tok = XlmrTokenizer.FromFolder(ModelDir);
         var full = Batch(tok, 0, 6, false);
         var halves = new[] { Batch(tok, 0, 3, false), Batch(tok, 3, 3, false) };
-        var lossConfig = new LossConfig { MaskDuplicateNegatives = false, Heads = [M3Head.Dense] };
+        var lossConfig = new LossConfig { MaskDuplicateNegatives = false };
+        M3Head[] dense = [M3Head.Dense];
         foreach (int? subBatch in new int?[] { null, 2 })
         {
             var one = Load();
-            var p1 = new M3StepRunner(new ReplicaSet<M3Model>([one], [CPU]), new M3BatchLoss(lossConfig), subBatch, 1).Backward([full], 0);
+            var p1 = new UnifiedFinetuneObjective(new ReplicaSet<M3Model>([one], [CPU]), new M3BatchLoss(lossConfig, dense), subBatch, 1).Step([full], new StepContext(1, 0));
             var set = new ReplicaSet<M3Model>([Load(), Load()], [CPU, CPU]);
-            var p2 = new M3StepRunner(set, new M3BatchLoss(lossConfig), subBatch, 1).Backward(halves, 0);
+            var p2 = new UnifiedFinetuneObjective(set, new M3BatchLoss(lossConfig, dense), subBatch, 1).Step(halves, new StepContext(1, 0));
             set.ReduceGradients();
-            Assert.True(Math.Abs(p1["loss"].item<float>() - p2["loss"].item<float>()) < 1e-5);
+            Assert.True(Math.Abs(p1.Loss.item<float>() - p2.Loss.item<float>()) < 1e-5);
             AssertClose(Grads(one), Grads(set.Master), 1e-5);
         }
     }
@@ -156,11 +158,11 @@ public class MultiReplicaTrainingTests
     {
         using var run = new TinyRun();
         var config = TwoReplicaConfig(run, 4, "cpu", "cpu");
-        using var trainer = new Trainer(config, new TrainerOptions(), t =>
-            new M3StepRunner(t.Replicas, new M3BatchLoss(config.EffectiveLoss), null, config.Train.Seed));
+        using var setup = new TrainingSetup(config, new TrainerOptions());
+        using var trainer = new Trainer(setup, UnifiedFinetuneRecipe.Objective(setup));
         trainer.Run();
-        Assert.True(trainer.Replicas.WeightsIdentical());
-        Assert.False(trainer.Replicas.Replicas[0].parameters().First().equal(Load().parameters().First()).all().item<bool>());
+        Assert.True(setup.Replicas.WeightsIdentical());
+        Assert.False(setup.Replicas.Replicas[0].parameters().First().equal(Load().parameters().First()).all().item<bool>());
     }
 
     /// <summary>
@@ -200,7 +202,7 @@ public class MultiReplicaTrainingTests
         var config = TwoReplicaConfig(run, 8, "cpu", "cpu");
         config = config with { Train = config.Train with { SaveEvery = 2 } };
         var e = Assert.Throws<ReplicaFailedException>(() =>
-            UnifiedFinetuneRecipe.Run(config, new TrainerOptions { InjectReplicaFailure = (r, micro) => r == 1 && micro == 4 }));
+            TinyRun.Finetune(config, (setup, objective) => new FailingReplicaObjective(objective, setup.Replicas, replica: 1, microStep: 4)));
         Assert.Equal(1, e.Replica);
         Assert.Contains("injected failure in replica 1", e.Message);
 

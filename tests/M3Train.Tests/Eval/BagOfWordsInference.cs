@@ -19,14 +19,14 @@ internal sealed partial class BagOfWordsInference : IM3Inference
 
     public int MaxTokens => 512;
 
-    public void ForEachBatch(IReadOnlyList<string> texts, int maxLength, Action<IReadOnlyList<int>, M3Representations> visit, ProgressDisplay? progress = null) =>
+    public void ForEachBatch(IReadOnlyList<string> texts, int maxLength, Action<IReadOnlyList<int>, M3Representations> visit, ProgressTask? progress = null) =>
         throw new NotSupportedException("the bag-of-words test encoder has no model representations");
 
     public IReadOnlyList<M3PairScores> ScorePairs(IReadOnlyList<(string Query, string Passage)> pairs, M3ScoreWeights weights,
-        int maxQueryLength, int maxPassageLength, ProgressDisplay? progress = null) =>
+        int maxQueryLength, int maxPassageLength, ProgressTask? progress = null) =>
         throw new NotSupportedException("the bag-of-words test encoder has no pair scores");
 
-    public TextEncodings Encode(IReadOnlyList<string> texts, int maxLength, EncodingParts parts, ProgressDisplay? progress = null)
+    public TextEncodings Encode(IReadOnlyList<string> texts, int maxLength, EncodingParts parts, ProgressTask? progress = null)
     {
         if (parts != EncodingParts.Dense) throw new NotSupportedException("the bag-of-words test encoder has dense vectors only");
         var dense = new float[texts.Count * Dim];

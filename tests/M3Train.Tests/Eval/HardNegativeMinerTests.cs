@@ -19,7 +19,7 @@ public class HardNegativeMinerTests(TinyModel model, ITestOutputHelper output) :
         using var folder = new TempFolder();
         string path = folder.Sub("rows.jsonl");
         File.WriteAllLines(path, rows.Select(r => r.ToJsonString()));
-        return TrainingRowFile.Read(path);
+        return TrainingRowFile.Read(path, "mine");
     }
 
     MiningResult Mine(IReadOnlyList<TrainingRowRecord> rows, MiningOptions options, IReadOnlyList<string>? pool = null)
@@ -122,6 +122,55 @@ public class HardNegativeMinerTests(TinyModel model, ITestOutputHelper output) :
         var small = Mine(rows, Short with { Negatives = 15, RangeStart = 0, RangeEnd = 10 }, ["alpha", "beta", "gamma", "delta"]);
         Assert.Equal(rows.Count, small.Summary.RowsShort);
         Assert.All(small.Negatives, n => Assert.Equal(["alpha", "beta", "delta", "gamma"], n.Order()));
+    }
+
+    [Fact]
+    public void ARowWithNoNegativeLeftIsFilledDroppedOrKeptAsThePolicySays()
+    {
+        // Normalized dense scores lie in [-1, 1], so an absolute margin of 2 rejects every candidate and every padding
+        // text of every row, whatever the model: each row is left empty.
+        var rows = ToyRows();
+        var rejectAll = Short with { RangeStart = 2, RangeEnd = 60, Negatives = 7, AbsoluteMargin = 2.0 };
+        var everyRow = Enumerable.Range(0, rows.Count).ToArray();
+
+        var filled = Mine(rows, rejectAll);
+        Assert.Equal(everyRow, filled.EmptyRows);
+        Assert.Empty(filled.DroppedRows);
+        Assert.Equal((rows.Count, rows.Count, 7L * rows.Count, 0, 0), (filled.Summary.RowsEmpty, filled.Summary.RowsFilled,
+            filled.Summary.FillNegatives, filled.Summary.RowsDropped, filled.Summary.RowsShort));
+        for (int r = 0; r < rows.Count; r++)
+        {
+            Assert.Equal(7, filled.Negatives[r].Distinct().Count());
+            Assert.DoesNotContain(rows[r].Query, filled.Negatives[r]);
+            Assert.All(rows[r].Row.Positives, p => Assert.DoesNotContain(p, filled.Negatives[r]));
+        }
+        Assert.Equal(filled.Negatives, Mine(rows, rejectAll).Negatives);
+
+        var dropped = Mine(rows, rejectAll with { OnEmpty = EmptyNegativesPolicy.Drop });
+        Assert.Equal(everyRow, dropped.DroppedRows.Order());
+        Assert.Equal((rows.Count, 0, rows.Count), (dropped.Summary.RowsEmpty, dropped.Summary.RowsFilled, dropped.Summary.RowsDropped));
+
+        var kept = Mine(rows, rejectAll with { OnEmpty = EmptyNegativesPolicy.Keep });
+        Assert.Empty(kept.DroppedRows);
+        Assert.All(kept.Negatives, Assert.Empty);
+        Assert.Equal((rows.Count, 0, 0), (kept.Summary.RowsEmpty, kept.Summary.RowsFilled, kept.Summary.RowsDropped));
+    }
+
+    [Fact]
+    public void ARowThePoolCannotFillIsLeftOutAndTheOthersKeepTheirNegatives()
+    {
+        // A pool of row 0's own positive and query: row 0 has nothing to mine even from random texts, every other row
+        // gets both texts (short of the 7 wanted, but trainable).
+        var rows = ToyRows();
+        string[] pool = [rows[0].Row.Positives[0], rows[0].Query];
+        foreach (var policy in new[] { EmptyNegativesPolicy.Fill, EmptyNegativesPolicy.Drop })
+        {
+            var result = Mine(rows, Short with { RangeStart = 0, RangeEnd = 10, Negatives = 7, OnEmpty = policy }, pool);
+            Assert.Equal([0], result.EmptyRows);
+            Assert.Equal([0], result.DroppedRows);
+            Assert.Equal((1, 0, 1, rows.Count - 1), (result.Summary.RowsEmpty, result.Summary.RowsFilled, result.Summary.RowsDropped, result.Summary.RowsShort));
+            Assert.All(result.Negatives.Skip(1), n => Assert.Equal(pool.Order(), n.Order()));
+        }
     }
 
     [Fact]

@@ -10,7 +10,7 @@ public class TeacherScorerTests(TinyModel model) : IClassFixture<TinyModel>
     [Fact]
     public void ScoresEqualTheHybridScoreOfEachPairComputedAlone()
     {
-        var rows = TrainingRowFile.Read(TinyInference.TrainFile("toy_train_data1.jsonl"));
+        var rows = TrainingRowFile.Read(TinyInference.TrainFile("toy_train_data1.jsonl"), "teacher-scores");
         var weights = new M3ScoreWeights(0.4, 0.2, 0.4);
         var scores = new TeacherScorer(model.Inference).Score(rows, weights, 32, 64);
 
@@ -45,7 +45,7 @@ public class TeacherScorerTests(TinyModel model) : IClassFixture<TinyModel>
     [Fact]
     public void RewriteSetsBothScoreListsAndKeepsTheRest()
     {
-        var rows = TrainingRowFile.Read(TinyInference.TrainFile("nq.jsonl"));
+        var rows = TrainingRowFile.Read(TinyInference.TrainFile("nq.jsonl"), "teacher-scores");
         var row = rows[0];
         var json = TeacherScorer.Rewrite(row, new RowScores([0.5f], Enumerable.Repeat(0.25f, row.Row.Negatives.Length).ToArray()));
         Assert.Equal(row.Json.Select(kv => kv.Key), json.Select(kv => kv.Key));

@@ -28,7 +28,7 @@ public class TorchM3InferenceTests
             Assert.Equal(dense.Length, encoded.DenseDim);
             for (int j = 0; j < dense.Length; j++) Assert.Equal(dense[j], encoded.DenseOf(i)[j], 1e-5f);
 
-            float[] weights = reps.TokenWeights.data<float>().ToArray();
+            float[] weights = reps.TokenWeights!.data<float>().ToArray();
             var lexical = new Dictionary<int, float>();
             for (int t = 0; t < ids.Length; t++)
                 if (weights[t] > 0 && !special.Contains(ids[t]))
@@ -36,7 +36,7 @@ public class TorchM3InferenceTests
             Assert.Equal(lexical.Keys.Order(), encoded.Lexical[i].Keys.Order());
             foreach (var (id, w) in lexical) Assert.Equal(w, encoded.Lexical[i][id], 1e-5f);
 
-            float[] colbert = reps.ColbertVectors.data<float>().ToArray(); // [1, L-1, D'], no padding
+            float[] colbert = reps.ColbertVectors!.data<float>().ToArray(); // [1, L-1, D'], no padding
             Assert.Equal(ids.Length - 1, encoded.ColbertTokens(i));
             var cached = encoded.ColbertOf(i);
             Assert.Equal(colbert.Length, cached.Length);

@@ -3,8 +3,8 @@ using M3Train.Onnx;
 namespace M3Train.Tests.Export;
 
 /// <summary>
-/// An independent double-precision M3 forward written from M3-SPEC sections 2-3 with plain loops: the reference
-/// the ONNX graph is checked against. Shapes: B batch, L tokens, D hidden, C colbert dim.
+/// An independent double-precision M3 forward written from docs/METHOD.md ("Encoder", "Scores") with plain loops:
+/// the reference the ONNX graph is checked against. Shapes: B batch, L tokens, D hidden, C colbert dim.
 /// </summary>
 internal sealed class DoubleReferenceM3(OnnxEncoderConfig config, IReadOnlyDictionary<string, OnnxWeight> weights)
 {

@@ -31,8 +31,8 @@ public sealed class OnnxTorchParityTests
         float[] Flat(Tensor t) => t.to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
 
         double dense = MaxDiff(onnx.DenseVecs, Flat(torchReps.Dense));
-        double sparse = MaxDiff(onnx.SparseWeights, Flat(torchReps.TokenWeights));
-        double colbert = MaxDiff(onnx.ColbertVecs, Flat(torchReps.ColbertVectors));
+        double sparse = MaxDiff(onnx.SparseWeights, Flat(torchReps.TokenWeights!));
+        double colbert = MaxDiff(onnx.ColbertVecs, Flat(torchReps.ColbertVectors!));
         TestContext.Current.TestOutputHelper?.WriteLine(
             $"{precision} batch {batch} length {length} vs TorchSharp: max abs diff dense {dense:E2}, sparse {sparse:E2}, colbert {colbert:E2}");
         double tolerance = precision == OnnxPrecision.Fp32 ? 1e-4 : 2e-2;

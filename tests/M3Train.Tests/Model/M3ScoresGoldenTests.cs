@@ -1,6 +1,7 @@
 using System.Text.Json;
 using M3Train.Checkpoints;
 using M3Train.Model;
+using M3Train.Training.Losses;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -38,12 +39,12 @@ public class M3ScoresGoldenTests
             ["dense"] = dense,
             ["sparse"] = sparse,
             ["colbert"] = colbert,
-            ["ensemble"] = M3Scores.Ensemble(dense, sparse, colbert),
+            ["ensemble"] = EnsembleScore.Compute(dense, sparse, colbert),
         };
         foreach (var (name, ours) in scores)
             AssertClose($"scores.{name}", ours / temperature, golden[$"scores.{name}"]);
         AssertClose("reps.q_dense", q.Dense, golden["reps.q_dense"]);
-        AssertClose("reps.q_sparse", M3Scores.SparseEmbedding(q.InputIds, q.TokenWeights, checkpoint.Config.VocabSize), golden["reps.q_sparse"]);
+        AssertClose("reps.q_sparse", SparseEmbeddingReference.Of(q.InputIds!, q.TokenWeights!, checkpoint.Config.VocabSize), golden["reps.q_sparse"]);
     }
 
     static void AssertClose(string name, Tensor ours, Tensor theirs)

@@ -24,7 +24,7 @@ public class M3SparseScoreTests
 
         var qVocab = qWeights.detach().clone().requires_grad_(true);
         var pVocab = pWeights.detach().clone().requires_grad_(true);
-        var reference = M3Scores.SparseEmbedding(qIds, qVocab, vocab).matmul(M3Scores.SparseEmbedding(pIds, pVocab, vocab).T); // [3, 5]
+        var reference = SparseEmbeddingReference.Of(qIds, qVocab, vocab).matmul(SparseEmbeddingReference.Of(pIds, pVocab, vocab).T); // [3, 5]
         var (qExpected, pExpected) = Gradients(reference, probe, qVocab, pVocab);
 
         Assert.Equal([3L, 5L], scores.shape);

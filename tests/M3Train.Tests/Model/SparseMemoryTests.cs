@@ -41,7 +41,7 @@ public class SparseMemoryTests
         ids[.., 0] = tensor(0L);
         ids[.., ^1] = tensor(2L);
         using var mask = ones_like(ids);
-        using var hidden = model.Encoder.Forward(ids, mask).detach().requires_grad_(true);
+        using var hidden = model.Backbone.Forward(ids, mask).detach().requires_grad_(true);
         return PeakGrowth(() =>
         {
             using var scope = NewDisposeScope();

@@ -15,7 +15,7 @@ public class XlmRobertaGoldenTests
         using var scope = NewDisposeScope();
         var reference = GoldenFolder.Tensors("hidden_states.safetensors");
         using var checkpoint = M3Checkpoint.Load(GoldenFolder.File(folder));
-        var model = checkpoint.Model.Encoder;
+        var model = checkpoint.Model.Backbone;
         model.eval();
         using var noGrad = no_grad();
         var hidden = model.Forward(reference["input_ids"], reference["attention_mask"]);

@@ -26,7 +26,7 @@ public sealed class XlmRobertaModelTests : IDisposable
         using var scope = NewDisposeScope();
         var golden = GoldenFolder.Tensors("hidden_states.safetensors");
         using var checkpoint = M3Checkpoint.Load(GoldenFolder.ReferenceCheckpoint);
-        var model = checkpoint.Model.Encoder;
+        var model = checkpoint.Model.Backbone;
         model.eval();
         using var noGrad = no_grad();
         var ids = golden["input_ids"];

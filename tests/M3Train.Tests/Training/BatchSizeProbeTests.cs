@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using M3Train.Cli;
 using M3Train.Config;
 using M3Train.Data;
 using M3Train.Tests.Data;
@@ -98,18 +99,50 @@ public class BatchSizeProbeTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void LinearFitGivesTheLargestSizeUnderALimit()
+    public void TheFitIsALineThroughTwoSizesAndAParabolaThroughThree()
     {
-        var fit = LinearFit.Of([(1, 110), (2, 120), (4, 140)]);
-        Assert.Equal(100, fit.Intercept, 9);
-        Assert.Equal(10, fit.Slope, 9);
-        Assert.Equal(7, fit.LargestWithin(175, 1024));
-        Assert.Equal(5, fit.LargestWithin(175, 5));
-        Assert.Equal(0, fit.LargestWithin(105, 1024));
-        var flat = LinearFit.Of([(1, 50), (2, 50)]);
+        var line = QuadraticFit.Of([(1, 110), (2, 120)]);
+        Assert.Equal((100, 10, 0), (line.A, line.B, line.C));
+        Assert.Equal(7, line.LargestWithin(175, 1024));
+        Assert.Equal(5, line.LargestWithin(175, 5));
+        Assert.Equal(0, line.LargestWithin(105, 1024));
+
+        var parabola = QuadraticFit.Of([(1, 112), (2, 128), (4, 172)]); // 100 + 10 n + 2 n²
+        Assert.Equal(100, parabola.A, 6);
+        Assert.Equal(10, parabola.B, 6);
+        Assert.Equal(2, parabola.C, 6);
+        Assert.Equal(10, parabola.LargestWithin(400, 1024));        // 400 exactly at 10
+        Assert.Equal(9, parabola.LargestWithin(399.9, 1024));
+
+        var flat = QuadraticFit.Of([(1, 50), (2, 50)]);
         Assert.Equal(64, flat.LargestWithin(60, 64));
         Assert.Equal(0, flat.LargestWithin(40, 64));
-        Assert.Throws<ArgumentException>(() => LinearFit.Of([(2, 1), (2, 3)]));
+        Assert.Throws<ArgumentException>(() => QuadraticFit.Of([(2, 1), (2, 3)]));
+    }
+
+    [Fact]
+    public void AParabolaBendingDownIsReplacedByTheLineThroughItsTwoLargestSizes()
+    {
+        var fit = QuadraticFit.Of([(1, 100), (2, 150), (4, 180)]);
+        Assert.Equal(0, fit.C);
+        Assert.Equal(15, fit.B, 9);         // (180 - 150) / (4 - 2)
+        Assert.Equal(180, fit.At(4), 9);
+    }
+
+    [Fact]
+    public void OnTheIssuesMeasurementsALineOvershootsAndTheParabolaDoesNot()
+    {
+        const double MiB = 1 << 20;
+        (double, double)[] measured = [(8, 225 * MiB), (32, 403 * MiB), (128, 2490 * MiB)];
+        // A line through the two smaller sizes (the earlier probe's) allows batch ~964 within 7.2 GiB, where the
+        // memory actually measured grows with the square: the parabola puts 964 near 108 GiB and allows ~234.
+        var line = QuadraticFit.Of(measured[..2]);
+        var parabola = QuadraticFit.Of(measured);
+        double limit = 7.2 * 1024 * MiB;
+        Assert.InRange(line.LargestWithin(limit, 4096), 900, 1100);
+        Assert.InRange(parabola.At(964) / (1024 * MiB), 100, 115);
+        Assert.InRange(parabola.LargestWithin(limit, 4096), 200, 260);
+        Assert.True(parabola.At(128) <= 2490 * MiB + 1);
     }
 
     [Fact]
@@ -148,6 +181,61 @@ public class BatchSizeProbeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void DeviceSearchNeverGoesAboveTheRowsOfABinAndLeavesAnEmptyBinUnprobed()
+    {
+        var config = new RunConfig { Data = new DataConfig { BinEdges = [64, 128], BatchSizes = [1, 1, 1], PassageMaxLen = 256 } };
+        var bins = ProbeBin.Of(config.Data, 8192);
+        var trials = new List<ProbeTrial>();
+        ProbeTrialResult Fits(ProbeTrial t)
+        {
+            trials.Add(t);
+            return new ProbeTrialResult(false, 1L << 30, 0.01);   // every size fits: only the rows bound the batch
+        }
+        var probe = new BatchSizeProbe.Probe(config, bins, new BatchProbeOptions { OutputPath = "unused.yaml" }, rowCaps: [37, 0, 5]);
+        var rows = probe.Search(Fits, 80L << 30, "80 GiB", max: 4096);
+
+        Assert.Equal((37, ProbeEvidence.Measured), (rows[0].Batch, rows[0].Evidence));
+        Assert.Equal((37, ProbeEvidence.NoRows, (long?)null), (rows[1].Batch, rows[1].Evidence, rows[1].PeakBytes));
+        Assert.Equal((5, ProbeEvidence.Measured), (rows[2].Batch, rows[2].Evidence));
+        Assert.DoesNotContain(trials, t => t.PassageLength == bins[1].PassageLength);
+        Assert.All(trials, t => Assert.True(t.Batch <= 37));
+        Assert.Contains("no rows", new BatchProbeReport("x", false, 1, "x", rows, config, "x").FormatTable());
+    }
+
+    [Fact]
+    public void OnCpuOnlySizesThatRanAreWrittenAndNoneAboveTheRowsOfTheirBin()
+    {
+        using var folder = new DataTestFolder();
+        var config = RunConfig.Load(WriteConfig(folder), ["data.bin_edges=[40]"]);
+        string probed = Path.Combine(folder.Path, "probed.yaml");
+        // Counted as the batch plan counts them: the most rows one dataset holds in each bin.
+        int[] most = new int[2];
+        using (var data = TrainData.Load(config.Data, M3Train.Text.XlmrTokenizer.FromFolder(config.Model.Path)))
+            foreach (var dataset in data.Datasets)
+                for (int b = 0; b < 2; b++)
+                    most[b] = Math.Max(most[b], Enumerable.Range(0, dataset.Count).Count(r => BatchPlan.BinOf(dataset.RowLength(r, config.Data), config.Data.BinEdges) == b));
+        output.WriteLine($"rows per bin: {string.Join(", ", most)}");
+        Assert.True(most.Min() < 64, "the data should bound a bin below --max-batch");
+
+        // Verifying nothing (no predicted step time is below -1 s): only the first two sizes ran, and the larger within
+        // the limit is written, not the fit's prediction.
+        var report = BatchSizeProbe.Run(config, new BatchProbeOptions { OutputPath = probed, MaxBatch = 64, VerifyWithinSeconds = -1 });
+        output.WriteLine(report.FormatTable());
+        foreach (var row in report.Rows)
+        {
+            Assert.Contains(row.Evidence, new[] { ProbeEvidence.Measured, ProbeEvidence.NoRows });
+            Assert.True(row.Batch <= Math.Max(2, most[row.Bin.Index]), $"bin {row.Bin.Index}: {row.Batch} > {most[row.Bin.Index]} rows");
+        }
+        Assert.Equal(report.Rows.Select(r => r.Batch), RunConfig.Load(probed).Data.BatchSizes);
+
+        // Verifying freely: the sizes grow until the rows of the bin bound them.
+        report = BatchSizeProbe.Run(config, new BatchProbeOptions { OutputPath = probed, MaxBatch = 64 });
+        output.WriteLine(report.FormatTable());
+        Assert.Contains(report.Rows, r => r.Batch == Math.Min(64, most[r.Bin.Index]));
+        Assert.All(report.Rows, r => Assert.True(r.Batch <= Math.Max(1, most[r.Bin.Index]) || r.Evidence == ProbeEvidence.NoRows));
+    }
+
+    [Fact]
     public void ProbingOnCpuReturnsATableAndTheWrittenSizesTrain()
     {
         using var folder = new DataTestFolder();
@@ -160,7 +248,9 @@ public class BatchSizeProbeTests(ITestOutputHelper output)
         Assert.False(report.SubBatches);
         Assert.Equal([0, 1], report.Rows.Select(r => r.Bin.Index));
         Assert.Equal([(16, 23), (16, 48)], report.Rows.Select(r => (r.Bin.QueryLength, r.Bin.PassageLength)));
-        foreach (var row in report.Rows)
+        // No row of the data is short enough for bin 0: it is not probed.
+        Assert.Equal(ProbeEvidence.NoRows, report.Rows[0].Evidence);
+        foreach (var row in report.Rows.Skip(1))
         {
             Assert.InRange(row.Batch, 1, 6);
             Assert.InRange(row.PeakBytes!.Value, 1, report.LimitBytes);
@@ -202,6 +292,48 @@ public class BatchSizeProbeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void WithPerBinSubBatchesItWritesEachBinsLargestSubBatch()
+    {
+        using var folder = new DataTestFolder();
+        var config = RunConfig.Load(WriteConfig(folder), ["train.sub_batch_sizes=[1, 1]", "data.batch_sizes=[2, 2]"]);
+        string probed = Path.Combine(folder.Path, "probed.yaml");
+        var report = BatchSizeProbe.Run(config, new BatchProbeOptions { OutputPath = probed, MaxBatch = 3 });
+        output.WriteLine(report.FormatTable());
+
+        Assert.True(report.SubBatches);
+        Assert.Equal(2, report.Rows.Count);
+        var written = RunConfig.Load(probed);
+        Assert.Equal(report.Rows.Select(r => r.SubBatch!.Value), written.Train.SubBatchSizes);
+        Assert.Null(written.Train.SubBatchSize);
+        Assert.Equal([2, 2], written.Data.BatchSizes);
+        Assert.Equal(1, UnifiedFinetuneRecipe.Run(written).Steps);
+    }
+
+    [Fact]
+    public void OnASimulatedGpuEachLongBinGetsItsOwnSubBatch()
+    {
+        // BGE-M3's reference batches (8 queries x 8 passages in the last bin, up to 8192 tokens): GradCache memory grows
+        // with the tokens of one sub-batch, so the long bins take fewer texts at a time, each bin its own.
+        var config = new RunConfig
+        {
+            Data = new DataConfig { PassageMaxLen = 8192 },
+            Train = new TrainConfig { SubBatchSizes = [.. Enumerable.Repeat(1, 9)] },
+        };
+        var bins = ProbeBin.Of(config.Data, 8192);
+        const long Base = 20L << 30, Limit = 72L << 30;
+        ProbeTrialResult Fake(ProbeTrial t) => new(false, Base + (long)t.SubBatch!.Value * t.PassageLength * 500_000L, 1.0);
+        var probe = new BatchSizeProbe.Probe(config, bins, new BatchProbeOptions { OutputPath = "unused.yaml" });
+        var rows = probe.Search(Fake, Limit, "72 GiB", max: 4096);
+
+        Assert.True(probe.PerBin);
+        var sizes = rows.Select(r => r.SubBatch!.Value).ToList();
+        output.WriteLine($"sub-batches per bin: {string.Join(", ", sizes)}");
+        Assert.True(sizes.Zip(sizes.Skip(1)).All(p => p.First >= p.Second), "longer bins get smaller sub-batches");
+        Assert.True(sizes[0] > sizes[^1]);
+        Assert.All(rows, r => Assert.True(Base + (long)r.SubBatch!.Value * r.Bin.PassageLength * 500_000L <= Limit));
+    }
+
+    [Fact]
     public void TooSmallAMemoryShareSaysWhatToChange()
     {
         using var folder = new DataTestFolder();
@@ -216,6 +348,7 @@ public class BatchSizeProbeTests(ITestOutputHelper output)
         Assert.False(File.Exists(Path.Combine(folder.Path, "probed.yaml")));
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public async Task TheVerbPrintsTheTableAndRunsTrialsInAChildProcess()
     {
@@ -224,7 +357,7 @@ public class BatchSizeProbeTests(ITestOutputHelper output)
         string m3train = Path.Combine(AppContext.BaseDirectory, "m3train.dll");
 
         // The child-process protocol that CUDA probes use, here on CPU.
-        var trial = new ProbeTrialProcess(["dotnet", m3train, "probe-batch"], config).Run(new ProbeTrial(16, 48, 2, null));
+        var trial = new ProbeTrialProcess(["dotnet", m3train, "probe-batch"]).Run(config, new ProbeTrial(16, 48, 2, null));
         Assert.False(trial.OutOfMemory);
         Assert.True(trial.PeakBytes > 0);
         Assert.True(trial.StepSeconds > 0);

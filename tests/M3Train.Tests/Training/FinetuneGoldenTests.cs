@@ -51,14 +51,15 @@ public class FinetuneGoldenTests
         {
             Temperature = spec["temperature"]!.GetValue<double>(),
             UseSelfDistill = distill,
+            KnowledgeDistillation = teacher,
             SelfDistillStartStep = -1,
             MaskDuplicateNegatives = false,
-        });
-        var runner = new M3StepRunner(new ReplicaSet<M3Model>([model], [CPU]), loss, subBatchSize: null, seed: 0);
-        var parts = runner.Backward([batch], microStep: 0);
+        }, [M3Head.Dense, M3Head.Sparse, M3Head.Colbert]);
+        var objective = new UnifiedFinetuneObjective(new ReplicaSet<M3Model>([model], [CPU]), loss, subBatchSize: null, seed: 0);
+        var step = objective.Step([batch], new StepContext(1, MicroStep: 0));
 
         double expected = c["loss"]!.GetValue<double>();
-        double got = parts["loss"].item<float>();
+        double got = step.Loss.item<float>();
         Assert.True(Math.Abs(got - expected) <= 1e-4 * Math.Abs(expected), $"{name}: loss {got} vs reference {expected}");
 
         var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);

@@ -37,17 +37,17 @@ public class FinetuneMemoryTests(ITestOutputHelper output)
         using var checkpoint = M3Checkpoint.Load(dir);
         checkpoint.Model.train();
         var tok = XlmrTokenizer.FromFolder(dir);
-        var loss = new M3BatchLoss(new LossConfig { MaskDuplicateNegatives = false });
+        var loss = new M3BatchLoss(new LossConfig { MaskDuplicateNegatives = false }, [M3Head.Dense, M3Head.Sparse, M3Head.Colbert]);
         var replicas = new ReplicaSet<M3Model>([checkpoint.Model], [CPU]);
-        var gradCache = new M3StepRunner(replicas, loss, subBatchSize: 8, seed: 1);
-        var onePass = new M3StepRunner(replicas, loss, subBatchSize: null, seed: 1);
+        var gradCache = new UnifiedFinetuneObjective(replicas, loss, subBatchSize: 8, seed: 1);
+        var onePass = new UnifiedFinetuneObjective(replicas, loss, subBatchSize: null, seed: 1);
         var small = Batch(tok, 16);
         var large = Batch(tok, 256);
 
-        void Step(M3StepRunner runner, TrainBatch b)
+        void Step(UnifiedFinetuneObjective objective, TrainBatch b)
         {
             using var scope = NewDisposeScope();
-            runner.Backward([b], 0);
+            objective.Step([b], new StepContext(1, 0));
             checkpoint.Model.zero_grad();
         }
         Step(gradCache, small);
@@ -65,9 +65,7 @@ public class FinetuneMemoryTests(ITestOutputHelper output)
             var q = checkpoint.Model.Encode(qi, qm);
             var p = checkpoint.Model.Encode(pi, pm);
             using var grad = enable_grad();
-            var qr = M3RepresentationList.FromList(M3RepresentationList.ToList(q).Select(t => t.is_floating_point() ? t.detach().requires_grad_() : t).ToList());
-            var pr = M3RepresentationList.FromList(M3RepresentationList.ToList(p).Select(t => t.is_floating_point() ? t.detach().requires_grad_() : t).ToList());
-            loss.Compute([qr], [pr], [large], 0)["loss"].backward();
+            loss.Compute(replicas, [q.AsGradientLeaves()], [p.AsGradientLeaves()], [large], 0).Loss.backward();
         });
         double onePassLarge = HostPeak.MiB(() => Step(onePass, large));
         output.WriteLine($"peak RSS growth (sub-batch 8): GradCache 16 queries {peakSmall:F1} MiB, 256 queries {peakLarge:F1} MiB; " +

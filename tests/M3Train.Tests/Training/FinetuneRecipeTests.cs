@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using M3Train.Checkpoints;
 using M3Train.Config;
+using M3Train.Runtime;
 using M3Train.Tests.Data;
 using M3Train.Training;
 using M3Train.Training.Losses;
@@ -51,7 +52,7 @@ public class FinetuneRecipeTests(ITestOutputHelper output)
     public void ANonFiniteLossSkipsTheStepAndIsCounted()
     {
         using var run = new TinyRun();
-        var result = UnifiedFinetuneRecipe.Run(run.Config(maxSteps: 4), new TrainerOptions { InjectNonFiniteLoss = micro => micro == 1 });
+        var result = TinyRun.Finetune(run.Config(maxSteps: 4), (_, objective) => new NonFiniteLossObjective(objective, micro => micro == 1));
         Assert.Equal(1, result.SkippedSteps);
         Assert.Equal(4, result.Steps);
         Assert.Equal(1, Metrics(run.Output).Last()["skipped_steps"]!.GetValue<double>());
@@ -63,7 +64,7 @@ public class FinetuneRecipeTests(ITestOutputHelper output)
         using var run = new TinyRun();
         var config = run.Config(maxSteps: 10);
         config = config with { Train = config.Train with { MaxBadStepsInARow = 3 } };
-        var e = Assert.Throws<M3TrainException>(() => UnifiedFinetuneRecipe.Run(config, new TrainerOptions { InjectNonFiniteLoss = micro => micro >= 2 }));
+        var e = Assert.Throws<M3TrainException>(() => TinyRun.Finetune(config, (_, objective) => new NonFiniteLossObjective(objective, micro => micro >= 2)));
         Assert.Contains("3 non-finite losses in a row", e.Message);
         string saved = new CheckpointManager(run.Output, 10).Latest()!;
         Assert.Equal(2, TrainerState.Load(saved).Step);
@@ -116,20 +117,50 @@ public class FinetuneRecipeTests(ITestOutputHelper output)
                 Data = config.Data with { Files = [file], BatchSizes = [16] },
                 Train = config.Train with { SubBatchSize = subBatch },
             };
-            using var trainer = new Trainer(config, new TrainerOptions(), t =>
-                new M3StepRunner(t.Replicas, new M3BatchLoss(config.EffectiveLoss), config.Train.SubBatchSize, config.Train.Seed));
-            var loader = new M3Train.Data.TrainDataLoader(M3Train.Data.TrainData.Load(config.Data, trainer.Tokenizer), trainer.Tokenizer, config.Train.Seed, subBatchSize: subBatch);
-            var batch = loader.Next();
+            using var setup = new TrainingSetup(config, new TrainerOptions());
+            var batch = setup.Loaders[0].Next();
             Assert.Equal(16, batch.BatchSize);
-            trainer.Objective.Backward([batch], 5, 1.0);
-            grads.Add(trainer.Replicas.Master.named_parameters().Where(p => p.parameter.grad is not null)
+            UnifiedFinetuneRecipe.Objective(setup).Step([batch], new StepContext(1, 5));
+            grads.Add(setup.Replicas.Master.named_parameters().Where(p => p.parameter.grad is not null)
                 .ToDictionary(p => p.name, p => p.parameter.grad!.clone()));
-            loader.Dispose();
         }
         Assert.Equal(grads[0].Keys.Order(), grads[1].Keys.Order());
         double worst = grads[0].Max(kv => (kv.Value - grads[1][kv.Key]).abs().max().item<float>());
         output.WriteLine($"max |grad difference| single pass vs GradCache(4): {worst:E2}");
         Assert.True(worst < 1e-5, $"max gradient difference {worst}");
+    }
+
+    [Fact]
+    public void TheLoopReportsEveryStepThroughTheProgressObserver()
+    {
+        var previous = ProgressTask.Observer;
+        var seen = new RecordingObserver();
+        ProgressTask.Observer = seen;
+        try
+        {
+            using var run = new TinyRun();
+            UnifiedFinetuneRecipe.Run(run.Config(maxSteps: 3));
+        }
+        finally
+        {
+            ProgressTask.Observer = previous;
+        }
+        var task = Assert.Single(seen.Begun, t => t.Label == "finetune");
+        Assert.Equal([1, 2, 3], seen.Done);
+        // The run's mean loss, lr and throughput, then the last logged step's loss and losses per head, each named as such.
+        Assert.Equal(["mean loss", "lr", "tok/s", "step 3 loss", "dense", "sparse", "colbert", "ensemble", "distill"], task.Metrics.Select(m => m.Name));
+        Assert.Contains(task, seen.Finished);
+    }
+
+    sealed class RecordingObserver : IProgressObserver
+    {
+        public List<ProgressTask> Begun { get; } = [];
+        public List<long> Done { get; } = [];
+        public List<ProgressTask> Finished { get; } = [];
+
+        public void Started(ProgressTask task) => Begun.Add(task);
+        public void Updated(ProgressTask task) => Done.Add(task.Done);
+        public void Ended(ProgressTask task) => Finished.Add(task);
     }
 
     [Fact]
@@ -145,6 +176,7 @@ public class FinetuneRecipeTests(ITestOutputHelper output)
         }
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void QuickstartLossFalls()
     {
@@ -166,6 +198,7 @@ public class FinetuneRecipeTests(ITestOutputHelper output)
         Assert.True(File.Exists(Path.Combine(result.FinalModel!, "model.safetensors")));
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void AKilledRunResumesAndFinishes()
     {

@@ -39,6 +39,14 @@ public sealed class TinyRun : IDisposable
         },
     };
 
+    /// <summary>The fine-tuning recipe with its objective wrapped by <paramref name="wrap"/> (fault injection).</summary>
+    public static TrainerResult Finetune(RunConfig config, Func<TrainingSetup, ITrainingObjective, ITrainingObjective> wrap, TrainerOptions? options = null)
+    {
+        using var setup = new TrainingSetup(config, options ?? new TrainerOptions());
+        using var trainer = new Trainer(setup, wrap(setup, UnifiedFinetuneRecipe.Objective(setup)));
+        return trainer.Run();
+    }
+
     public void Dispose()
     {
         try { Directory.Delete(Output, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }

@@ -17,17 +17,17 @@ public static class BenchModel
         model.to(device);
         model.Precision = precision;
         model.GradientCheckpointing = s.Checkpointing;
-        model.Encoder.DropoutSeed = s.Seed;
+        model.Backbone.DropoutSeed = s.Seed;
         return model;
     }
 
     /// <summary>Rejects texts longer than the preset's positions allow, naming the option.</summary>
     public static void CheckLengths(XlmRobertaConfig config, BenchSettings s)
     {
-        int longest = Math.Max(s.QueryLength, s.PassageLength);
-        if (longest > BenchPresets.MaxTokens(config))
+        int longest = Math.Max(s.QueryTokens, s.PassageTokens);
+        if (longest > config.MaxTokens)
             throw new M3TrainException(
-                $"--preset {s.Preset} takes at most {BenchPresets.MaxTokens(config)} tokens per text, asked for {longest}; use --preset bge-m3 for up to 8192.");
+                $"--preset {s.Preset} takes at most {config.MaxTokens} tokens per text, asked for {longest}; use --preset bge-m3 for up to 8192.");
     }
 
     public static JsonObject Describe(XlmRobertaConfig config, M3Model model) => new()
@@ -37,7 +37,7 @@ public static class BenchModel
         ["layers"] = config.NumHiddenLayers,
         ["heads"] = config.NumAttentionHeads,
         ["intermediate_size"] = config.IntermediateSize,
-        ["max_tokens"] = BenchPresets.MaxTokens(config),
+        ["max_tokens"] = config.MaxTokens,
         ["parameters"] = model.parameters().Sum(p => p.numel()),
     };
 }

@@ -19,14 +19,15 @@ public static class BenchRunner
     public static JsonObject Run(BenchSettings s)
     {
         Validate(s);
-        if (s.Threads is int threads && s.Mode != BenchMode.Tokenize) set_num_threads(threads);
+        int? threads = s.Mode == BenchMode.Tokenize ? s.Threads
+            : ComputeThreads.Apply(s.Threads, hostThreads: s.Mode == BenchMode.Data ? 1 : 0, "--threads");
         var device = s.Mode == BenchMode.Tokenize ? CPU : TorchDevices.Resolve(s.Device);
         var precision = s.Precision ?? (device.type == DeviceType.CUDA ? ComputePrecision.BFloat16 : ComputePrecision.Float32);
         var report = new JsonObject
         {
             ["schema"] = Schema,
             ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
-            ["settings"] = Describe(s, precision),
+            ["settings"] = Describe(s, precision, threads),
             ["machine"] = BenchMachine.Describe(device),
         };
         report["result"] = s.Mode switch
@@ -50,28 +51,28 @@ public static class BenchRunner
         Positive(s.Group, "--group");
         Positive(s.Steps, "--steps");
         if (s.Warmup < 0) throw new M3TrainException($"--warmup must be 0 or more, got {s.Warmup}.");
-        if (s.QueryLength < 2) throw new M3TrainException($"--query-length must be at least 2 (<s> and </s>), got {s.QueryLength}.");
-        if (s.PassageLength < 2) throw new M3TrainException($"--passage-length must be at least 2 (<s> and </s>), got {s.PassageLength}.");
+        if (s.QueryTokens < 2) throw new M3TrainException($"--query-length must be at least 2 (<s> and </s>), got {s.QueryTokens}.");
+        if (s.PassageTokens < 2) throw new M3TrainException($"--passage-length must be at least 2 (<s> and </s>), got {s.PassageTokens}.");
         if (s.SubBatch is int sub) Positive(sub, "--sub-batch");
         if (s.Threads is int threads) Positive(threads, "--threads");
         if (s.PlanRows is < 0 or > int.MaxValue) throw new M3TrainException($"--plan-rows must be 0 to {int.MaxValue}, got {s.PlanRows}.");
     }
 
-    static JsonObject Describe(BenchSettings s, ComputePrecision precision) => new()
+    static JsonObject Describe(BenchSettings s, ComputePrecision precision, int? threads) => new()
     {
         ["mode"] = s.Mode.ToString().ToLowerInvariant(),
         ["preset"] = s.Preset,
         ["queries"] = s.Queries,
         ["group"] = s.Group,
-        ["query_length"] = s.QueryLength,
-        ["passage_length"] = s.PassageLength,
+        ["query_length"] = s.QueryTokens,
+        ["passage_length"] = s.PassageTokens,
         ["steps"] = s.Steps,
         ["warmup"] = s.Warmup,
-        ["precision"] = precision == ComputePrecision.BFloat16 ? "bf16" : "fp32",
+        ["precision"] = precision switch { ComputePrecision.BFloat16 => "bf16", ComputePrecision.Float16 => "fp16", _ => "fp32" },
         ["checkpointing"] = s.Checkpointing,
         ["sub_batch"] = s.SubBatch,
         ["device"] = s.Device,
-        ["threads"] = s.Threads,
+        ["threads"] = threads,
         ["seed"] = s.Seed,
         ["tokenizer"] = s.Mode is BenchMode.Tokenize or BenchMode.Data ? s.Tokenizer : null,
         ["data"] = s.Mode is BenchMode.Tokenize or BenchMode.Data ? new JsonArray([.. s.Data.Select(d => (JsonNode)d)]) : null,

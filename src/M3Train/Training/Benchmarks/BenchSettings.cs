@@ -20,11 +20,11 @@ public sealed record BenchSettings
     /// <summary>G, passages per query. Default 8.</summary>
     public int Group { get; init; } = 8;
 
-    /// <summary>Lq, tokens per query (with &lt;s&gt; and &lt;/s&gt;). Default 64.</summary>
-    public int QueryLength { get; init; } = 64;
+    /// <summary>Lq, tokens per query (with &lt;s&gt; and &lt;/s&gt;); null: 64, or the preset's positions if fewer (<see cref="QueryTokens"/>).</summary>
+    public int? QueryLength { get; init; }
 
-    /// <summary>Lp, tokens per passage. Default 512.</summary>
-    public int PassageLength { get; init; } = 512;
+    /// <summary>Lp, tokens per passage; null: 512, or the preset's positions if fewer (<see cref="PassageTokens"/>).</summary>
+    public int? PassageLength { get; init; }
 
     /// <summary>Timed steps. Default 10.</summary>
     public int Steps { get; init; } = 10;
@@ -62,8 +62,14 @@ public sealed record BenchSettings
     /// <summary>Seed of the weights and the random tokens. Default 0.</summary>
     public int Seed { get; init; }
 
+    /// <summary>Lq as run: <see cref="QueryLength"/>, or 64 (FlagEmbedding's query length) cut to what the preset's positions hold.</summary>
+    public int QueryTokens => QueryLength ?? Math.Min(64, BenchPresets.Config(Preset).MaxTokens);
+
+    /// <summary>Lp as run: <see cref="PassageLength"/>, or 512 (FlagEmbedding's passage length) cut to what the preset's positions hold (tiny: 128).</summary>
+    public int PassageTokens => PassageLength ?? Math.Min(512, BenchPresets.Config(Preset).MaxTokens);
+
     /// <summary>Tokens in one step: B·(Lq + G·Lp).</summary>
-    public long TokensPerStep => (long)Queries * (QueryLength + (long)Group * PassageLength);
+    public long TokensPerStep => (long)Queries * (QueryTokens + (long)Group * PassageTokens);
 
     /// <summary>Texts in one step: B + B·G.</summary>
     public long TextsPerStep => (long)Queries * (1 + Group);

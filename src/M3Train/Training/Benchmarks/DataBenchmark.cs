@@ -44,8 +44,8 @@ public static class DataBenchmark
         {
             Files = [.. s.Data],
             TrainGroupSize = s.Group,
-            QueryMaxLen = s.QueryLength,
-            PassageMaxLen = s.PassageLength,
+            QueryMaxLen = s.QueryTokens,
+            PassageMaxLen = s.PassageTokens,
             BatchSizes = [.. Enumerable.Repeat(s.Queries, new DataConfig().BatchSizes.Count)],
             IndexDir = indexDir,
         };
@@ -218,7 +218,7 @@ public static class DataBenchmark
             File.WriteAllBytes(file, []);
             var config = new DataConfig
             {
-                Files = [file], TrainGroupSize = s.Group, QueryMaxLen = s.QueryLength, PassageMaxLen = s.PassageLength,
+                Files = [file], TrainGroupSize = s.Group, QueryMaxLen = s.QueryTokens, PassageMaxLen = s.PassageTokens,
                 BatchSizes = [.. Enumerable.Repeat(s.Queries, new DataConfig().BatchSizes.Count)], IndexDir = Path.Combine(folder, "index"),
                 ShuffleInMemoryRows = 0,
             };

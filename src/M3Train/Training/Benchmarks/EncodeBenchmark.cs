@@ -19,7 +19,7 @@ public static class EncodeBenchmark
         report["model"] = BenchModel.Describe(config, model);
         model.eval();
         var random = new Random(s.Seed);
-        var batch = RandomTokenBatch.Create(s.Queries, s.Group, s.QueryLength, s.PassageLength, config.VocabSize, random);
+        var batch = RandomTokenBatch.Create(s.Queries, s.Group, s.QueryTokens, s.PassageTokens, config.VocabSize, random);
         using var noGrad = no_grad();
 
         void EncodeBatch()

@@ -34,6 +34,6 @@ public sealed record FlagEmbeddingAnchor(int Queries, int Group, int QueryLength
     /// </summary>
     public static FlagEmbeddingAnchor? Match(BenchSettings s, Model.ComputePrecision precision) =>
         s.Mode == BenchMode.Step && s.Preset == "bge-m3" && precision == Model.ComputePrecision.BFloat16
-            ? Table.FirstOrDefault(a => a.Queries == s.Queries && a.Group == s.Group && a.QueryLength == s.QueryLength && a.PassageLength == s.PassageLength)
+            ? Table.FirstOrDefault(a => a.Queries == s.Queries && a.Group == s.Group && a.QueryLength == s.QueryTokens && a.PassageLength == s.PassageTokens)
             : null;
 }

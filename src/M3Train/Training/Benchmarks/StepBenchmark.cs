@@ -29,7 +29,7 @@ public static class StepBenchmark
         using var step = new BenchTrainingStep(model, device, s);
         var random = new Random(s.Seed);
         var batches = Enumerable.Range(0, DistinctBatches)
-            .Select(i => RandomTokenBatch.Create(s.Queries, s.Group, s.QueryLength, s.PassageLength, config.VocabSize, random, i))
+            .Select(i => RandomTokenBatch.Create(s.Queries, s.Group, s.QueryTokens, s.PassageTokens, config.VocabSize, random, i))
             .ToArray();
         return Measure(s, device, (i, phases) => step.Run(batches[i % batches.Length], phases));
     }

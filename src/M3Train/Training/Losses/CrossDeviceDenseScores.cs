@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace M3Train.Training.Losses;
 
 /// <summary>
-/// Dense scores with cross-device negatives (M3-SPEC section 4 and section 7, trick 4), expressed over
+/// Dense scores with cross-device negatives (docs/METHOD.md, "Cross-device negatives"), expressed over
 /// embeddings that someone else has gathered from all W replicas.
 /// </summary>
 /// <remarks>

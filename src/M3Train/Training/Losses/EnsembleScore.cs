@@ -4,7 +4,7 @@ namespace M3Train.Training.Losses;
 
 /// <summary>
 /// BGE-M3's ensemble ("inter") score: <c>S_inter = w_d·S_dense + w_s·S_lex + w_c·S_mul</c>, by default
-/// <c>S_dense + 0.3·S_lex + S_mul</c> (M3-SPEC section 4). Its InfoNCE is <c>L_inter</c>, and its softmax is the
+/// <c>S_dense + 0.3·S_lex + S_mul</c> (docs/METHOD.md, "Scores"). Its InfoNCE is <c>L_inter</c>, and its softmax is the
 /// teacher of <see cref="SelfDistillationLoss"/>.
 /// </summary>
 /// <remarks>

@@ -1,3 +1,4 @@
+using M3Train.Data;
 using M3Train.Runtime;
 using static TorchSharp.torch;
 

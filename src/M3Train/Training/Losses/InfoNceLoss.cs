@@ -9,7 +9,7 @@ namespace M3Train.Training.Losses;
 /// </summary>
 /// <remarks>
 /// <para><b>Takes</b> logits, i.e. similarities already divided by the temperature τ (sentence-transformers'
-/// <c>scale = 1/τ</c>; M3-SPEC section 4 uses τ = 0.02). Temperature is applied once, where the scores are
+/// <c>scale = 1/τ</c>; BGE-M3 uses τ = 0.02). Temperature is applied once, where the scores are
 /// made (<see cref="M3UnifiedLoss"/> divides by <see cref="LossConfig.Temperature"/>); the loss classes take
 /// it as already applied so that they compose (the ensemble is a weighted sum of logits).</para>
 /// <para><b>Shapes</b>: S [R, C] with C = R·G (B queries, G passages each, ordered

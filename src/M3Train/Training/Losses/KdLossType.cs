@@ -2,7 +2,7 @@ namespace M3Train.Training.Losses;
 
 /// <summary>
 /// How teacher scores from the data (<c>pos_scores</c>/<c>neg_scores</c>) enter each head's loss
-/// (M3-SPEC section 4). Config values: <c>m3_kd_loss</c>, <c>kl_div</c>.
+/// (docs/METHOD.md, "Teacher scores from the data"). Config values: <c>m3_kd_loss</c>, <c>kl_div</c>.
 /// </summary>
 public enum KdLossType
 {

@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace M3Train.Training.Losses;
 
 /// <summary>
-/// The <c>loss</c> section of a fine-tuning config: M3-SPEC sections 4 and 9, with the reference code's
+/// The <c>loss</c> section of a fine-tuning config (docs/METHOD.md, "Unified loss"), with the reference code's
 /// constants as named weights. Defaults reproduce FlagEmbedding's unified fine-tuning of BGE-M3.
 /// </summary>
 /// <remarks>
@@ -20,7 +20,7 @@ public sealed record LossConfig
 
     /// <summary>
     /// Train the sparse and multi-vector heads with the ensemble and self-distillation. Default true.
-    /// When false the loss is the dense InfoNCE alone (FlagEmbedding's behaviour), whatever <see cref="Heads"/> says.
+    /// When false the loss is the dense InfoNCE alone (FlagEmbedding's behaviour), whatever heads the run names.
     /// </summary>
     public bool UnifiedFinetuning { get; init; } = true;
 
@@ -29,26 +29,30 @@ public sealed record LossConfig
 
     /// <summary>
     /// Self-distillation applies when the micro-step counter (0 for the first loss evaluation of a run) is
-    /// <b>greater</b> than this value, as in the reference. Default 0, the reference recipe's value (M3-SPEC
-    /// section 9), so distillation starts at the second micro-step; FlagEmbedding's argument default is -1
-    /// (from the first micro-step), which is also what a config can set.
+    /// <b>greater</b> than this value, as in the reference. Default 0, the reference recipe's value, so distillation
+    /// starts at the second micro-step; FlagEmbedding's argument default is -1 (from the first micro-step), which is
+    /// also what a config can set.
     /// </summary>
     [Range(-1, int.MaxValue)]
     public int SelfDistillStartStep { get; init; } = 0;
 
-    /// <summary>How data teacher scores enter the per-head losses. Default <see cref="KdLossType.M3KdLoss"/>.</summary>
+    /// <summary>
+    /// Distil from the teacher scores in the data (<c>pos_scores</c>, <c>neg_scores</c>): the datasets whose rows all
+    /// carry them train on <see cref="KdLossType"/> instead of the plain cross-entropy. Default false, as FlagEmbedding's
+    /// <c>knowledge_distillation</c>: scores in a file are not used unless this is on (the log says which datasets
+    /// distil, and warns when some carry scores while it is off).
+    /// </summary>
+    public bool KnowledgeDistillation { get; init; }
+
+    /// <summary>How data teacher scores enter the per-head losses when <see cref="KnowledgeDistillation"/> is on: m3_kd_loss (default) or kl_div.</summary>
     public KdLossType KdLossType { get; init; } = KdLossType.M3KdLoss;
 
     /// <summary>
     /// Exclude in-batch columns whose passage text equals the row's positive (issue 11). Default true.
-    /// Read by the trainer, which builds the mask with <see cref="FalseNegativeMask"/> and passes it in
+    /// Read by the batch loss, which builds the mask with <see cref="FalseNegativeMask"/> and passes it in
     /// <see cref="M3LossInput.ExcludeMask"/>.
     /// </summary>
     public bool MaskDuplicateNegatives { get; init; } = true;
-
-    /// <summary>The heads that are trained and that form the ensemble. Default all three.</summary>
-    [M3Train.Config.ConfigIgnore] // set from model.heads, the one place a run names its heads
-    public IReadOnlyList<M3Head> Heads { get; init; } = [M3Head.Dense, M3Head.Sparse, M3Head.Colbert];
 
     /// <summary>Weight of <c>L_dense</c> in L and of <c>L'_dense</c> in L'. Default 1.0.</summary>
     [Range(0.0, 1e6)]

@@ -1,7 +1,7 @@
 namespace M3Train.Training.Losses;
 
 /// <summary>
-/// One of BGE-M3's three retrieval heads (M3-SPEC section 3). Config lists of heads use the snake_case
+/// One of BGE-M3's three retrieval heads (docs/METHOD.md, "Scores"). Config lists of heads use the snake_case
 /// names <c>dense</c>, <c>sparse</c>, <c>colbert</c>.
 /// </summary>
 public enum M3Head

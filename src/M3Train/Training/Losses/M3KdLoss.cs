@@ -5,21 +5,24 @@ namespace M3Train.Training.Losses;
 
 /// <summary>
 /// BGE-M3's knowledge-distillation loss (FlagEmbedding <c>kd_loss_type = m3_kd_loss</c>, the M3 default):
-/// every passage of the query's group is in turn the target of a cross-entropy, weighted by the teacher's
-/// probability for it, with the group's earlier passages masked out.
+/// each passage of the query's group is in turn the target of a cross-entropy weighted by the teacher's
+/// probability for it; after its step, its column leaves the softmax of the steps that follow.
 /// </summary>
 /// <remarks>
 /// <para><b>Computes</b>, with t the teacher targets [R, G] (<see cref="TeacherTargets.FromScores"/>):
 /// <c>mask = 0; loss = 0; for i in 0..G-1: loss += mean_r(t[r,i] · CE(S + mask, col(r, i))_r);
-/// mask[r, col(r, i)] = dtype minimum</c>, where col(r, i) = r·G + i in-batch, i local. So the target of step
-/// i competes with the in-batch negatives and with the group passages the teacher ranks after the first i
-/// (a Plackett-Luce-like listwise loss). Exactly as M3-SPEC section 4.</para>
+/// mask[r, col(r, i)] = dtype minimum</c>, where col(r, i) = r·G + i with in-batch negatives ([R, R·G]) and
+/// col(r, i) = i without them (the local [R, G] block). The steps run in <b>group order</b>: the positive first,
+/// then the negatives in the order the group was sampled; the teacher's scores only weight the steps, they do not
+/// reorder them. So step i's target competes with the in-batch negatives and with the group's passages i+1..G-1,
+/// whatever the teacher thinks of those. docs/METHOD.md, "Teacher scores from the data".</para>
 /// <para><b>Takes</b> logits (similarities / τ) [R, R·G] or [R, G], teacher targets [R, G] and an optional bool
 /// exclude mask [R, C]. Excluded columns start masked; a step whose target column is itself excluded (a
 /// negative identical to the query's positive) contributes 0 instead of an unbounded term.</para>
 /// <para><b>Returns</b> a scalar (a sum over i of means over rows; the t[r, ·] sum to 1).</para>
 /// <para><b>Reference</b>: FlagEmbedding <c>AbsEmbedderModel.distill_loss("m3_kd_loss", ...)</c>; BGE-M3
-/// (Chen et al. 2024).</para>
+/// (Chen et al. 2024). Without in-batch negatives FlagEmbedding calls it on the local [B, G] block with the in-batch
+/// targets b·G + i, which point outside the block for b ≥ 1; here the local targets are i.</para>
 /// <para><b>Siblings</b>: <see cref="KlDivTeacherLoss"/> (the other teacher loss), <see cref="InfoNceLoss"/>
 /// (no teacher), <see cref="SelfDistillationLoss"/> (teacher = the model's own ensemble).</para>
 /// </remarks>

@@ -29,11 +29,11 @@ public sealed record M3LossInput
     /// <summary>Dense scores over gathered embeddings (cross-device negatives, in-batch mode only).</summary>
     public CrossDeviceDenseScores? DenseCrossDevice { get; init; }
 
-    /// <summary>Teacher scores from the data, [B·G] or [B, G] in group order; null when the data has none.
-    /// With <see cref="DenseCrossDevice"/>: the gathered [W·B·G] or [W·B, G] scores of all replicas.</summary>
+    /// <summary>Teacher scores from the data, [B·G] or [B, G] in group order, on the scores' device; null when the data
+    /// has none. With <see cref="DenseCrossDevice"/>: the gathered [W·B·G] or [W·B, G] scores of all replicas.</summary>
     public Tensor? TeacherScores { get; init; }
 
-    /// <summary>Bool [B, C], true = exclude the column from that row (<see cref="FalseNegativeMask"/>).
+    /// <summary>Bool [B, C] on the scores' device, true = exclude the column from that row (<see cref="FalseNegativeMask"/>).
     /// With <see cref="DenseCrossDevice"/>: the global [W·B, W·B·G] mask.</summary>
     public Tensor? ExcludeMask { get; init; }
 }

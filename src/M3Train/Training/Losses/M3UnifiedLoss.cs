@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace M3Train.Training.Losses;
 
 /// <summary>
-/// BGE-M3's unified fine-tuning loss with self-knowledge distillation (M3-SPEC section 4): per-head
+/// BGE-M3's unified fine-tuning loss with self-knowledge distillation (docs/METHOD.md, "Unified loss"): per-head
 /// losses, the ensemble loss and self-distillation, combined with the reference code's constants.
 /// </summary>
 /// <remarks>
@@ -12,8 +12,8 @@ namespace M3Train.Training.Losses;
 /// <list type="bullet">
 /// <item>L_x = head loss of S_x: <see cref="InfoNceLoss"/> without teacher scores; with them
 /// <see cref="M3KdLoss"/> or <see cref="KlDivTeacherLoss"/> by <see cref="LossConfig.KdLossType"/>; without
-/// in-batch negatives <see cref="NoInBatchNegativesLoss"/>, or with teacher scores the local teacher term (plus
-/// the hard labels for kl_div), as the reference does.</item>
+/// in-batch negatives <see cref="NoInBatchNegativesLoss"/>, or with teacher scores the same teacher loss on the local
+/// [B, G] block (m3_kd_loss with target column i).</item>
 /// <item>S_inter = <see cref="EnsembleScore"/> of the enabled heads' local logits; L_inter = head loss of S_inter.</item>
 /// <item>L = (w_d·L_dense + w_e·L_inter + w_s·L_lex + w_c·L_mul) / n, n the number of terms present
 /// (4 with all heads: the reference's <c>(L_dense + L_inter + 0.1·L_lex + L_mul)/4</c>).</item>
@@ -36,15 +36,17 @@ public sealed class M3UnifiedLoss
     private readonly LossConfig _config;
     private readonly IReadOnlyList<M3Head> _heads;
 
-    public M3UnifiedLoss(LossConfig config)
+    /// <param name="config">Temperature, weights and the distillation settings.</param>
+    /// <param name="heads">The heads the run trains (<c>model.heads</c>), which also form the ensemble.</param>
+    public M3UnifiedLoss(LossConfig config, IReadOnlyList<M3Head> heads)
     {
         _config = config;
-        _heads = config.UnifiedFinetuning ? config.Heads.Distinct().Order().ToArray() : [M3Head.Dense];
+        _heads = config.UnifiedFinetuning ? heads.Distinct().Order().ToArray() : [M3Head.Dense];
         if (_heads.Count == 0)
-            throw new M3TrainException("loss.heads: at least one of dense, sparse, colbert must be enabled");
+            throw new M3TrainException("model.heads: at least one of dense, sparse, colbert must be enabled");
     }
 
-    /// <summary>The heads this loss trains, in the order dense, sparse, colbert.</summary>
+    /// <summary>The heads this loss trains, in the order dense, sparse, colbert (dense alone without <see cref="LossConfig.UnifiedFinetuning"/>).</summary>
     public IReadOnlyList<M3Head> Heads => _heads;
 
     /// <summary>Whether self-distillation is part of the loss at this micro-step (0-based count of loss evaluations).</summary>
@@ -78,10 +80,9 @@ public sealed class M3UnifiedLoss
                 $"every head's scores must be [{b}, {expectedColumns}] ({(input.InBatchNegatives ? "B, B·G" : "B, G")}), got " +
                 string.Join(", ", local.Select(kv => $"{kv.Key} [{string.Join(", ", kv.Value.shape)}]")));
 
-        // Teacher scores and the mask are built on the host from the data; one copy each to the scores' device.
-        var device = local.Values.First().device;
-        Tensor? globalTeacher = input.TeacherScores is null ? null : TeacherTargets.FromScores(input.TeacherScores, g).to(device);
-        Tensor? globalExclude = input.ExcludeMask?.to(device);
+        // Teacher scores and the mask come on the scores' device (the batch loss uploads each once per device).
+        Tensor? globalTeacher = input.TeacherScores is null ? null : TeacherTargets.FromScores(input.TeacherScores, g);
+        Tensor? globalExclude = input.ExcludeMask;
         Tensor? teacher = globalTeacher, exclude = globalExclude;
         if (cross is not null)
         {
@@ -93,8 +94,8 @@ public sealed class M3UnifiedLoss
         foreach (var head in _heads)
         {
             parts[head] = head == M3Head.Dense && cross is not null
-                ? HeadLoss(Logits(cross.Global), globalTeacher, globalExclude, g, inBatch: true)
-                : HeadLoss(local[head], teacher, exclude, g, input.InBatchNegatives);
+                ? HeadLoss(Logits(cross.Global), globalTeacher, globalExclude, g)
+                : HeadLoss(local[head], teacher, exclude, g);
         }
 
         var weighted = parts.Select(kv => kv.Value * Weight(kv.Key)).Aggregate((x, y) => x + y);
@@ -105,7 +106,7 @@ public sealed class M3UnifiedLoss
         {
             ensemble = EnsembleScore.Compute(local.GetValueOrDefault(M3Head.Dense), local.GetValueOrDefault(M3Head.Sparse),
                 local.GetValueOrDefault(M3Head.Colbert), _config);
-            ensembleLoss = HeadLoss(ensemble, teacher, exclude, g, input.InBatchNegatives);
+            ensembleLoss = HeadLoss(ensemble, teacher, exclude, g);
             weighted = weighted + ensembleLoss * _config.EnsembleLossWeight;
             terms++;
         }
@@ -137,12 +138,12 @@ public sealed class M3UnifiedLoss
         _ => _config.ColbertLossWeight,
     };
 
-    private Tensor HeadLoss(Tensor logits, Tensor? teacher, Tensor? exclude, int g, bool inBatch)
+    private Tensor HeadLoss(Tensor logits, Tensor? teacher, Tensor? exclude, int g)
     {
+        // Without in-batch negatives the logits are the local [B, G] block, which both teacher losses read with
+        // target column i; with them, [B, B·G] with target column b·G + i.
         if (teacher is null)
             return InfoNceLoss.Compute(logits, g, exclude);
-        if (!inBatch)
-            return KlDivTeacherLoss.Compute(logits, teacher, g, exclude, withHardLabels: _config.KdLossType == KdLossType.KlDiv);
         return _config.KdLossType == KdLossType.M3KdLoss
             ? M3KdLoss.Compute(logits, teacher, g, exclude)
             : KlDivTeacherLoss.Compute(logits, teacher, g, exclude);

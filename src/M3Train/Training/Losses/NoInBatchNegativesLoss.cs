@@ -11,7 +11,7 @@ namespace M3Train.Training.Losses;
 /// <para><b>Takes</b> logits (similarities divided by τ), S [B, G], row b = query b against
 /// <c>[pos_b, neg_b1 .. neg_b(G-1)]</c>; optionally a bool exclude mask [B, G] that never marks column 0.
 /// <see cref="LocalBlock"/> cuts S [B, G] out of an in-batch matrix [B, B·G].</para>
-/// <para><b>Ensemble semantics</b> (M3-SPEC section 4): in this mode every head <b>and the ensemble</b> use the
+/// <para><b>Ensemble semantics</b> (docs/METHOD.md, "No in-batch negatives"): in this mode every head <b>and the ensemble</b> use the
 /// local block, <c>S_inter = local dense + 0.3·local lex + local mul</c> [B, G], and self-distillation uses the
 /// softmax of that local ensemble. FlagEmbedding instead scores each query against the positives only,
 /// which leaves a one-column ensemble whose loss is always 0; <see cref="M3UnifiedLoss"/> does the intended

@@ -5,7 +5,7 @@ namespace M3Train.Training.Losses;
 /// <summary>
 /// Self-knowledge distillation (BGE-M3): each head learns to match the model's own ensemble,
 /// <c>L'_x = -mean_b Σ_j T_bj · log_softmax(S_x)_bj</c> with <c>T = softmax(S_inter.detach())</c>
-/// over the same columns (M3-SPEC section 4).
+/// over the same columns (docs/METHOD.md, "Self-distillation").
 /// </summary>
 /// <remarks>
 /// <para><b>Takes</b> the head's logits S_x and the ensemble logits S_inter (<see cref="EnsembleScore"/>), both

@@ -5,7 +5,7 @@ namespace M3Train.Training.Losses;
 /// <summary>
 /// Turns teacher scores from the data (<c>pos_scores</c>, <c>neg_scores</c> of each row, in group order) into
 /// the target distribution of <see cref="M3KdLoss"/> and <see cref="KlDivTeacherLoss"/>:
-/// <c>t = softmax(teacher_scores.view(B, G))</c>, with no temperature (M3-SPEC section 4).
+/// <c>t = softmax(teacher_scores.view(B, G))</c>, with no temperature (docs/METHOD.md, "Teacher scores from the data").
 /// </summary>
 public static class TeacherTargets
 {

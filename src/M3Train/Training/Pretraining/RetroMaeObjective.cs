@@ -11,40 +11,40 @@ namespace M3Train.Training.Pretraining;
 
 /// <summary>
 /// RetroMAE pretraining (Xiao et al. 2022, "RetroMAE: Pre-Training Retrieval-oriented Language Models Via
-/// Masked Auto-Encoder"; M3-SPEC section 8) as a <see cref="Trainer"/> objective, on <c>{"text"}</c> rows.
+/// Masked Auto-Encoder") as a <see cref="Trainer"/> objective, on <c>{"text"}</c> rows.
 /// For each text, from one seeded generator per (step, replica, sub-batch):
 /// <list type="number">
 /// <item>the encoder reads the text masked by <see cref="MlmMasking"/> (30%, 80/10/10) and predicts the masked
 /// tokens through the masked-LM head: <c>loss_mlm</c>, mean over the micro-batch's masked tokens;</item>
-/// <item>its CLS state is the sentence embedding; <see cref="RetroMaeDecoder"/> (one layer, own embedding tables)
-/// reconstructs every token but the first and last from it and from a random half of the other tokens per row
+/// <item>its CLS state is the sentence embedding; <see cref="RetroMaeDecoder"/> (one layer, reading through the
+/// encoder's embedding module) reconstructs every token but the first and last from it and from a random half of the other tokens per row
 /// (<see cref="EnhancedDecodingMask"/>), through the same tied LM head: <c>loss_decoder</c>, mean over those tokens;</item>
 /// <item><c>loss = loss_mlm + loss_decoder</c>.</item>
 /// </list>
 /// Both means run over the whole micro-batch (all replicas and sub-batches), so sub-batching
 /// (<c>train.sub_batch_size</c>) changes memory, not gradients. The LM logits are computed only at predicted
 /// positions ([N, V], N predicted tokens), <c>pretrain.lm_loss_chunk</c> tokens at a time (<see cref="ChunkedTokenLoss"/>),
-/// which again changes memory, not gradients. The decoder has one replica per device, reduced and broadcast with
-/// the encoder's; it is saved as <see cref="RetroMaeDecoder.FileName"/> in every checkpoint and in the final folder,
-/// and picked up from <c>model.path</c> when there, to continue pretraining.
+/// which again changes memory, not gradients. The decoder has one replica per device, trained beside the model
+/// (<see cref="Modules"/>: reduced and broadcast with the encoder, saved as <see cref="RetroMaeDecoder.FileName"/> in
+/// every checkpoint and in the final folder), and picked up from <c>model.path</c> when there, to continue pretraining.
 /// </summary>
 public sealed class RetroMaeObjective : ITrainingObjective
 {
     const string ParameterPrefix = "retromae_decoder.";
 
-    readonly ReplicaSet<M3Model> _models;
+    readonly IReplicaGroup<M3Model> _models;
     readonly PretrainConfig _config;
     readonly MlmMasking _masking;
-    readonly int? _subBatchSize;
+    readonly SubBatching _subBatching;
     readonly long _seed;
 
     /// <param name="models">The trainer's replicas; each needs its masked-LM head.</param>
     /// <param name="config">Masking and decoder settings.</param>
     /// <param name="tokenizer">The model's tokenizer (its &lt;mask&gt; id).</param>
     /// <param name="modelPath">The checkpoint the run starts from; a <see cref="RetroMaeDecoder.FileName"/> there is loaded.</param>
-    /// <param name="subBatchSize">Texts per forward/backward (null: the whole batch at once).</param>
+    /// <param name="subBatching">Texts per forward/backward, for every length bin or per bin (null: the whole batch at once).</param>
     /// <param name="seed">The run's seed: decoder initialization, masks and dropout derive from it.</param>
-    public RetroMaeObjective(ReplicaSet<M3Model> models, PretrainConfig config, XlmrTokenizer tokenizer, string modelPath, int? subBatchSize, long seed)
+    public RetroMaeObjective(IReplicaGroup<M3Model> models, PretrainConfig config, XlmrTokenizer tokenizer, string modelPath, SubBatching subBatching, long seed)
     {
         var encoderConfig = models.Master.Config;
         if (models.Replicas.Any(m => m.LmHead is null))
@@ -53,7 +53,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
             throw new M3TrainException($"{modelPath}: the tokenizer's <mask> id {tokenizer.MaskId} is outside the model's vocabulary ({encoderConfig.VocabSize}).");
         _models = models;
         _config = config;
-        _subBatchSize = subBatchSize;
+        _subBatching = subBatching;
         _seed = seed;
         _masking = new MlmMasking(config.EncoderMaskRatio, config.MaskTokenRatio, config.RandomTokenRatio, config.MaskSampling,
             MaskId: tokenizer.MaskId, RandomLow: XlmrTokenizer.UnkId + 1, RandomHigh: tokenizer.MaskId,
@@ -62,7 +62,8 @@ public sealed class RetroMaeObjective : ITrainingObjective
         var decoders = new List<RetroMaeDecoder>();
         for (int r = 0; r < models.Replicas.Count; r++)
         {
-            var decoder = new RetroMaeDecoder(encoderConfig, seed);
+            // Each replica's decoder reads through that replica's encoder embeddings (on its device already).
+            var decoder = new RetroMaeDecoder(encoderConfig, models.Replicas[r].Backbone.Embeddings, seed);
             if (r == 0)
             {
                 string saved = Path.Combine(modelPath, RetroMaeDecoder.FileName);
@@ -73,8 +74,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
                 }
                 else
                 {
-                    decoder.CopyEmbeddingsFrom(models.Master.Encoder);
-                    Log.Information("RetroMAE decoder: new layer, embedding tables copied from the encoder ({Model} has no {File})", modelPath, RetroMaeDecoder.FileName);
+                    Log.Information("RetroMAE decoder: a new layer over the encoder's embeddings ({Model} has no {File})", modelPath, RetroMaeDecoder.FileName);
                 }
             }
             decoder.to(models.Devices[r]);
@@ -83,32 +83,25 @@ public sealed class RetroMaeObjective : ITrainingObjective
             decoders.Add(decoder);
         }
         Decoders = new ReplicaSet<RetroMaeDecoder>(decoders, models.Devices);
+        Modules = [new TrainedModule(ParameterPrefix, RetroMaeDecoder.FileName, Decoders,
+            path => Decoders.Master.Save(path), path => Decoders.Master.Load(path))];
     }
 
     /// <summary>One decoder per device; the master's parameters are the optimizer's.</summary>
     public ReplicaSet<RetroMaeDecoder> Decoders { get; }
 
-    public IEnumerable<(string Name, Parameter Param)> ExtraParameters =>
-        Decoders.Master.named_parameters().Select(p => (ParameterPrefix + p.name, p.parameter));
+    /// <summary>The decoder, trained beside the model.</summary>
+    public IReadOnlyList<TrainedModule> Modules { get; }
 
-    public void ReduceGradients() => Decoders.ReduceGradients();
-
-    public void BroadcastWeights() => Decoders.BroadcastWeights();
-
-    public void Save(string directory) => Decoders.Master.Save(Path.Combine(directory, RetroMaeDecoder.FileName));
-
-    public void Load(string directory)
+    /// <summary>Both losses of one micro-batch; its metrics are <c>loss_mlm</c> and <c>loss_decoder</c>.</summary>
+    public ObjectiveStep Step(IReadOnlyList<TrainBatch> batches, StepContext context)
     {
-        Decoders.Master.Load(Path.Combine(directory, RetroMaeDecoder.FileName));
-        Decoders.BroadcastWeights();
-    }
-
-    public IReadOnlyDictionary<string, Tensor> Backward(IReadOnlyList<TrainBatch> batches, long microStep, double scale)
-    {
+        long microStep = context.MicroStep;
+        double scale = context.Scale;
         if (batches.Count != _models.Replicas.Count)
             throw new ArgumentException($"one batch per replica: {batches.Count} batches for {_models.Replicas.Count} replicas");
         if (batches.FirstOrDefault(b => b.Passages is not null) is { } pairs)
-            throw new M3TrainException($"{pairs.DatasetName}: RetroMAE trains on {{\"text\"}} rows, this dataset holds query/passage rows (use pretrain.objective: contrastive for pairs).");
+            throw new ArgumentException($"{pairs.DatasetName}: RetroMAE trains on text rows, this batch holds query/passage rows");
 
         // Pass 1: every piece's masks and targets, and the micro-batch's token counts (the means' denominators).
         var pieces = _models.RunOnAll(r => Prepare(batches[r], microStep, r));
@@ -136,12 +129,9 @@ public sealed class RetroMaeObjective : ITrainingObjective
         });
         var lossMlm = parts.Select(p => p.Mlm).Aggregate((a, b) => a + b);
         var lossDecoder = parts.Select(p => p.Decoder).Aggregate((a, b) => a + b);
-        return new Dictionary<string, Tensor>
-        {
-            ["loss"] = lossMlm + lossDecoder,
-            ["loss_mlm"] = lossMlm,
-            ["loss_decoder"] = lossDecoder,
-        };
+        return new ObjectiveStep(lossMlm + lossDecoder,
+            new Dictionary<string, Tensor> { ["loss_mlm"] = lossMlm, ["loss_decoder"] = lossDecoder },
+            new Dictionary<string, double>());
     }
 
     /// <summary>Sums the pieces' counts (0-d, on their replicas' devices) on the master device; at least 1, so an empty micro-batch gives loss 0.</summary>
@@ -151,7 +141,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
     List<RetroMaePiece> Prepare(TrainBatch batch, long microStep, int replica)
     {
         var device = _models.Devices[replica];
-        var encoded = M3StepRunner.Pieces(batch.Queries, batch.QuerySubBatches, _subBatchSize ?? batch.BatchSize);
+        var encoded = batch.QueryPieces(_subBatching.Of(batch.Bin) ?? batch.BatchSize);
         var result = new List<RetroMaePiece>(encoded.Count);
         for (int i = 0; i < encoded.Count; i++)
         {
@@ -185,7 +175,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
         Tensor mlmDenominator, Tensor decoderDenominator, double scale)
     {
         using var scope = NewDisposeScope();
-        var hidden = model.Encoder.Forward(p.MaskedIds, p.Mask, p.Seed);                         // [B, L, D]
+        var hidden = model.Backbone.Forward(p.MaskedIds, p.Mask, p.Seed);                         // [B, L, D]
         var visible = EnhancedDecodingMask.Build(p.Mask, _config.DecoderMaskRatio, _config.MaskSampling, p.Generator); // [B, 1, L, L]
         Tensor decoded;
         using (DropoutReplay.Exclusive(p.InputIds.device))

@@ -75,6 +75,7 @@ public class BenchSmokeTests
         }
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public async Task CommandPrintsTheReportAndWritesTheOutputFile()
     {
@@ -99,6 +100,26 @@ public class BenchSmokeTests
         Assert.Equal(BenchRunner.Schema, printed["schema"]!.GetValue<string>());
         Assert.Equal(Number(printed, "result.tokens_per_second"), Number(written, "result.tokens_per_second"));
     }
+
+    [Fact]
+    public void EachPresetsDefaultLengthsFitItsPositions()
+    {
+        Assert.Equal((64, 128), (new BenchSettings { Preset = "tiny" }.QueryTokens, new BenchSettings { Preset = "tiny" }.PassageTokens));
+        Assert.Equal((64, 512), (new BenchSettings { Preset = "bge-m3" }.QueryTokens, new BenchSettings { Preset = "bge-m3" }.PassageTokens));
+        Assert.Equal(100, new BenchSettings { Preset = "tiny", PassageLength = 100 }.PassageTokens);
+    }
+
+    [Fact]
+    public void TheTinyPresetRunsWithTheBenchsOwnDefaults()
+    {
+        var report = BenchRunner.Run(new BenchSettings { Preset = "tiny", Steps = 1, Warmup = 0 });
+        Assert.Equal(128, Number(report, "settings.passage_length"));
+        Assert.Equal(64, Number(report, "settings.query_length"));
+        Assert.Equal(ComputeThreadsDefault(), Number(report, "settings.threads"));
+        Assert.True(Number(report, "result.tokens_per_second") > 0);
+    }
+
+    static int ComputeThreadsDefault() => M3Train.Runtime.ComputeThreads.Default(hostThreads: 0);
 
     [Fact]
     public void TooLongTextsForThePresetAreAUserError()

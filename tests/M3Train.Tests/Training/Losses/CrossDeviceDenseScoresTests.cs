@@ -46,7 +46,7 @@ public class CrossDeviceDenseScoresTests
         var sparse = Random(new Random(55), B, B * G, 0.4);
         var colbert = Random(new Random(56), B, B * G, 0.7);
         var cross = CrossDeviceDenseScores.FromGathered(ToTensor(q), ToTensor(p), rank: 0, worldSize: W);
-        var result = new M3UnifiedLoss(new LossConfig { Temperature = tau }).Compute(new M3LossInput
+        var result = new M3UnifiedLoss(new LossConfig { Temperature = tau }, AllHeads).Compute(new M3LossInput
         {
             GroupSize = G,
             DenseCrossDevice = cross,
@@ -84,7 +84,7 @@ public class CrossDeviceDenseScoresTests
         var q = Embeddings(57, W * B);
         var p = Embeddings(58, W * B * G);
         var sparse = Random(new Random(59), B, B * G, 0.4);
-        var result = new M3UnifiedLoss(new LossConfig { Temperature = tau, Heads = [M3Head.Dense, M3Head.Sparse] }).Compute(new M3LossInput
+        var result = new M3UnifiedLoss(new LossConfig { Temperature = tau }, [M3Head.Dense, M3Head.Sparse]).Compute(new M3LossInput
         {
             GroupSize = G,
             DenseCrossDevice = CrossDeviceDenseScores.FromGathered(ToTensor(q), ToTensor(p), rank: 1, worldSize: W),

@@ -1,3 +1,4 @@
+using M3Train.Data;
 using M3Train.Training.Losses;
 using Xunit;
 

@@ -3,6 +3,7 @@ using M3Train.Training.Losses;
 using TorchSharp;
 using TorchSharp.PyBridge;
 using Xunit;
+using static M3Train.Tests.Training.Losses.ReferenceLosses;
 using static TorchSharp.torch;
 
 namespace M3Train.Tests.Training.Losses;
@@ -61,7 +62,7 @@ public class M3LossGoldenTests
                 UseSelfDistill = flags.GetProperty("self_distill").GetBoolean(),
                 KdLossType = KdLossType.M3KdLoss,
             };
-            var result = new M3UnifiedLoss(config).Compute(new M3LossInput
+            var result = new M3UnifiedLoss(config, AllHeads).Compute(new M3LossInput
             {
                 GroupSize = groupSize,
                 Dense = Similarities("dense"),

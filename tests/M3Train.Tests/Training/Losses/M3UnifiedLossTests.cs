@@ -32,7 +32,7 @@ public class M3UnifiedLossTests
     [Fact]
     public void ReferenceCombinationWithoutSelfDistillationAtStepZero()
     {
-        var result = new M3UnifiedLoss(new LossConfig()).Compute(Input(), microStep: 0);
+        var result = new M3UnifiedLoss(new LossConfig(), AllHeads).Compute(Input(), microStep: 0);
         var (d, s, c) = Logits();
         var ensemble = Combine((1.0, d), (0.3, s), (1.0, c));
         double l = (InfoNce(d, G) + InfoNce(ensemble, G) + 0.1 * InfoNce(s, G) + InfoNce(c, G)) / 4;
@@ -48,7 +48,7 @@ public class M3UnifiedLossTests
     [Fact]
     public void SelfDistillationFromTheSecondMicroStep()
     {
-        var loss = new M3UnifiedLoss(new LossConfig());
+        var loss = new M3UnifiedLoss(new LossConfig(), AllHeads);
         var result = loss.Compute(Input(), microStep: 1);
         var (d, s, c) = Logits();
         var ensemble = Combine((1.0, d), (0.3, s), (1.0, c));
@@ -58,8 +58,8 @@ public class M3UnifiedLossTests
         Assert.Equal((l + lPrime) / 2, Value(result.Loss), 10);
         Assert.Equal(lPrime, Value(result.LossDistill!), 10);
         Assert.False(loss.SelfDistillActive(0));
-        Assert.True(new M3UnifiedLoss(new LossConfig { SelfDistillStartStep = -1 }).SelfDistillActive(0));
-        Assert.False(new M3UnifiedLoss(new LossConfig { UseSelfDistill = false }).SelfDistillActive(100));
+        Assert.True(new M3UnifiedLoss(new LossConfig { SelfDistillStartStep = -1 }, AllHeads).SelfDistillActive(0));
+        Assert.False(new M3UnifiedLoss(new LossConfig { UseSelfDistill = false }, AllHeads).SelfDistillActive(100));
     }
 
     [Theory]
@@ -67,7 +67,7 @@ public class M3UnifiedLossTests
     [InlineData(KdLossType.KlDiv)]
     public void TeacherScoresReplaceEveryCrossEntropy(KdLossType kind)
     {
-        var result = new M3UnifiedLoss(new LossConfig { KdLossType = kind }).Compute(
+        var result = new M3UnifiedLoss(new LossConfig { KdLossType = kind }, AllHeads).Compute(
             Input(teacher: torch.tensor(TeacherScores, ScalarType.Float64)), microStep: 1);
         var (d, s, c) = Logits();
         var t = ReferenceLosses.TeacherTargets(TeacherScores, G);
@@ -81,8 +81,7 @@ public class M3UnifiedLossTests
     [Fact]
     public void DenseAndSparseOnly()
     {
-        var config = new LossConfig { Heads = [M3Head.Sparse, M3Head.Dense] };
-        var result = new M3UnifiedLoss(config).Compute(Input() with { Colbert = null }, microStep: 1);
+        var result = new M3UnifiedLoss(new LossConfig(), [M3Head.Sparse, M3Head.Dense]).Compute(Input() with { Colbert = null }, microStep: 1);
         var (d, s, _) = Logits();
         var ensemble = Combine((1.0, d), (0.3, s));
         double l = (InfoNce(d, G) + InfoNce(ensemble, G) + 0.1 * InfoNce(s, G)) / 3;
@@ -96,7 +95,7 @@ public class M3UnifiedLossTests
     [Fact]
     public void OneHeadHasNoEnsembleAndNoSelfDistillation()
     {
-        var result = new M3UnifiedLoss(new LossConfig { Heads = [M3Head.Colbert] })
+        var result = new M3UnifiedLoss(new LossConfig(), [M3Head.Colbert])
             .Compute(Input() with { Dense = null, Sparse = null }, microStep: 7);
         Assert.Equal(InfoNce(Scale(Colbert, 1 / Tau), G), Value(result.Loss), 10);
         Assert.Null(result.LossDense);
@@ -107,7 +106,7 @@ public class M3UnifiedLossTests
     [Fact]
     public void WithoutUnifiedFinetuningOnlyDenseTrains()
     {
-        var loss = new M3UnifiedLoss(new LossConfig { UnifiedFinetuning = false });
+        var loss = new M3UnifiedLoss(new LossConfig { UnifiedFinetuning = false }, AllHeads);
         Assert.Equal([M3Head.Dense], loss.Heads);
         var result = loss.Compute(Input(), microStep: 3);
         Assert.Equal(InfoNce(Scale(Dense, 1 / Tau), G), Value(result.Loss), 10);
@@ -116,7 +115,7 @@ public class M3UnifiedLossTests
 
     [Fact]
     public void AnEnabledHeadWithoutScoresIsAnError() =>
-        Assert.Throws<ArgumentException>(() => new M3UnifiedLoss(new LossConfig()).Compute(Input() with { Sparse = null }, 0));
+        Assert.Throws<ArgumentException>(() => new M3UnifiedLoss(new LossConfig(), AllHeads).Compute(Input() with { Sparse = null }, 0));
 
     [Fact]
     public void DuplicatedPassageIsMaskedInEveryLoss()
@@ -129,7 +128,7 @@ public class M3UnifiedLossTests
         exclude[0, 4] = true;
         Assert.Equal(exclude.Cast<bool>(), mask.Mask.data<bool>().ToArray());
 
-        var result = new M3UnifiedLoss(new LossConfig()).Compute(Input(exclude: mask.Mask), microStep: 1);
+        var result = new M3UnifiedLoss(new LossConfig(), AllHeads).Compute(Input(exclude: mask.Mask), microStep: 1);
         var (d, s, c) = Logits();
         var ensemble = Combine((1.0, d), (0.3, s), (1.0, c));
         double l = (InfoNce(d, G, exclude) + InfoNce(ensemble, G, exclude) + 0.1 * InfoNce(s, G, exclude) + InfoNce(c, G, exclude)) / 4;
@@ -140,7 +139,7 @@ public class M3UnifiedLossTests
         double row1 = Math.Log(Enumerable.Range(0, 6).Sum(j => Math.Exp(d[1, j]))) - d[1, 3];
         Assert.Equal((row0 + row1) / 2, Value(result.LossDense!), 10);
         Assert.Equal((l + lPrime) / 2, Value(result.Loss), 10);
-        Assert.NotEqual(Value(new M3UnifiedLoss(new LossConfig()).Compute(Input(), 1).Loss), Value(result.Loss), 6);
+        Assert.NotEqual(Value(new M3UnifiedLoss(new LossConfig(), AllHeads).Compute(Input(), 1).Loss), Value(result.Loss), 6);
     }
 
     [Fact]
@@ -153,7 +152,7 @@ public class M3UnifiedLossTests
         exclude[1, 5] = true;
         Assert.Equal(exclude.Cast<bool>(), mask.Mask.data<bool>().ToArray());
 
-        var result = new M3UnifiedLoss(new LossConfig()).Compute(
+        var result = new M3UnifiedLoss(new LossConfig(), AllHeads).Compute(
             Input(teacher: torch.tensor(TeacherScores, ScalarType.Float64), exclude: mask.Mask), microStep: 1);
         var (d, s, c) = Logits();
         var t = ReferenceLosses.TeacherTargets(TeacherScores, G);
@@ -164,7 +163,7 @@ public class M3UnifiedLossTests
     }
 
     [Fact]
-    public void NoInBatchNegativesWithTeacherUsesTheLocalTeacherTerm()
+    public void NoInBatchNegativesWithTeacherRunsTheTeacherLossOnTheLocalBlock()
     {
         var local = new[] { Dense, Sparse, Colbert }.Select(m => new double[,]
             { { m[0, 0], m[0, 1], m[0, 2] }, { m[1, 3], m[1, 4], m[1, 5] } }).ToArray();
@@ -180,20 +179,46 @@ public class M3UnifiedLossTests
         var t = ReferenceLosses.TeacherTargets(TeacherScores, G);
         var (d, s, c) = (Scale(local[0], 1 / Tau), Scale(local[1], 1 / Tau), Scale(local[2], 1 / Tau));
         var ensemble = Combine((1.0, d), (0.3, s), (1.0, c));
-        foreach (var kind in new[] { KdLossType.M3KdLoss, KdLossType.KlDiv })
+        // m3_kd_loss on the local [B, G] scores with target column i; kl_div's local term plus the hard labels.
+        double m3 = (M3Kd(d, t, G) + M3Kd(ensemble, t, G) + 0.1 * M3Kd(s, t, G) + M3Kd(c, t, G)) / 4;
+        double klDiv = (KlDiv(d, t, G) + KlDiv(ensemble, t, G) + 0.1 * KlDiv(s, t, G) + KlDiv(c, t, G)) / 4;
+        Assert.Equal(m3, Value(new M3UnifiedLoss(new LossConfig { KdLossType = KdLossType.M3KdLoss, UseSelfDistill = false }, AllHeads).Compute(input, 0).Loss), 10);
+        Assert.Equal(klDiv, Value(new M3UnifiedLoss(new LossConfig { KdLossType = KdLossType.KlDiv, UseSelfDistill = false }, AllHeads).Compute(input, 0).Loss), 10);
+    }
+
+    [Fact]
+    public void LocalM3KdLossMatchesAHandComputedValue()
+    {
+        // One head, τ = 1, no in-batch negatives: L = m3_kd_loss on S [2, 3] with t = softmax(teacher scores).
+        // Step 0 targets column 0 of all three; step 1 targets column 1 with column 0 masked; step 2 column 2 alone (0).
+        double[,] s = { { 1.0, 0.0, 2.0 }, { 0.5, 1.5, -1.0 } };
+        double[,] t = { { 0.6, 0.3, 0.1 }, { 0.2, 0.5, 0.3 } };
+        double step0 = (0.6 * (Math.Log(Math.Exp(1.0) + Math.Exp(0.0) + Math.Exp(2.0)) - 1.0)
+                      + 0.2 * (Math.Log(Math.Exp(0.5) + Math.Exp(1.5) + Math.Exp(-1.0)) - 0.5)) / 2;
+        double step1 = (0.3 * (Math.Log(Math.Exp(0.0) + Math.Exp(2.0)) - 0.0)
+                      + 0.5 * (Math.Log(Math.Exp(1.5) + Math.Exp(-1.0)) - 1.5)) / 2;
+        Assert.Equal(0.898197, step0 + step1, 6);
+
+        var teacherScores = new double[6];
+        for (int i = 0; i < 6; i++) teacherScores[i] = Math.Log(t[i / 3, i % 3]);   // softmax(log t) = t
+        var input = new M3LossInput
         {
-            bool hard = kind == KdLossType.KlDiv;
-            double l = (KlDiv(d, t, G, hard: hard) + KlDiv(ensemble, t, G, hard: hard) + 0.1 * KlDiv(s, t, G, hard: hard) + KlDiv(c, t, G, hard: hard)) / 4;
-            var result = new M3UnifiedLoss(new LossConfig { KdLossType = kind, UseSelfDistill = false }).Compute(input, 0);
-            Assert.Equal(l, Value(result.Loss), 10);
-        }
+            GroupSize = 3,
+            InBatchNegatives = false,
+            Dense = ToTensor(s),
+            TeacherScores = torch.tensor(teacherScores, ScalarType.Float64),
+        };
+        var loss = new M3UnifiedLoss(new LossConfig { Temperature = 1.0 }, [M3Head.Dense]).Compute(input, 0);
+        Assert.Equal(step0 + step1, Value(loss.Loss), 10);
+        // Not the soft cross-entropy to the teacher that the local case used to take (1.4646 here).
+        Assert.NotEqual(KlDiv(s, t, 3, hard: false), Value(loss.Loss), 3);
     }
 
     [Fact]
     public void PartsAreDetachedScalarsOnTheScoresDevice()
     {
         var input = Input() with { Dense = ToTensor(Dense).requires_grad_() };
-        var result = new M3UnifiedLoss(new LossConfig()).Compute(input, microStep: 1);
+        var result = new M3UnifiedLoss(new LossConfig(), AllHeads).Compute(input, microStep: 1);
         Assert.True(result.Loss.requires_grad);
         foreach (var part in new[] { result.LossDense, result.LossSparse, result.LossColbert, result.LossEnsemble, result.LossDistill })
         {
@@ -216,7 +241,7 @@ public class M3UnifiedLossTests
         var exclude = new bool[2, 6];
         exclude[0, 4] = true;
         exclude[1, 5] = true;
-        var loss = new M3UnifiedLoss(new LossConfig { Temperature = tau });
+        var loss = new M3UnifiedLoss(new LossConfig { Temperature = tau }, AllHeads);
         double[][,] heads = [(double[,])Dense.Clone(), (double[,])Sparse.Clone(), (double[,])Colbert.Clone()];
         var teacher = torch.tensor(TeacherScores, ScalarType.Float64);
         var t = ReferenceLosses.TeacherTargets(TeacherScores, G);

@@ -36,7 +36,7 @@ public class NoInBatchNegativesLossTests
     {
         const double tau = 0.02;
         var config = new LossConfig { Temperature = tau, SelfDistillStartStep = -1 };
-        var result = new M3UnifiedLoss(config).Compute(new M3LossInput
+        var result = new M3UnifiedLoss(config, AllHeads).Compute(new M3LossInput
         {
             GroupSize = 3,
             InBatchNegatives = false,

@@ -1,14 +1,18 @@
+using M3Train.Training.Losses;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace M3Train.Tests.Training.Losses;
 
 /// <summary>
-/// The M3-SPEC section 4 formulas written out as plain double loops, independent of the tensor code they
-/// check. Matrices are double[rows, columns]; an excluded entry simply leaves the sums.
+/// The formulas of docs/METHOD.md ("Unified loss" to "False negatives") written out as plain double loops,
+/// independent of the tensor code they check. Matrices are double[rows, columns]; an excluded entry simply leaves the sums.
 /// </summary>
 internal static class ReferenceLosses
 {
+    /// <summary>Every head, as a run that names none in <c>model.heads</c> trains.</summary>
+    public static IReadOnlyList<M3Head> AllHeads { get; } = [M3Head.Dense, M3Head.Sparse, M3Head.Colbert];
+
     public static double LogSumExp(double[,] s, int row, Func<int, bool> keep)
     {
         double max = double.NegativeInfinity;

@@ -1,3 +1,4 @@
+using M3Train.Training;
 using M3Train.Training.Pretraining;
 using Xunit;
 using static TorchSharp.torch;

@@ -1,4 +1,5 @@
 using M3Train.Text;
+using M3Train.Training;
 using M3Train.Training.Pretraining;
 using Xunit;
 using static TorchSharp.torch;

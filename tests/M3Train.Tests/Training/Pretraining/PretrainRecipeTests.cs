@@ -49,11 +49,40 @@ public sealed class PretrainRecipeTests(ITestOutputHelper output)
         using var checkpoint = M3Checkpoint.Load(final);
         Assert.NotNull(checkpoint.Model.LmHead);
         Assert.True(File.Exists(Path.Combine(final, RetroMaeDecoder.FileName)));
-        using var decoderModel = new RetroMaeDecoder(checkpoint.Config);
+        using var decoderModel = new RetroMaeDecoder(checkpoint.Config, checkpoint.Model.Backbone.Embeddings);
         decoderModel.Load(Path.Combine(final, RetroMaeDecoder.FileName));
         // Pretraining keeps the sparse and multi-vector heads as they were.
         using var start = M3Checkpoint.Load(TinyRun.Repo("data", "models", "tiny-m3"));
         Assert.True(start.Model.SparseHead.parameters().Zip(checkpoint.Model.SparseHead.parameters()).All(p => p.First.equal(p.Second).all().item<bool>()));
+    }
+
+    [Fact]
+    public void ARetroMaeStepMovesTheEncodersExtendedPositionRows()
+    {
+        // extend-positions then pretrain, as BGE-M3 grew XLM-R from 514 to 8194 positions: texts of about 240 tokens
+        // reach rows the tiny model's 130-row table did not have.
+        using var folder = new DataTestFolder();
+        string extended = Path.Combine(folder.Path, "tiny-258");
+        PositionExtension.Extend(TinyRun.Repo("data", "models", "tiny-m3"), extended, 258, PositionExtensionMethod.Copy);
+        var words = File.ReadLines(TinyRun.Repo("data", "pretrain", "texts.jsonl")).Take(400)
+            .SelectMany(l => JsonNode.Parse(l)!["text"]!.GetValue<string>().Split(' ')).ToArray();
+        string texts = folder.Write("long.jsonl", string.Join("\n", Enumerable.Range(0, 8)
+            .Select(i => new JsonObject { ["text"] = string.Join(' ', words.Skip(i * 200).Take(200)) }.ToJsonString())));
+
+        using var run = new PretrainRun();
+        var config = run.Config(PretrainObjective.Retromae, maxSteps: 1);
+        var result = PretrainRecipe.Run(config with
+        {
+            Model = config.Model with { Path = extended },
+            Data = config.Data with { Files = [texts], PassageMaxLen = 256 },
+        });
+
+        const string table = "embeddings.position_embeddings.weight";
+        var before = Tensors(Path.Combine(extended, "model.safetensors"))[table];
+        var after = Tensors(Path.Combine(result.FinalModel!, "model.safetensors"))[table];
+        Assert.Equal(258, after.shape[0]);
+        using var moved = (after[130..250] - before[130..250]).abs().sum(1);                      // [120]
+        Assert.True(moved.gt(0).all().item<bool>(), "a position row beyond the original table did not move");
     }
 
     [Fact]
@@ -132,16 +161,16 @@ public sealed class PretrainRecipeTests(ITestOutputHelper output)
     public void RetroMaeOnTwoReplicasKeepsItsDecodersIdentical()
     {
         using var run = new PretrainRun();
-        var config = PretrainRecipe.Prepare(run.Config(PretrainObjective.Retromae, maxSteps: 2));
+        var config = RetroMaeRecipe.Prepare(run.Config(PretrainObjective.Retromae, maxSteps: 2));
         config = config with { Train = config.Train with { Devices = ["cpu", "cpu"] } };
-        RetroMaeObjective? objective = null;
-        using (var trainer = new Trainer(config, new TrainerOptions { WithLmHead = true }, t =>
-                   objective = new RetroMaeObjective(t.Replicas, config.Pretrain, t.Tokenizer, config.Model.Path, config.Train.SubBatchSize, config.Train.Seed)))
+        using (var setup = new TrainingSetup(config, new TrainerOptions(), withLmHead: true))
         {
+            var objective = RetroMaeRecipe.Objective(setup);
+            using var trainer = new Trainer(setup, objective);
             var result = trainer.Run();
             Assert.Equal(2, result.Steps);
-            Assert.True(trainer.Replicas.WeightsIdentical());
-            Assert.True(objective!.Decoders.WeightsIdentical(), "the decoder replicas diverged");
+            Assert.True(setup.Replicas.WeightsIdentical());
+            Assert.True(objective.Decoders.WeightsIdentical(), "the decoder replicas diverged");
         }
         Assert.Contains(Tensors(Path.Combine(run.Output, "final", RetroMaeDecoder.FileName)), kv => kv.Key.StartsWith("layer.", StringComparison.Ordinal));
     }
@@ -172,6 +201,27 @@ public sealed class PretrainRecipeTests(ITestOutputHelper output)
         Assert.Equal(["data/pretrain/pairs.jsonl"], contrastive.Data.Files);
         PretrainRecipe.Prepare(contrastive);
         Assert.Throws<ConfigException>(() => RunConfig.Load(path, ["pretrain.decoder_ratio=0.4"]));
+    }
+
+    [Fact]
+    public void WithoutTheFullScaleConfigEachObjectiveRunsWithItsOwnDefaultsNotFineTuningsOnes()
+    {
+        using var folder = new DataTestFolder();
+        string Config(string objective, string extra = "") => folder.Write($"{objective}-{Guid.NewGuid():N}.yaml",
+            $"model: {{path: m}}\ndata: {{files: [t.jsonl]}}\npretrain: {{objective: {objective}}}\n{extra}");
+
+        var retromae = PretrainRecipe.LoadConfig(Config("retromae"));
+        Assert.Equal((7e-5, 0.1, 0.01, 8192), (retromae.Train.Lr, retromae.Train.WarmupRatio, retromae.Train.WeightDecay, retromae.Data.PassageMaxLen));
+        var contrastive = PretrainRecipe.LoadConfig(Config("contrastive"));
+        Assert.Equal((5e-5, 0.1, 0.01, 1), (contrastive.Train.Lr, contrastive.Train.WarmupRatio, contrastive.Train.WeightDecay, contrastive.Data.TrainGroupSize));
+        Assert.Equal((512, 8192), (contrastive.Data.QueryMaxLen, contrastive.Data.PassageMaxLen));
+        Assert.Equal(PretrainConfig.UnsupervisedBatchSizes, contrastive.Data.BatchSizes);
+        // The same file read as a fine-tuning config keeps the fine-tuning defaults.
+        Assert.Equal((1e-5, 0.0), (RunConfig.Load(Config("retromae")).Train.Lr, RunConfig.Load(Config("retromae")).Train.WeightDecay));
+
+        // What the file or --set says wins, a default included; the objective may itself come from --set.
+        var set = PretrainRecipe.LoadConfig(Config("retromae", "train: {lr: 1.0e-4}"), ["train.weight_decay=0", "pretrain.objective=contrastive"]);
+        Assert.Equal((1e-4, 0.0, 1), (set.Train.Lr, set.Train.WeightDecay, set.Data.TrainGroupSize));
     }
 
     [Theory]

@@ -1,0 +1,12 @@
+using static TorchSharp.torch;
+
+namespace M3Train.Training;
+
+/// <summary>What <see cref="M3BatchLoss.Compute"/> gives for one global batch.</summary>
+/// <param name="Loss">The batch loss, the mean over replicas, on the first replica's device (with its graph).</param>
+/// <param name="Parts">Detached means over replicas: <c>loss_dense</c>, <c>loss_sparse</c>, <c>loss_colbert</c>,
+/// <c>loss_ensemble</c>, <c>loss_distill</c> (those the loss has) and, with G &gt; 1, <c>{head}_pos</c> / <c>{head}_neg</c>
+/// (mean raw score of each query's positive and of its own negatives).</param>
+/// <param name="MaskedColumns">In-batch (row, column) entries that are duplicates of a row's positive: those the
+/// false-negative masks exclude (counted whether or not <c>loss.mask_duplicate_negatives</c> applies them).</param>
+public sealed record M3BatchLossResult(Tensor Loss, IReadOnlyDictionary<string, Tensor> Parts, int MaskedColumns);

@@ -1,0 +1,8 @@
+namespace M3Train.Training;
+
+/// <summary>Where a micro-batch sits in the run: what an objective's step needs besides the batches.</summary>
+/// <param name="Step">The optimizer step it belongs to (1-based), for messages.</param>
+/// <param name="MicroStep">Micro-batches before it in the run (0-based): self-distillation's start and dropout seeds derive from it, so a resumed run replays them.</param>
+/// <param name="Scale">Gradients accumulate as Scale · ∇loss: 1 / the micro-batches of a step, times fp16's loss scale (<see cref="LossScaler"/>).</param>
+/// <param name="Measure">Also measure the health of what it encodes (the last micro-batch of a logged step).</param>
+public sealed record StepContext(int Step, long MicroStep, double Scale = 1.0, bool Measure = false);

@@ -1,0 +1,5 @@
+namespace M3Train.Training;
+
+/// <summary>What a finished (or stopped) run reports; the losses are means over the first and last tenth of the steps this invocation ran.</summary>
+public sealed record TrainerResult(int Steps, int TotalSteps, long SkippedSteps, double FirstLoss, double LastLoss,
+    string OutputDirectory, string? FinalModel, bool Stopped);
