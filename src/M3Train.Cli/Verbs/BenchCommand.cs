@@ -29,7 +29,7 @@ public static class BenchCommand
     static readonly Option<int> GroupOption = new("--group") { Description = "G, passages per query (1 positive, G-1 negatives).", DefaultValueFactory = _ => 8 };
     static readonly Option<int?> QueryLengthOption = new("--query-length") { Description = "Lq, tokens per query (maximum for --mode data); default 64, or what the preset's positions hold if fewer." };
     static readonly Option<int?> PassageLengthOption = new("--passage-length") { Description = "Lp, tokens per passage (maximum for --mode data); default 512, or what the preset's positions hold if fewer (tiny: 128)." };
-    static readonly Option<int> StepsOption = new("--steps") { Description = "Timed steps (tokenize: timed rounds, the best is reported).", DefaultValueFactory = _ => 10 };
+    static readonly Option<int> StepsOption = new("--steps") { Description = "Timed steps (tokenize: timed rounds, the best is reported; data: 0 measures the data path without training steps).", DefaultValueFactory = _ => 10 };
     static readonly Option<int> WarmupOption = new("--warmup") { Description = "Untimed steps first.", DefaultValueFactory = _ => 3 };
 
     static readonly Option<string> PrecisionOption = new Option<string>("--precision")

@@ -49,7 +49,8 @@ public static class BenchRunner
         }
         Positive(s.Queries, "--queries");
         Positive(s.Group, "--group");
-        Positive(s.Steps, "--steps");
+        if (s.Mode != BenchMode.Data) Positive(s.Steps, "--steps");
+        else if (s.Steps < 0) throw new M3TrainException($"--steps must be 0 or more with --mode data, got {s.Steps}.");
         if (s.Warmup < 0) throw new M3TrainException($"--warmup must be 0 or more, got {s.Warmup}.");
         if (s.QueryTokens < 2) throw new M3TrainException($"--query-length must be at least 2 (<s> and </s>), got {s.QueryTokens}.");
         if (s.PassageTokens < 2) throw new M3TrainException($"--passage-length must be at least 2 (<s> and </s>), got {s.PassageTokens}.");

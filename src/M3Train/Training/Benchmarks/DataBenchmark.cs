@@ -61,6 +61,8 @@ public static class DataBenchmark
             result["loader"] = loader;
             result["gpu"] = CompareWithGpu(loader);
             if (s.PlanRows > 0) result["plan_at_scale"] = PlanAtScale(s, tokenizer, clock);
+            // --steps 0: the data path alone, for files whose batches would take a CPU minutes per step.
+            if (s.Steps == 0) return result;
 
             using var model = BenchModel.Create(config, s, device, precision);
             report["model"] = BenchModel.Describe(config, model);

@@ -36,4 +36,22 @@ public class DataBenchmarkTests
         Assert.True(Number(result, "plan_at_scale.rank_slice_seconds") > 0);
         Assert.Equal(Number(result, "gpu.gpu_tokens_per_second") * Number(result, "gpu.loader_to_gpu_ratio"), Number(result, "loader.padded_tokens_per_second"), 6);
     }
+
+    [Fact]
+    public void ZeroStepsMeasuresTheDataPathWithoutAModel()
+    {
+        var settings = new BenchSettings
+        {
+            Mode = BenchMode.Data, Preset = "tiny", Queries = 2, Group = 2, QueryLength = 32, PassageLength = 64, Steps = 0, Threads = 1,
+            Tokenizer = Path.Combine(DataTestFolder.RepoRoot, "data", "models", "tiny-m3"), Data = [Path.Combine(DataTestFolder.RepoRoot, "data", "train")],
+        };
+        var report = BenchRunner.Run(settings);
+        var result = report["result"]!;
+        Assert.True(Number(result, "loader.rows_per_second") > 0);
+        Assert.Null(result["steps"]);
+        Assert.Null(report["model"]);
+
+        var e = Assert.Throws<M3TrainException>(() => BenchRunner.Run(settings with { Mode = BenchMode.Step }));
+        Assert.Contains("--steps must be at least 1", e.Message);
+    }
 }
