@@ -49,12 +49,14 @@ public static class BenchRunner
         }
         Positive(s.Queries, "--queries");
         Positive(s.Group, "--group");
-        Positive(s.Steps, "--steps");
+        if (s.Mode != BenchMode.Data) Positive(s.Steps, "--steps");
+        else if (s.Steps < 0) throw new M3TrainException($"--steps must be 0 or more with --mode data, got {s.Steps}.");
         if (s.Warmup < 0) throw new M3TrainException($"--warmup must be 0 or more, got {s.Warmup}.");
         if (s.QueryTokens < 2) throw new M3TrainException($"--query-length must be at least 2 (<s> and </s>), got {s.QueryTokens}.");
         if (s.PassageTokens < 2) throw new M3TrainException($"--passage-length must be at least 2 (<s> and </s>), got {s.PassageTokens}.");
         if (s.SubBatch is int sub) Positive(sub, "--sub-batch");
         if (s.Threads is int threads) Positive(threads, "--threads");
+        if (s.PlanRows is < 0 or > int.MaxValue) throw new M3TrainException($"--plan-rows must be 0 to {int.MaxValue}, got {s.PlanRows}.");
     }
 
     static JsonObject Describe(BenchSettings s, ComputePrecision precision, int? threads) => new()
@@ -75,6 +77,8 @@ public static class BenchRunner
         ["seed"] = s.Seed,
         ["tokenizer"] = s.Mode is BenchMode.Tokenize or BenchMode.Data ? s.Tokenizer : null,
         ["data"] = s.Mode is BenchMode.Tokenize or BenchMode.Data ? new JsonArray([.. s.Data.Select(d => (JsonNode)d)]) : null,
+        ["index_dir"] = s.Mode == BenchMode.Data ? s.IndexDir : null,
+        ["plan_rows"] = s.Mode == BenchMode.Data ? s.PlanRows : null,
         ["tokens_per_step"] = s.TokensPerStep,
     };
 
