@@ -31,7 +31,7 @@ public static class BenchCommand
     static readonly Option<int> GroupOption = new("--group") { Description = "G, passages per query (1 positive, G-1 negatives).", DefaultValueFactory = _ => 8 };
     static readonly Option<int?> QueryLengthOption = new("--query-length") { Description = "Lq, tokens per query (maximum for --mode data); default 64, or what the preset's positions hold if fewer." };
     static readonly Option<int?> PassageLengthOption = new("--passage-length") { Description = "Lp, tokens per passage (maximum for --mode data); default 512, or what the preset's positions hold if fewer (tiny: 128)." };
-    static readonly Option<int> StepsOption = new("--steps") { Description = "Timed steps (tokenize: timed rounds, the best is reported).", DefaultValueFactory = _ => 10 };
+    static readonly Option<int> StepsOption = new("--steps") { Description = "Timed steps (tokenize: timed rounds, the best is reported; data: 0 measures the data path without training steps).", DefaultValueFactory = _ => 10 };
     static readonly Option<int> WarmupOption = new("--warmup") { Description = "Untimed steps first.", DefaultValueFactory = _ => 3 };
 
     static readonly Option<string> PrecisionOption = new Option<string>("--precision")
@@ -61,6 +61,12 @@ public static class BenchCommand
         AllowMultipleArgumentsPerToken = false,
     };
 
+    static readonly Option<string?> IndexDirOption = new("--index-dir")
+    {
+        Description = "Data: keep the row index in this folder (ranks of a launch share it); default a temporary folder, removed at the end.",
+    };
+
+    static readonly Option<long> PlanRowsOption = new("--plan-rows") { Description = "Data: also plan over a synthesized index of this many rows.", DefaultValueFactory = _ => 0 };
     static readonly Option<int> SeedOption = new("--seed") { Description = "Seed of the weights and the random tokens.", DefaultValueFactory = _ => 0 };
     static readonly Option<int> ProcessesOption = new("--nproc")
     {
@@ -81,8 +87,8 @@ public static class BenchCommand
         var command = new Command("bench", "Measure training-step, encoding, tokenizer or data-loader throughput and memory; prints a JSON report.")
         {
             ModeOption, PresetOption, QueriesOption, GroupOption, QueryLengthOption, PassageLengthOption, StepsOption, WarmupOption,
-            PrecisionOption, CheckpointingOption, SubBatchOption, DeviceOption, ThreadsOption, TokenizerOption, DataOption, SeedOption,
-            ProcessesOption, OverlapOption, OutputOption,
+            PrecisionOption, CheckpointingOption, SubBatchOption, DeviceOption, ThreadsOption, TokenizerOption, DataOption, IndexDirOption,
+            PlanRowsOption, SeedOption, ProcessesOption, OverlapOption, OutputOption,
         };
         command.SetAction(parseResult => Run(new BenchSettings
         {
@@ -101,6 +107,8 @@ public static class BenchCommand
             Threads = parseResult.GetValue(ThreadsOption),
             Tokenizer = parseResult.GetValue(TokenizerOption)!,
             Data = parseResult.GetValue(DataOption)!,
+            IndexDir = parseResult.GetValue(IndexDirOption),
+            PlanRows = parseResult.GetValue(PlanRowsOption),
             Seed = parseResult.GetValue(SeedOption),
             Processes = parseResult.GetValue(ProcessesOption),
             Overlap = parseResult.GetValue(OverlapOption) == "on",
@@ -112,11 +120,13 @@ public static class BenchCommand
     {
         if (settings.Processes > 1) return Scaling(settings, output);
         var report = BenchRunner.Run(settings);
-        // The ranks of a data-parallel benchmark measure together; rank 0 reports.
-        if (LaunchEnvironment.FromProcess().Rank != 0) return 0;
+        // The ranks of a data-parallel step benchmark measure together and rank 0 reports; those of the data benchmark
+        // each measure their own slice and each print it (rank 0 alone writes --output).
+        bool main = LaunchEnvironment.FromProcess().Rank == 0;
+        if (!main && settings.Mode == BenchMode.Step) return 0;
         string json = report.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
         Console.Out.WriteLine(json);
-        if (output is not null) VerbOutput.WriteAllText("--output", output, json + "\n");
+        if (output is not null && main) VerbOutput.WriteAllText("--output", output, json + "\n");
         Log.Information("bench {Mode} {Preset}: {Summary}", settings.Mode.ToString().ToLowerInvariant(), settings.Preset, Summary(report));
         return 0;
     }
@@ -141,6 +151,9 @@ public static class BenchCommand
     {
         var result = report["result"]!;
         var parts = new List<string>();
+        if (result["index"] is { } index)
+            parts.Add($"index {index["bytes_per_row"]!.GetValue<double>().ToString("F1", CultureInfo.InvariantCulture)} bytes/row, " +
+                      $"{index["rows_per_cpu_second"]!.GetValue<double>().ToString("N0", CultureInfo.InvariantCulture)} rows per CPU-second");
         if (result["loader"]?["batches_per_second"] is { } loader)
             parts.Add($"loader alone {loader.GetValue<double>().ToString("N1", CultureInfo.InvariantCulture)} batches/s");
         if (result["steps"] is { } steps)

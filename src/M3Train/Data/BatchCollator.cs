@@ -14,8 +14,7 @@ public sealed class BatchCollator(TrainData data, XlmrTokenizer tokenizer, long 
         var config = data.Config;
         var dataset = data.Datasets[planned.Dataset];
         int[] rows = planned.Slice(rank).ToArray();
-        var read = new TrainRow[rows.Length];
-        Parallel.For(0, rows.Length, i => read[i] = dataset.ReadRow(rows[i]));
+        var read = dataset.ReadRows(rows);
         int? subBatch = config.PadPerSubBatch ? subBatchSize : null;
 
         if (dataset.Kind == RowKind.Text)

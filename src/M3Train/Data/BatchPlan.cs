@@ -1,3 +1,4 @@
+using System.Collections;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -9,63 +10,176 @@ namespace M3Train.Data;
 /// incomplete one dropped; then all batches shuffled. A pure function of (data, seed, epoch, world size), so every
 /// replica computes the same plan and takes its own slice; it depends on the world size only through the global
 /// batch size, so W replicas of B rows see exactly the batches of one replica of W·B rows.
+/// <para>
+/// Up to <see cref="DataConfig.ShuffleInMemoryRows"/> rows the shuffles are Fisher-Yates over lists of row numbers
+/// (4 bytes a row, the order of earlier versions). Above, both are seeded permutations computed per batch
+/// (<see cref="FeistelPermutation"/> over the bins of a <see cref="BinDirectory"/>): planning an epoch of a billion
+/// rows takes no time and no memory beyond the directory, and a batch's rows are found when it is collated.
+/// </para>
 /// </summary>
 public sealed class BatchPlan
 {
-    BatchPlan(int epoch, IReadOnlyList<PlannedBatch> batches, int droppedRows, string signature)
+    /// <summary>A row's bin is kept in a byte while planning.</summary>
+    const int MaxBinEdges = 254;
+
+    BatchPlan(int epoch, IReadOnlyList<PlannedBatch> batches, int droppedRows, string signature, bool permuted)
     {
         Epoch = epoch;
         Batches = batches;
         DroppedRows = droppedRows;
         Signature = signature;
+        Permuted = permuted;
     }
 
     public int Epoch { get; }
+    /// <summary>The epoch's batches in order (computed as they are asked for when <see cref="Permuted"/>).</summary>
     public IReadOnlyList<PlannedBatch> Batches { get; }
     public int Count => Batches.Count;
     /// <summary>Rows left out of this epoch because they did not fill a global batch.</summary>
     public int DroppedRows { get; }
-    /// <summary>Identifies (data, seed, bins, global batch sizes, group size): equal signatures mean equal plans for every epoch.</summary>
+    /// <summary>Identifies (data, seed, bins, global batch sizes, group size, kind of plan): equal signatures mean equal plans for every epoch.</summary>
     public string Signature { get; }
+    /// <summary>Whether the order comes from seeded permutations computed per batch rather than shuffled lists.</summary>
+    public bool Permuted { get; }
 
     public static BatchPlan Create(TrainData data, long seed, int epoch, int worldSize)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(worldSize, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(epoch);
         var config = data.Config;
+        bool permuted = data.RowCount > config.ShuffleInMemoryRows;
         var overrides = DatasetOverrides.Resolve(data);
         var signature = new StringBuilder($"{data.Fingerprint}|{seed}|{config.TrainGroupSize}|{string.Join(',', config.BinEdges)}|{overrides.Signature}");
-        var batches = new List<PlannedBatch>();
-        int dropped = 0;
+        var groups = new List<BinGroup>();
         for (int d = 0; d < data.Datasets.Count; d++)
         {
             var dataset = data.Datasets[d];
             int[] sizes = ReplicaBatchSizes(config, dataset.Kind);
-            var rowsOfBin = new List<int>[sizes.Length];
-            foreach (int row in overrides.Rows(d, dataset.Count, seed))
-                (rowsOfBin[BinOf(dataset.RowLength(row, config), config.BinEdges)] ??= []).Add(row);
+            int[]? kept = overrides.KeptRows(d, dataset.Count, seed, permuted);
+            var keptOfBin = kept is null ? null : KeptRowsOfBins(dataset, kept, config, sizes.Length);
             for (int bin = 0; bin < sizes.Length; bin++)
             {
                 int replicaSize = overrides.BatchSize(d, dataset.Type, sizes[bin]);
-                int globalSize = replicaSize * worldSize;
-                signature.Append($"|{d}:{bin}:{globalSize}");
-                if (rowsOfBin[bin] is not { } rows) continue;
+                signature.Append($"|{d}:{bin}:{replicaSize * worldSize}");
+                groups.Add(new BinGroup(d, bin, replicaSize, replicaSize * worldSize, overrides.GroupSize(d), keptOfBin?[bin]));
+            }
+        }
+        if (permuted) signature.Append("|permuted-v1");
+        string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(signature.ToString())))[..16];
+        return permuted ? CreatePermuted(data, groups, seed, epoch, hash) : CreateShuffled(data, groups, seed, epoch, hash);
+    }
+
+    /// <summary>
+    /// One (dataset, bin) of the plan: its batch sizes, the dataset's passages per query before the type rules, and,
+    /// where <see cref="DataConfig.MaxExamplesPerDataset"/> keeps only some rows, those of this bin in file order.
+    /// </summary>
+    sealed record BinGroup(int Dataset, int Bin, int ReplicaSize, int GlobalSize, int GroupSize, int[]? KeptRows);
+
+    /// <summary>The kept rows of a dataset split by bin, each list in file order.</summary>
+    static int[][] KeptRowsOfBins(TrainDataset dataset, int[] kept, DataConfig config, int bins)
+    {
+        var lists = new List<int>[bins];
+        for (int b = 0; b < bins; b++) lists[b] = [];
+        foreach (int row in kept) lists[BinOf(dataset.RowLength(row, config), config.BinEdges)].Add(row);
+        return [.. lists.Select(l => l.ToArray())];
+    }
+
+    /// <summary>Fisher-Yates shuffles of row-number lists: the plan of data up to <see cref="DataConfig.ShuffleInMemoryRows"/> rows.</summary>
+    static BatchPlan CreateShuffled(TrainData data, List<BinGroup> groups, long seed, int epoch, string signature)
+    {
+        var config = data.Config;
+        int[] edges = [.. config.BinEdges];
+        var batches = new List<PlannedBatch>();
+        int dropped = 0;
+        foreach (var datasetGroups in groups.GroupBy(g => g.Dataset))
+        {
+            int d = datasetGroups.Key;
+            var dataset = data.Datasets[d];
+            var rowsOfBin = new List<int>[edges.Length + 1];
+            if (datasetGroups.All(g => g.KeptRows is null))
+            {
+                var bins = new byte[dataset.Count];
+                dataset.BinsOf(0, bins, config, edges);
+                for (int row = 0; row < bins.Length; row++) (rowsOfBin[bins[row]] ??= []).Add(row);
+            }
+            foreach (var group in datasetGroups)
+            {
+                IReadOnlyList<int>? rows = group.KeptRows ?? (IReadOnlyList<int>?)rowsOfBin[group.Bin];
+                if (rows is not { Count: > 0 }) continue;
                 int[] order = [.. rows];
-                DataRandom.For(seed, DataRandomPurpose.RowOrder, epoch, d, bin).Shuffle(order.AsSpan());
-                int full = order.Length / globalSize;
-                dropped += order.Length - full * globalSize;
+                DataRandom.For(seed, DataRandomPurpose.RowOrder, epoch, d, group.Bin).Shuffle(order.AsSpan());
+                int full = order.Length / group.GlobalSize;
+                dropped += order.Length - full * group.GlobalSize;
                 for (int k = 0; k < full; k++)
-                {
-                    int[] batchRows = order[(k * globalSize)..((k + 1) * globalSize)];
-                    batches.Add(new PlannedBatch(d, bin, batchRows, replicaSize, GroupSize(dataset, batchRows[0], overrides.GroupSize(d)),
-                        dataset.NoInBatchNegatives, dataset.HasTeacherScores));
-                }
+                    batches.Add(Batch(data, group, order[(k * group.GlobalSize)..((k + 1) * group.GlobalSize)]));
             }
         }
         var shuffled = batches.ToArray();
         DataRandom.For(seed, DataRandomPurpose.BatchOrder, epoch).Shuffle(shuffled.AsSpan());
-        string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(signature.ToString())))[..16];
-        return new BatchPlan(epoch, shuffled, dropped, hash);
+        return new BatchPlan(epoch, shuffled, dropped, signature, permuted: false);
+    }
+
+    static BatchPlan CreatePermuted(TrainData data, List<BinGroup> groups, long seed, int epoch, string signature)
+    {
+        var bins = data.Bins;
+        var nonEmpty = new List<(BinGroup Group, FeistelPermutation Rows, long FirstBatch)>();
+        long batches = 0, dropped = 0;
+        foreach (var group in groups)
+        {
+            int rows = group.KeptRows?.Length ?? bins.Count(group.Dataset, group.Bin);
+            long full = rows / group.GlobalSize;
+            dropped += rows - full * group.GlobalSize;
+            if (full == 0) continue;
+            nonEmpty.Add((group, new FeistelPermutation(rows, DataRandom.For(seed, DataRandomPurpose.RowOrder, epoch, group.Dataset, group.Bin)), batches));
+            batches += full;
+        }
+        if (batches > int.MaxValue) throw new M3TrainException($"the data makes {batches} batches an epoch, more than {int.MaxValue}; raise data.batch_sizes");
+        var order = new FeistelPermutation(batches, DataRandom.For(seed, DataRandomPurpose.BatchOrder, epoch));
+        return new BatchPlan(epoch, new PermutedBatches(data, nonEmpty, order), (int)Math.Min(dropped, int.MaxValue), signature, permuted: true);
+    }
+
+    static PlannedBatch Batch(TrainData data, BinGroup group, int[] rows)
+    {
+        var dataset = data.Datasets[group.Dataset];
+        return new PlannedBatch(group.Dataset, group.Bin, rows, group.ReplicaSize, GroupSize(dataset, rows[0], group.GroupSize),
+            dataset.NoInBatchNegatives, dataset.HasTeacherScores);
+    }
+
+    /// <summary>The batches of a permuted plan: batch s is group-batch σ(s); its i-th row the π(k·size + i)-th row of its bin.</summary>
+    sealed class PermutedBatches(TrainData data, List<(BinGroup Group, FeistelPermutation Rows, long FirstBatch)> groups, FeistelPermutation order)
+        : IReadOnlyList<PlannedBatch>
+    {
+        public int Count => (int)order.Count;
+
+        public PlannedBatch this[int step]
+        {
+            get
+            {
+                long u = order[step];
+                int low = 0, high = groups.Count - 1;
+                while (low < high)
+                {
+                    int mid = (low + high + 1) / 2;
+                    if (groups[mid].FirstBatch <= u) low = mid;
+                    else high = mid - 1;
+                }
+                var (group, permutation, first) = groups[low];
+                long start = (u - first) * group.GlobalSize;
+                var dataset = data.Datasets[group.Dataset];
+                int RowAt(int i) => group.KeptRows is { } kept
+                    ? kept[(int)permutation[start + i]]
+                    : data.Bins.Select(group.Dataset, group.Bin, (int)permutation[start + i]);
+                return new PlannedBatch(group.Dataset, group.Bin, group.GlobalSize, RowAt, group.ReplicaSize, GroupSize(dataset, RowAt(0), group.GroupSize),
+                    dataset.NoInBatchNegatives, dataset.HasTeacherScores);
+            }
+        }
+
+        public IEnumerator<PlannedBatch> GetEnumerator()
+        {
+            for (int step = 0; step < Count; step++) yield return this[step];
+        }
+
+        IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     /// <summary>Bin of a row of <paramref name="length"/> tokens: the number of edges at or below it.</summary>
@@ -73,6 +187,14 @@ public sealed class BatchPlan
     {
         int bin = 0;
         while (bin < edges.Count && length >= edges[bin]) bin++;
+        return bin;
+    }
+
+    /// <inheritdoc cref="BinOf(int, IReadOnlyList{int})"/>
+    public static int BinOf(int length, ReadOnlySpan<int> edges)
+    {
+        int bin = 0;
+        while (bin < edges.Length && length >= edges[bin]) bin++;
         return bin;
     }
 
@@ -86,6 +208,8 @@ public sealed class BatchPlan
         for (int i = 0; i < edges.Count; i++)
             if (edges[i] <= 0 || (i > 0 && edges[i] <= edges[i - 1]))
                 throw new M3TrainException($"data.bin_edges must be positive and increasing; got {string.Join(", ", edges)}");
+        if (edges.Count > MaxBinEdges)
+            throw new M3TrainException($"data.bin_edges has {edges.Count} edges; at most {MaxBinEdges} are allowed");
         int bins = edges.Count + 1;
         if (config.TokensPerBatch is int budget)
         {
@@ -107,7 +231,11 @@ public sealed class BatchPlan
         return [.. config.BatchSizes];
     }
 
-    /// <summary>G of a batch: by the type rules of its first row, as the reference; 0 for text rows.</summary>
-    static int GroupSize(TrainDataset dataset, int firstRow, int configuredGroupSize) =>
-        dataset.Kind == RowKind.Text ? 0 : TrainGroupRules.GroupSize(dataset.TypeOf(firstRow), dataset.Info(firstRow).Negatives, configuredGroupSize);
+    /// <summary>G of a batch: by the type rule of its first row, as the reference; 0 for text rows.</summary>
+    static int GroupSize(TrainDataset dataset, int firstRow, int configuredGroupSize)
+    {
+        if (dataset.Kind == RowKind.Text) return 0;
+        var info = dataset.Info(firstRow);
+        return TrainGroupRules.GroupSize(info.TypeRule, info.Negatives, configuredGroupSize);
+    }
 }

@@ -117,6 +117,30 @@ public sealed record DataConfig
     /// <summary>Batches the background producer prepares ahead of training. Default 4.</summary>
     [Range(1, 1024)] public int PrefetchBatches { get; init; } = 4;
 
-    /// <summary>Keep the token counts of each file in a cache folder beside it (<c>.m3train-cache/</c>) so later runs skip tokenizing. Default true.</summary>
+    /// <summary>
+    /// Keep each file's row index (where its rows are, their token counts: 12 bytes a row) in <c>.m3train-cache/</c>
+    /// beside it, or in <see cref="IndexDir"/>, so later runs, and the other processes of this one, skip reading and
+    /// tokenizing it; they map the same files. When false, each run indexes privately into the temporary folder.
+    /// Default true.
+    /// </summary>
     public bool CacheTokenCounts { get; init; } = true;
+
+    /// <summary>
+    /// Folder for the row index of every data file, instead of <c>.m3train-cache/</c> beside each one (for data on a
+    /// read-only or slow file system). Default null.
+    /// </summary>
+    public string? IndexDir { get; init; }
+
+    /// <summary>
+    /// A data file is indexed in parts of this many bytes, each built by whichever process of the run takes it first
+    /// and rebuilt alone when damaged. Default 256 MiB (268435456).
+    /// </summary>
+    [Range(1024, 1 << 30)] public int IndexPartBytes { get; init; } = 256 << 20;
+
+    /// <summary>
+    /// Up to this many rows in all, each epoch's order is made by shuffling lists of row numbers (4 bytes a row, the
+    /// order of earlier versions); above, by seeded permutations computed batch by batch, in constant memory. Both
+    /// are exact on resume. Default 1048576.
+    /// </summary>
+    [Range(0, int.MaxValue)] public int ShuffleInMemoryRows { get; init; } = 1 << 20;
 }

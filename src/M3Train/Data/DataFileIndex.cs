@@ -1,64 +1,156 @@
 using System.Buffers;
+using System.Collections;
 using System.Security.Cryptography;
 using System.Text;
-using M3Train.Text;
 using Microsoft.Win32.SafeHandles;
 
 namespace M3Train.Data;
 
 /// <summary>
-/// One training file, read once: its valid rows' token counts and positions (<see cref="RowInfo"/>), its bad
-/// rows, and a way to read any row again when a batch needs it. JSONL rows are re-read from disk by byte
-/// offset (the file is streamed, never held in memory); Parquet files are held in memory once read.
+/// One training file and its row index (<see cref="RowIndexPart"/>s, memory-mapped): its valid rows' token counts
+/// and positions (<see cref="RowInfo"/>), its bad rows, and a way to read any row again when a batch needs it.
+/// Nothing of the file is held in memory: JSONL rows are read again by byte offset, Parquet rows by decoding their
+/// row group when a batch needs them (the last few groups are kept, so a batch decodes each group it touches once).
 /// </summary>
 public sealed class DataFileIndex : IDisposable
 {
-    const int LinesPerChunk = 2048;
+    /// <summary>
+    /// Decoded Parquet row groups kept per file: a small file's groups are decoded once for the run; in a large file a
+    /// batch's rows mostly fall in different groups, and more kept groups would only hold more memory.
+    /// </summary>
+    const int CachedGroups = 2;
 
-    readonly IndexedRows _rows;
+    readonly RowIndexPart[] _parts;
+    readonly long[] _rowStarts, _lineStarts;
+    readonly int _groupSize;
     readonly Lazy<SafeFileHandle>? _jsonl;
-    readonly Lazy<IReadOnlyList<(TrainRow? Row, string? Problem)>>? _parquet;
+    readonly long[]? _groupStarts;
+    readonly ParquetLayout? _layout;
+    readonly LinkedList<(int Group, Lazy<(TrainRow? Row, string? Problem)[]> Rows)> _groups = new();
 
-    DataFileIndex(string path, bool noInBatchNegatives, string contentHash, IndexedRows rows, bool fromCache,
-        IReadOnlyList<(TrainRow?, string?)>? parquetRows = null)
+    /// <param name="source">The file as found at start-up.</param>
+    /// <param name="parts">Its row index, one mapped part per <see cref="DataFileSource.Parts"/> entry (this index owns them).</param>
+    /// <param name="groupSize">The run's <c>train_group_size</c>, to describe rows whose negatives cannot fill a group.</param>
+    public DataFileIndex(DataFileSource source, RowIndexPart[] parts, int groupSize)
     {
-        Path = path;
-        NoInBatchNegatives = noInBatchNegatives;
-        ContentHash = contentHash;
-        _rows = rows;
-        FromCache = fromCache;
-        if (IsParquet(path))
-            _parquet = parquetRows is null ? new(() => ParquetRowReader.ReadAll(path)) : new(parquetRows);
+        Path = source.Path;
+        NoInBatchNegatives = source.NoInBatchNegatives;
+        _parts = parts;
+        _groupSize = groupSize;
+        _layout = source.Layout;
+        _rowStarts = Starts(parts.Select(p => p.Count));
+        _lineStarts = Starts(parts.Select(p => p.Summary.Lines));
+        var kinds = parts.Select(p => p.Summary.Kind).Distinct().ToList();
+        if (kinds.Count > 1) throw new M3TrainException($"{Path}: its row index parts disagree on the kind of its rows; delete {RowIndexStore.FolderName}/{System.IO.Path.GetFileName(Path)}.* and run again");
+        Kind = kinds.Single();
+        if (_rowStarts[^1] > int.MaxValue)
+            throw new M3TrainException($"{Path}: {_rowStarts[^1]} valid rows, more than the {int.MaxValue} one dataset may hold; split it into several files");
+        ContentHash = parts.Length == 1
+            ? parts[0].Summary.ContentHash
+            : Convert.ToHexStringLower(SHA256.HashData(Encoding.ASCII.GetBytes(string.Join('\n', parts.Select(p => p.Summary.ContentHash)))));
+        FirstType = parts.FirstOrDefault(p => p.Count > 0)?.Summary.FirstType;
+        if (source.IsParquet)
+        {
+            _groupStarts = Starts(parts.SelectMany(p => p.Summary.GroupRows));
+            if (_groupStarts.Length - 1 != source.Layout!.GroupRows.Length)
+                throw new M3TrainException($"{Path}: its row index covers {_groupStarts.Length - 1} row groups but the file has {source.Layout.GroupRows.Length}; delete {RowIndexStore.FolderName}/{System.IO.Path.GetFileName(Path)}.* and run again");
+        }
         else
-            _jsonl = new(() => File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess));
+        {
+            _jsonl = new(() => File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess));
+        }
+    }
+
+    static long[] Starts(IEnumerable<long> counts)
+    {
+        var starts = new List<long> { 0 };
+        foreach (long c in counts) starts.Add(starts[^1] + c);
+        return [.. starts];
     }
 
     public string Path { get; }
     public bool NoInBatchNegatives { get; }
-    /// <summary>SHA-256 (hex) of the file's bytes.</summary>
+    /// <summary>SHA-256 (hex) of the file's bytes; for a file of several parts, of its parts' hashes.</summary>
     public string ContentHash { get; }
-    /// <summary>Whether the token counts came from the on-disk cache (no tokenizing).</summary>
-    public bool FromCache { get; }
-    public RowKind Kind => _rows.Kind;
-    public long TotalRows => _rows.TotalRows;
-    public IReadOnlyList<RowInfo> Rows => _rows.Rows;
-    public IReadOnlyList<BadRow> BadRows => _rows.BadRows.Select(b => new BadRow(Location(b.Line), b.Reason)).ToList();
+    /// <summary>Whether every part of the index was found built (no tokenizing here).</summary>
+    public bool FromCache => _parts.All(p => !p.BuiltHere);
+    /// <summary>Parts of the index this process built.</summary>
+    public int PartsBuilt => _parts.Count(p => p.BuiltHere);
+    public IReadOnlyList<RowIndexPart> Parts => _parts;
+    /// <summary>Bytes of the row index on disk (and in page cache once read).</summary>
+    public long IndexBytes => _parts.Sum(p => p.FileBytes);
+    public RowKind Kind { get; }
+    /// <summary>The <c>type</c> of the first valid row.</summary>
+    public string? FirstType { get; }
+    /// <summary>Non-blank rows read, valid or not.</summary>
+    public long TotalRows => _parts.Sum(p => p.Summary.TotalRows);
+    /// <summary>Valid rows with teacher scores.</summary>
+    public long ScoredRows => _parts.Sum(p => p.Summary.ScoredRows);
+    /// <summary>Valid rows.</summary>
+    public int RowCount => (int)_rowStarts[^1];
+    /// <summary>The valid rows in file order, read from the index as they are asked for.</summary>
+    public IReadOnlyList<RowInfo> Rows => new RowList(this);
+    /// <summary>Rows that cannot be trained on, in file order.</summary>
+    public IReadOnlyList<BadRow> BadRows =>
+        _parts.SelectMany((p, k) => p.Summary.BadRows.Select(b => new BadRow(Location(_lineStarts[k] + b.Line), b.Describe(_groupSize)))).ToList();
 
-    public string? TypeOf(in RowInfo row) => row.TypeId < 0 ? null : _rows.Types[row.TypeId];
+    public RowInfo Row(int row)
+    {
+        int k = PartOf(row);
+        return _parts[k][row - _rowStarts[k]];
+    }
+
+    /// <summary>The part holding <paramref name="row"/> and the row's place in it.</summary>
+    internal (RowIndexPart Part, long Local) Locate(int row)
+    {
+        int k = PartOf(row);
+        return (_parts[k], row - _rowStarts[k]);
+    }
+
+    int PartOf(int row)
+    {
+        if ((uint)row >= (uint)RowCount) throw new ArgumentOutOfRangeException(nameof(row), $"row {row} of {RowCount}");
+        int k = Array.BinarySearch(_rowStarts, row);
+        // An exact hit may be the start of empty parts: take the last part starting there.
+        if (k >= 0)
+        {
+            while (k + 1 < _parts.Length && _rowStarts[k + 1] == row) k++;
+            return k;
+        }
+        return ~k - 1;
+    }
 
     /// <summary><c>file:line</c> for JSONL, <c>file: row N</c> for Parquet.</summary>
-    public string Location(long line) => _parquet is null ? $"{Path}:{line}" : $"{Path}: row {line}";
+    public string Location(long line) => _layout is null ? $"{Path}:{line}" : $"{Path}: row {line}";
 
     public static bool IsDataFile(string path) =>
-        path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || IsParquet(path);
-
-    static bool IsParquet(string path) => path.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase);
+        path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || DataFileSource.IsParquetPath(path);
 
     /// <summary>Reads a row again (thread-safe).</summary>
-    public TrainRow ReadRow(in RowInfo info)
+    public TrainRow ReadRow(in RowInfo info) => _layout is null ? ReadLine(info.Key) : ReadParquetRow(info.Key);
+
+    /// <summary>
+    /// Reads several rows again: JSONL lines in parallel; Parquet rows a row group at a time, each group they fall in
+    /// decoded once and dropped once its rows are taken, so a batch holds one decoded group at a time however many it touches.
+    /// </summary>
+    public TrainRow[] ReadRows(IReadOnlyList<RowInfo> rows)
     {
-        if (_parquet is not null)
-            return _parquet.Value[(int)info.Key].Row ?? throw Changed(info);
+        var read = new TrainRow[rows.Count];
+        if (_layout is null)
+        {
+            ParallelWork.For(rows.Count, i => read[i] = ReadLine(rows[i].Key));
+            return read;
+        }
+        foreach (var group in Enumerable.Range(0, rows.Count).GroupBy(i => GroupOf(rows[i].Key)))
+        {
+            var decoded = DecodedGroup(group.Key);
+            foreach (int i in group) read[i] = ParquetRow(decoded, group.Key, rows[i].Key);
+        }
+        return read;
+    }
+
+    TrainRow ReadLine(long offset)
+    {
         SafeFileHandle handle = _jsonl!.Value;
         byte[] buffer = ArrayPool<byte>.Shared.Rent(1 << 14);
         try
@@ -66,13 +158,14 @@ public sealed class DataFileIndex : IDisposable
             int filled = 0;
             while (true)
             {
-                int read = RandomAccess.Read(handle, buffer.AsSpan(filled), info.Key + filled);
+                int read = RandomAccess.Read(handle, buffer.AsSpan(filled), offset + filled);
                 int newline = buffer.AsSpan(filled, read).IndexOf((byte)'\n');
                 if (newline >= 0 || read == 0)
                 {
                     int length = newline >= 0 ? filled + newline : filled;
                     if (length > 0 && buffer[length - 1] == (byte)'\r') length--;
-                    return JsonlRowParser.Parse(buffer.AsSpan(0, length), out _) ?? throw Changed(info);
+                    if (length == 0 && read == 0) throw Changed(offset);
+                    return JsonlRowParser.Parse(buffer.AsSpan(0, length), out _) ?? throw Changed(offset);
                 }
                 filled += read;
                 if (filled == buffer.Length)
@@ -90,156 +183,101 @@ public sealed class DataFileIndex : IDisposable
         }
     }
 
-    M3TrainException Changed(in RowInfo info) =>
-        new($"{Location(info.Line)}: the file changed after it was read at start-up; restart the run");
-
-    /// <summary>
-    /// Reads <paramref name="path"/> once (or its cache): validates every row, counts tokens of its texts as they
-    /// will be encoded. Bad rows are recorded, not thrown: the caller applies <c>data.on_bad_row</c>.
-    /// </summary>
-    public static DataFileIndex Build(string path, bool noInBatchNegatives, XlmrTokenizer tokenizer, DataConfig config)
+    TrainRow ReadParquetRow(long row)
     {
-        string contentHash;
+        int group = GroupOf(row);
+        return ParquetRow(DecodedGroup(group), group, row);
+    }
+
+    int GroupOf(long row)
+    {
+        int g = Array.BinarySearch(_groupStarts!, row);
+        g = g >= 0 ? g : ~g - 1;
+        while (g + 1 < _groupStarts!.Length - 1 && _groupStarts[g + 1] == row) g++;
+        if (g < 0 || g >= _groupStarts.Length - 1) throw Changed(row);
+        return g;
+    }
+
+    TrainRow ParquetRow((TrainRow? Row, string? Problem)[] decoded, int group, long row)
+    {
+        long local = row - _groupStarts![group];
+        return local < decoded.Length && decoded[local].Row is { } read ? read : throw Changed(row);
+    }
+
+    (TrainRow? Row, string? Problem)[] DecodedGroup(int group)
+    {
+        Lazy<(TrainRow?, string?)[]> rows;
+        lock (_groups)
+        {
+            var node = _groups.First;
+            while (node is not null && node.Value.Group != group) node = node.Next;
+            if (node is null)
+            {
+                node = new LinkedListNode<(int, Lazy<(TrainRow?, string?)[]>)>((group, new(() => ParquetRowReader.ReadGroup(Path, _layout!, group))));
+                if (_groups.Count == CachedGroups) _groups.RemoveLast();
+            }
+            else
+            {
+                _groups.Remove(node);
+            }
+            _groups.AddFirst(node);
+            rows = node.Value.Rows;
+        }
+        var decoded = rows.Value;
+        if (decoded.Length != _groupStarts![group + 1] - _groupStarts[group])
+            throw new M3TrainException($"{Path}: row group {group} now holds {decoded.Length} rows, not the {_groupStarts[group + 1] - _groupStarts[group]} it held at start-up; the file changed, restart the run");
+        return decoded;
+    }
+
+    M3TrainException Changed(long key) =>
+        new($"{Location(LineOf(key))}: the file changed after it was read at start-up; restart the run");
+
+    /// <summary>The line (JSONL: counted from the part's first line) or row number of the row at <paramref name="key"/>, for messages.</summary>
+    long LineOf(long key)
+    {
+        if (_layout is not null) return key + 1;
+        int k = _parts.Length - 1;
+        while (k > 0 && _parts[k].Summary.FirstLineOffset > key) k--;
+        long line = _lineStarts[k] + 1;
         try
         {
-            using var stream = File.OpenRead(path);
-            contentHash = Convert.ToHexStringLower(SHA256.HashData(stream));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new M3TrainException($"{path}: cannot read ({e.Message})", e);
-        }
-        string key = CacheKey(contentHash, tokenizer, config);
-        string cacheFile = TokenCountCache.PathFor(path, key);
-        if (config.CacheTokenCounts && TokenCountCache.TryRead(cacheFile, key) is { } cached)
-            return new DataFileIndex(path, noInBatchNegatives, contentHash, cached, fromCache: true);
-        var parquetRows = IsParquet(path) ? ParquetRowReader.ReadAll(path) : null;
-        var rows = parquetRows is null ? IndexJsonl(path, tokenizer, config) : IndexParquet(parquetRows, tokenizer, config);
-        if (config.CacheTokenCounts)
-            TokenCountCache.Write(cacheFile, key, rows);
-        return new DataFileIndex(path, noInBatchNegatives, contentHash, rows, fromCache: false, parquetRows);
-    }
-
-    static string CacheKey(string contentHash, XlmrTokenizer tokenizer, DataConfig config)
-    {
-        string material = string.Join('\n', "v1", contentHash, tokenizer.Fingerprint,
-            config.QueryInstruction ?? "<none>", config.QueryInstructionFormat, config.UseRowPrompt ? "row-prompt" : "no-row-prompt",
-            $"max-row-bytes {config.MaxRowBytes}");
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(material)));
-    }
-
-    static IndexedRows IndexJsonl(string path, XlmrTokenizer tokenizer, DataConfig config)
-    {
-        var builder = new Builder(tokenizer, config);
-        using var reader = new Utf8LineReader(File.OpenRead(path), maxLineBytes: config.MaxRowBytes);
-        var chunk = new List<(long Offset, long Line, byte[]? Bytes, string? Problem)>(LinesPerChunk);
-        void Flush()
-        {
-            builder.AddChunk(chunk.Count, i => chunk[i].Bytes is { } bytes
-                ? (chunk[i].Offset, chunk[i].Line, JsonlRowParser.Parse(bytes, out var p), p)
-                : (chunk[i].Offset, chunk[i].Line, null, chunk[i].Problem));
-            chunk.Clear();
-        }
-        while (reader.TryReadLine(out var line))
-        {
-            if (reader.LineTooLong)
-                chunk.Add((reader.LineStart, reader.LineNumber, null, TooLarge(reader.LineLength, config)));
-            else if (!IsBlank(line))
-                chunk.Add((reader.LineStart, reader.LineNumber, line.ToArray(), null));
-            if (chunk.Count == LinesPerChunk) Flush();
-        }
-        Flush();
-        return builder.Result();
-    }
-
-    static IndexedRows IndexParquet(IReadOnlyList<(TrainRow? Row, string? Problem)> all, XlmrTokenizer tokenizer, DataConfig config)
-    {
-        var builder = new Builder(tokenizer, config);
-        builder.AddChunk(all.Count, i => all[i].Row is { } row && RowBytes(row) is var bytes && bytes > config.MaxRowBytes
-            ? (i, i + 1, null, TooLarge(bytes, config))
-            : (i, i + 1, all[i].Row, all[i].Problem));
-        return builder.Result();
-    }
-
-    static string TooLarge(long bytes, DataConfig config) =>
-        $"the row is {bytes} bytes, more than data.max_row_bytes {config.MaxRowBytes} (raise it if such rows are meant to be trained on)";
-
-    static long RowBytes(TrainRow row)
-    {
-        long bytes = 0;
-        foreach (string? text in new[] { row.Query, row.Text, row.Prompt, row.Type }.Concat(row.Positives).Concat(row.Negatives))
-            if (text is not null) bytes += Encoding.UTF8.GetByteCount(text);
-        return bytes;
-    }
-
-    static bool IsBlank(ReadOnlySpan<byte> line) => line.Trim(" \t\r"u8).IsEmpty;
-
-    /// <summary>Validates and counts rows chunk by chunk (in parallel inside a chunk), keeping file order.</summary>
-    sealed class Builder(XlmrTokenizer tokenizer, DataConfig config)
-    {
-        readonly List<RowInfo> _rows = [];
-        readonly List<(long, string)> _bad = [];
-        readonly List<string> _types = [];
-        RowKind? _kind;
-        long _total;
-
-        public void AddChunk(int count, Func<int, (long Key, long Line, TrainRow? Row, string? Problem)> parse)
-        {
-            var parsed = new (long Key, long Line, TrainRow? Row, string? Problem, int Query, int Passage)[count];
-            Parallel.For(0, count, i =>
+            using var stream = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+            stream.Position = _parts[k].Summary.FirstLineOffset;
+            var buffer = new byte[1 << 16];
+            for (long left = key - stream.Position; left > 0;)
             {
-                var (key, line, row, problem) = parse(i);
-                problem ??= row!.Problem();
-                int query = 0, passage = 0;
-                if (problem is null) (query, passage) = CountTokens(row!);
-                parsed[i] = (key, line, row, problem, query, passage);
-            });
-            foreach (var (key, line, row, problem, query, passage) in parsed)
-            {
-                _total++;
-                if (problem is not null)
-                {
-                    _bad.Add((line, problem));
-                    continue;
-                }
-                _kind ??= row!.Kind;
-                if (row!.Kind != _kind)
-                {
-                    _bad.Add((line, row.Kind == RowKind.Text
-                        ? "a {\"text\"} row in a file of {\"query\", ...} rows"
-                        : "a {\"query\", ...} row in a file of {\"text\"} rows"));
-                    continue;
-                }
-                _rows.Add(new RowInfo(key, line, query, passage, row.Negatives.Length, row.PositiveScores is not null, TypeId(row.Type)));
+                int read = stream.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
+                if (read == 0) break;
+                line += buffer.AsSpan(0, read).Count((byte)'\n');
+                left -= read;
             }
         }
-
-        (int Query, int Passage) CountTokens(TrainRow row)
+        catch (IOException)
         {
-            if (row.Kind == RowKind.Text) return (tokenizer.CountTokens(row.Text!), 0);
-            int passage = 0;
-            foreach (string p in row.Positives) passage = Math.Max(passage, tokenizer.CountTokens(p));
-            foreach (string n in row.Negatives) passage = Math.Max(passage, tokenizer.CountTokens(n));
-            return (tokenizer.CountTokens(TrainGroupSampler.QueryText(row, config)), passage);
+            // Only a message needs the line: it then names the first line of the row's part.
         }
-
-        short TypeId(string? type)
-        {
-            if (type is null) return -1;
-            int id = _types.IndexOf(type);
-            if (id < 0)
-            {
-                _types.Add(type);
-                id = _types.Count - 1;
-            }
-            return (short)id;
-        }
-
-        public IndexedRows Result() => new(_kind ?? RowKind.Group, _total, _types, [.. _rows], _bad);
+        return line;
     }
 
     public void Dispose()
     {
+        foreach (var part in _parts) part.Dispose();
         if (_jsonl is { IsValueCreated: true }) _jsonl.Value.Dispose();
+    }
+
+    /// <summary>The valid rows as a list, decoded from the index on each access.</summary>
+    sealed class RowList(DataFileIndex file) : IReadOnlyList<RowInfo>
+    {
+        public RowInfo this[int index] => file.Row(index);
+        public int Count => file.RowCount;
+
+        public IEnumerator<RowInfo> GetEnumerator()
+        {
+            for (int k = 0; k < file._parts.Length; k++)
+                for (long i = 0; i < file._parts[k].Count; i++)
+                    yield return file._parts[k][i];
+        }
+
+        IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }

@@ -49,21 +49,33 @@ public sealed class DatasetOverrides
     public string Signature => string.Join(';', _entries.Select(e => e is null ? "-" : $"{e.BatchSize}/{e.TrainGroupSize}")) + $"|max {_config.MaxExamplesPerDataset}";
 
     /// <summary>
-    /// The rows of dataset <paramref name="d"/> (of <paramref name="count"/>) that train: all, or at most
-    /// <see cref="DataConfig.MaxExamplesPerDataset"/> drawn once per run from the seed (the same in every epoch and on
-    /// every replica), in file order.
+    /// The rows of dataset <paramref name="d"/> (of <paramref name="count"/>) that train when
+    /// <see cref="DataConfig.MaxExamplesPerDataset"/> keeps only some, in file order; null when all rows train. The
+    /// sample is drawn once per run from the seed (the same in every epoch and on every replica): by a partial
+    /// Fisher-Yates shuffle of all row numbers for a plan shuffled in memory, by the first rows of a seeded
+    /// permutation for a <paramref name="permuted"/> plan, which needs memory only for the rows it keeps.
     /// </summary>
-    public int[] Rows(int d, int count, long seed)
+    public int[]? KeptRows(int d, int count, long seed, bool permuted)
     {
-        if (_config.MaxExamplesPerDataset is not int max || count <= max) return Enumerable.Range(0, count).ToArray();
-        int[] all = Enumerable.Range(0, count).ToArray();
+        if (_config.MaxExamplesPerDataset is not int max || count <= max) return null;
         var random = DataRandom.For(seed, DataRandomPurpose.DatasetSample, d);
-        for (int i = 0; i < max; i++)
+        int[] kept;
+        if (permuted)
         {
-            int j = i + random.NextInt(count - i);
-            (all[i], all[j]) = (all[j], all[i]);
+            var permutation = new FeistelPermutation(count, random);
+            kept = new int[max];
+            for (int i = 0; i < max; i++) kept[i] = (int)permutation[i];
         }
-        int[] kept = all[..max];
+        else
+        {
+            int[] all = Enumerable.Range(0, count).ToArray();
+            for (int i = 0; i < max; i++)
+            {
+                int j = i + random.NextInt(count - i);
+                (all[i], all[j]) = (all[j], all[i]);
+            }
+            kept = all[..max];
+        }
         Array.Sort(kept);
         return kept;
     }

@@ -6,10 +6,11 @@ using Parquet.Serialization;
 namespace M3Train.Data;
 
 /// <summary>
-/// Reads a Parquet training file whole (columns as in JSONL: <c>query</c>, <c>text</c>, <c>prompt</c>,
-/// <c>type</c> strings; <c>pos</c>, <c>neg</c> lists of strings or strings; <c>pos_scores</c>, <c>neg_scores</c> lists
-/// of float or double; sentence-transformers' <c>anchor</c>, <c>positive</c>, <c>negative</c> for query, pos, neg).
-/// The schema is checked first, so a wrong column type is reported by name.
+/// Reads a Parquet training file one row group at a time, never whole (columns as in JSONL: <c>query</c>, <c>text</c>,
+/// <c>prompt</c>, <c>type</c> strings; <c>pos</c>, <c>neg</c> lists of strings or strings; <c>pos_scores</c>,
+/// <c>neg_scores</c> lists of float or double; sentence-transformers' <c>anchor</c>, <c>positive</c>, <c>negative</c>
+/// for query, pos, neg). The footer is checked before Parquet.Net decodes it (<see cref="ParquetFooter"/>), and the
+/// schema before any row, so a wrong column type is reported by name.
 /// </summary>
 public static class ParquetRowReader
 {
@@ -17,22 +18,42 @@ public static class ParquetRowReader
     static readonly string[] TextColumns = ["pos", "positive", "neg", "negative"];
     static readonly string[] ScoreListColumns = ["pos_scores", "neg_scores"];
 
-    /// <summary>Every row (index i is row i+1 of the file), or null with the problem where a row cannot be read.</summary>
-    public static IReadOnlyList<(TrainRow? Row, string? Problem)> ReadAll(string path)
+    /// <summary>The file's row groups and score type; throws <see cref="M3TrainException"/> on a damaged footer or a wrong schema.</summary>
+    public static ParquetLayout ReadLayout(string path)
     {
         ParquetFooter.Check(path);
-        ParquetSchema schema;
+        ParquetReader? reader = null;
         try
         {
-            schema = ParquetReader.ReadSchemaAsync(path).GetAwaiter().GetResult();
+            reader = ParquetReader.CreateAsync(path).GetAwaiter().GetResult();
+            var (doubleScores, posStrings, negStrings) = CheckSchema(path, reader.Schema);
+            var groups = reader.Metadata?.RowGroups ?? [];
+            var rows = new long[groups.Count];
+            var offsets = new long[groups.Count];
+            for (int g = 0; g < groups.Count; g++)
+            {
+                if (groups[g].NumRows < 0) throw new M3TrainException($"{path}: not a readable Parquet file (row group {g} claims {groups[g].NumRows} rows)");
+                rows[g] = groups[g].NumRows;
+                long start = groups[g].Columns.Select(c => c.MetaData is { } m ? Math.Min(m.DictionaryPageOffset ?? m.DataPageOffset, m.DataPageOffset) : long.MaxValue)
+                    .DefaultIfEmpty(long.MaxValue).Min();
+                // A footer may place groups anywhere: offsets only share groups out among parts, so they are kept in file order.
+                offsets[g] = Math.Max(g > 0 ? offsets[g - 1] : 0, start == long.MaxValue ? groups[g].FileOffset ?? 0 : start);
+            }
+            return new ParquetLayout(doubleScores, posStrings, negStrings, rows, offsets);
         }
         catch (Exception e) when (IsParserFailure(e))
         {
             throw new M3TrainException($"{path}: not a readable Parquet file ({e.Message})", e);
         }
-        var (doubleScores, posStrings, negStrings) = CheckSchema(path, schema);
-        return doubleScores ? Read<double>(path, posStrings, negStrings) : Read<float>(path, posStrings, negStrings);
+        finally
+        {
+            reader?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
     }
+
+    /// <summary>Row group <paramref name="group"/>'s rows (index i is the group's row i), or null with the problem where a row cannot be read.</summary>
+    public static (TrainRow? Row, string? Problem)[] ReadGroup(string path, ParquetLayout layout, int group) =>
+        layout.DoubleScores ? Read<double>(path, layout, group) : Read<float>(path, layout, group);
 
     /// <summary>Throws on a column of the wrong type; returns whether scores are stored as double, and whether pos and neg are single strings.</summary>
     static (bool DoubleScores, bool PosStrings, bool NegStrings) CheckSchema(string path, ParquetSchema schema)
@@ -65,23 +86,24 @@ public static class ParquetRowReader
     }
 
     /// <summary>The row type's pos and neg properties take the columns' types: a string or a list of strings each.</summary>
-    static IReadOnlyList<(TrainRow?, string?)> Read<TScore>(string path, bool posStrings, bool negStrings) where TScore : struct, IConvertible =>
-        posStrings ? Read<TScore, string>(path, negStrings) : Read<TScore, List<string?>>(path, negStrings);
+    static (TrainRow?, string?)[] Read<TScore>(string path, ParquetLayout layout, int group) where TScore : struct, IConvertible =>
+        layout.PosStrings ? Read<TScore, string>(path, layout, group) : Read<TScore, List<string?>>(path, layout, group);
 
-    static IReadOnlyList<(TrainRow?, string?)> Read<TScore, TPos>(string path, bool negStrings) where TScore : struct, IConvertible where TPos : class =>
-        negStrings ? Read<TScore, TPos, string>(path) : Read<TScore, TPos, List<string?>>(path);
+    static (TrainRow?, string?)[] Read<TScore, TPos>(string path, ParquetLayout layout, int group) where TScore : struct, IConvertible where TPos : class =>
+        layout.NegStrings ? Read<TScore, TPos, string>(path, group) : Read<TScore, TPos, List<string?>>(path, group);
 
-    static IReadOnlyList<(TrainRow?, string?)> Read<TScore, TPos, TNeg>(string path)
+    static (TrainRow?, string?)[] Read<TScore, TPos, TNeg>(string path, int group)
         where TScore : struct, IConvertible where TPos : class where TNeg : class
     {
         IList<ParquetRow<TScore, TPos, TNeg>> rows;
         try
         {
-            rows = ParquetSerializer.DeserializeAsync<ParquetRow<TScore, TPos, TNeg>>(path).GetAwaiter().GetResult().Data;
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+            rows = ParquetSerializer.DeserializeAsync<ParquetRow<TScore, TPos, TNeg>>(stream, rowGroupIndex: group).GetAwaiter().GetResult().Data;
         }
         catch (Exception e) when (IsParserFailure(e))
         {
-            throw new M3TrainException($"{path}: cannot read its rows ({e.Message})", e);
+            throw new M3TrainException($"{path}: cannot read the rows of row group {group} ({e.Message})", e);
         }
         var result = new (TrainRow?, string?)[rows.Count];
         for (int i = 0; i < rows.Count; i++)

@@ -45,7 +45,8 @@ public sealed class TrainDataLoader : IDisposable
         if (StepsPerEpoch == 0)
             throw new M3TrainException($"the data makes no complete global batch ({worldSize} replicas); lower data.batch_sizes or add data");
         if (rank == 0)
-            Log.Information("Batch plan: {Steps} steps per epoch, {Dropped} rows per epoch left out of incomplete global batches", StepsPerEpoch, first.DroppedRows);
+            Log.Information("Batch plan: {Steps} steps per epoch, {Dropped} rows per epoch left out of incomplete global batches, {Order}", StepsPerEpoch, first.DroppedRows,
+                first.Permuted ? "rows and batches permuted from the seed" : "rows and batches shuffled in memory");
         if (resumeFrom is not null)
         {
             if (resumeFrom.Seed != seed || resumeFrom.PlanSignature != first.Signature)

@@ -12,15 +12,26 @@ public static class TrainGroupRules
     /// <summary>Types whose passages are the same kind of text as the query, so they take the query's instruction.</summary>
     public static readonly IReadOnlySet<string> SymmetricTexts = new HashSet<string>(StringComparer.Ordinal) { "symmetric_sts", "symmetric_clustering" };
 
-    /// <summary>Group size of a batch whose first row has <paramref name="type"/> and <paramref name="negatives"/> negatives.</summary>
-    public static int GroupSize(string? type, int negatives, int configuredGroupSize) => type switch
+    /// <summary>The rule of a row of <paramref name="type"/>.</summary>
+    public static RowTypeRule RuleOf(string? type) => type switch
     {
-        OnlyOneNegative => 2,
-        SymmetricClass => Math.Min(negatives + 1, configuredGroupSize),
+        OnlyOneNegative => RowTypeRule.OnlyOneNegative,
+        SymmetricClass => RowTypeRule.SymmetricClass,
+        not null when IsSymmetric(type) => RowTypeRule.Symmetric,
+        _ => RowTypeRule.None,
+    };
+
+    /// <summary>Group size of a batch whose first row has <paramref name="rule"/> and <paramref name="negatives"/> negatives.</summary>
+    public static int GroupSize(RowTypeRule rule, int negatives, int configuredGroupSize) => rule switch
+    {
+        RowTypeRule.OnlyOneNegative => 2,
+        RowTypeRule.SymmetricClass => Math.Min(negatives + 1, configuredGroupSize),
         _ => configuredGroupSize,
     };
 
     /// <summary>Per-replica batch size of a dataset whose first row has <paramref name="type"/>.</summary>
     public static int BatchSize(string? type, int binBatchSize) =>
-        type is not null && type.Contains("symmetric", StringComparison.Ordinal) ? Math.Max(1, binBatchSize / 2) : binBatchSize;
+        type is not null && IsSymmetric(type) ? Math.Max(1, binBatchSize / 2) : binBatchSize;
+
+    static bool IsSymmetric(string type) => type.Contains("symmetric", StringComparison.Ordinal);
 }

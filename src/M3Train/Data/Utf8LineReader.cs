@@ -3,7 +3,7 @@ namespace M3Train.Data;
 /// <summary>
 /// Reads a stream line by line as raw UTF-8 bytes, so a caller can validate each line and name its
 /// number when it is bad (a <see cref="StreamReader"/> decodes ahead and cannot say which line failed).
-/// A UTF-8 byte-order mark at the start is skipped; "\r\n" and "\n" both end a line. A line longer than the
+/// A UTF-8 byte-order mark at the start is skipped (unless the stream starts inside a file); "\r\n" and "\n" both end a line. A line longer than the
 /// limit is passed over without being held in memory and reported by <see cref="LineTooLong"/>.
 /// </summary>
 public sealed class Utf8LineReader : IDisposable
@@ -15,14 +15,16 @@ public sealed class Utf8LineReader : IDisposable
     readonly int _maxLineBytes;
     byte[] _buffer = new byte[1 << 16];
     int _start, _end;
-    bool _eof, _first = true;
+    bool _eof, _first;
 
     /// <param name="maxLineBytes">Longest line returned whole; a longer one comes back empty with <see cref="LineTooLong"/> set.</param>
-    public Utf8LineReader(Stream stream, bool leaveOpen = false, int maxLineBytes = int.MaxValue)
+    /// <param name="skipByteOrderMark">Whether a byte-order mark at the start is skipped: false where the stream starts inside a file.</param>
+    public Utf8LineReader(Stream stream, bool leaveOpen = false, int maxLineBytes = int.MaxValue, bool skipByteOrderMark = true)
     {
         _stream = stream;
         _leaveOpen = leaveOpen;
         _maxLineBytes = maxLineBytes;
+        _first = skipByteOrderMark;
     }
 
     /// <summary>Whether the line last returned was longer than the limit (it was returned empty, its bytes skipped).</summary>

@@ -46,6 +46,10 @@ public sealed class HardNegativeMiner(IM3Inference inference, Device device)
             encodedPassages = inference.Encode(passages, options.MaxPassageLength, EncodingParts.Dense, progress);
         using (var progress = new ProgressTask("encode queries", rows.Count, "texts"))
             encodedQueries = inference.Encode(rows.Select(r => options.QueryInstruction + r.Query).ToArray(), options.MaxQueryLength, EncodingParts.Dense, progress);
+        if (encodedPassages.FirstNonFinite() is var (badPassage, _))
+            throw NonFinite($"the passage \"{Shorten(passages[badPassage])}\"");
+        if (encodedQueries.FirstNonFinite() is var (badRow, _))
+            throw NonFinite($"the query of the row at line {rows[badRow].Line}");
 
         var hits = ExactDenseSearch.TopK(encodedQueries, encodedPassages, pool.Count, options.RangeEnd, device);
 
@@ -125,6 +129,13 @@ public sealed class HardNegativeMiner(IM3Inference inference, Device device)
     }
 
     enum Margin { None, Relative, Absolute }
+
+    /// <summary>Dense scores of non-finite encodings would mine at random: mining stops, naming the text.</summary>
+    static M3TrainException NonFinite(string text) =>
+        new($"{text}: the model's dense embedding is NaN or infinite, so nothing can be mined (the checkpoint's weights are damaged or overflow: " +
+            "check the model, e.g. with m3train inspect, or mine with --precision fp32)");
+
+    static string Shorten(string text) => text.Length <= 60 ? text : text[..57] + "...";
 
     /// <summary>Which score filter, if any, rejects a candidate scoring <paramref name="score"/> against a positive scoring <paramref name="positive"/>.</summary>
     static Margin MarginOf(MiningOptions options, double score, double positive) =>

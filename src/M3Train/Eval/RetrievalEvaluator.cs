@@ -38,6 +38,8 @@ public sealed class RetrievalEvaluator(IM3Inference inference, Device device)
         TextEncodings encodedQueries;
         using (var progress = new ProgressTask("encode queries", queries.Count, "texts"))
             encodedQueries = inference.Encode(queries.Select(q => q.Text).ToArray(), options.MaxQueryLength, parts, progress);
+        if (encodedQueries.FirstNonFinite() is var (badQuery, queryPart))
+            throw NonFinite($"query '{queries[badQuery].Id}'", queryPart);
 
         var clock = Stopwatch.StartNew();
         SearchHit[][]? dense = null, sparse = null;
@@ -92,6 +94,11 @@ public sealed class RetrievalEvaluator(IM3Inference inference, Device device)
         return new RetrievalEvaluation(reports, corpus.Count, queries.Count, options, cachePath, reused);
     }
 
+    /// <summary>Scores of non-finite encodings would rank at random: the evaluation stops, naming the text, before any metric is written.</summary>
+    static M3TrainException NonFinite(string text, string part) =>
+        new($"{text}: the model's {part} is NaN or infinite, so no metric can be computed (the checkpoint's weights are damaged or overflow: " +
+            "check the model, e.g. with m3train inspect, or evaluate with --precision fp32)");
+
     static SearchHit[] Candidates(SearchHit[] hits, int rerankK) => hits.Length <= rerankK ? hits : hits[..rerankK];
 
     (TextEncodings Encodings, string? CachePath, bool Reused) CorpusEncodings(BeirDataset data, RetrievalEvalOptions options, EncodingParts parts, string? modelHash)
@@ -108,6 +115,8 @@ public sealed class RetrievalEvaluator(IM3Inference inference, Device device)
         TextEncodings encodings;
         using (var progress = new ProgressTask("encode corpus", data.Corpus.Count, "texts"))
             encodings = inference.Encode(data.Corpus.Select(d => d.EncodingText).ToArray(), options.MaxPassageLength, parts, progress);
+        if (encodings.FirstNonFinite() is var (badDocument, documentPart))
+            throw NonFinite($"{data.CorpusPath}: document '{data.Corpus[badDocument].Id}'", documentPart);
         if (cache is not null)
         {
             cache.Save(encodings);

@@ -68,4 +68,27 @@ public sealed class TextEncodings
     /// <summary>A text's multi-vectors, row-major [tokens, <see cref="ColbertDim"/>].</summary>
     public ReadOnlySpan<float> ColbertOf(int text) =>
         ColbertData.AsSpan(checked((int)(ColbertOffsets[text] * ColbertDim)), ColbertTokens(text) * ColbertDim);
+
+    /// <summary>
+    /// The first text whose requested parts hold a NaN or infinite value, and which part; null when all are finite.
+    /// A damaged or overflowing checkpoint gives such outputs, and every score and ranking made from them would be
+    /// meaningless without a word.
+    /// </summary>
+    public (int Text, string Part)? FirstNonFinite()
+    {
+        for (int i = 0; i < Count; i++)
+        {
+            if (Parts.HasFlag(EncodingParts.Dense) && !AllFinite(DenseOf(i))) return (i, "dense embedding");
+            if (Parts.HasFlag(EncodingParts.Lexical) && Lexical[i].Values.Any(w => !float.IsFinite(w))) return (i, "lexical weights");
+            if (Parts.HasFlag(EncodingParts.Colbert) && !AllFinite(ColbertOf(i))) return (i, "multi-vectors");
+        }
+        return null;
+    }
+
+    static bool AllFinite(ReadOnlySpan<float> values)
+    {
+        foreach (float v in values)
+            if (!float.IsFinite(v)) return false;
+        return true;
+    }
 }

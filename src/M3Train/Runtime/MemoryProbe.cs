@@ -15,6 +15,12 @@ public static class MemoryProbe
 
     public static long? HostPeakRssBytes() => StatusKb("VmHWM");
 
+    /// <summary>The resident set's private (anonymous) part: the heap, without mapped files such as the data's row index.</summary>
+    public static long? HostAnonymousRssBytes() => StatusKb("RssAnon");
+
+    /// <summary>The resident set's file-backed part: mapped files, shared through the page cache with other processes.</summary>
+    public static long? HostFileRssBytes() => StatusKb("RssFile");
+
     /// <summary>Restarts the peak RSS count at the current RSS; false where the OS does not allow it.</summary>
     public static bool ResetHostPeak()
     {

@@ -122,16 +122,7 @@ public sealed class OutputFileTests : IDisposable
     [Fact]
     public void ANonFiniteModelOutputNamesTheInputLineInsteadOfCrashingTheWriter()
     {
-        string damaged = Path.Combine(_root, "damaged");
-        using (var checkpoint = M3Checkpoint.Load(GoldenFolder.ReferenceCheckpoint))
-        {
-            using (no_grad())
-            {
-                var (_, norm) = checkpoint.Model.named_parameters().First(p => p.name.EndsWith("LayerNorm.weight", StringComparison.Ordinal));
-                norm.fill_(double.NaN);
-            }
-            checkpoint.Save(damaged);
-        }
+        string damaged = DamagedModel();
         string input = Texts("texts.txt", "a text", "another text");
         string output = Path.Combine(_root, "out.jsonl");
         File.WriteAllText(output, Existing);
@@ -141,5 +132,43 @@ public sealed class OutputFileTests : IDisposable
         Assert.Equal(CliErrors.BadInput, code);
         Assert.Contains($"error: {input}:1: the model's dense vector for this input is NaN or infinite", error);
         Assert.Equal(Existing, File.ReadAllText(output));
+    }
+
+    [Fact]
+    public void EvalAndMineOnANonFiniteModelNameTheTextAndWriteNoReport()
+    {
+        string damaged = DamagedModel();
+        string corpus = Texts("corpus.jsonl", "{\"_id\": \"d1\", \"text\": \"a document\"}", "{\"_id\": \"d2\", \"text\": \"another\"}");
+        string queries = Texts("queries.jsonl", "{\"_id\": \"q1\", \"text\": \"a query\"}");
+        string qrels = Texts("qrels.tsv", "query-id\tcorpus-id\tscore", "q1\td1\t1");
+        string report = Path.Combine(_root, "report.json");
+
+        var (evalCode, evalError) = CliRun.Run("eval", "--model", damaged, "--corpus", corpus, "--queries", queries, "--qrels", qrels, "--output", report);
+
+        Assert.Equal(CliErrors.BadInput, evalCode);
+        Assert.Contains($"error: {corpus}: document 'd1': the model's dense embedding is NaN or infinite", evalError);
+        Assert.False(File.Exists(report));
+
+        string rows = Texts("rows.jsonl", "{\"query\": \"a query\", \"pos\": [\"a document\"], \"neg\": [\"another\", \"a third\"]}");
+        string mined = Path.Combine(_root, "mined.jsonl");
+        var (mineCode, mineError) = CliRun.Run("mine", "--model", damaged, "--input", rows, "--output", mined);
+
+        Assert.Equal(CliErrors.BadInput, mineCode);
+        Assert.Contains("error: the passage \"a document\": the model's dense embedding is NaN or infinite", mineError);
+        Assert.False(File.Exists(mined));
+    }
+
+    /// <summary>The reference checkpoint with one LayerNorm's weights set to NaN: every output of the model is NaN.</summary>
+    string DamagedModel()
+    {
+        string damaged = Path.Combine(_root, "damaged");
+        using var checkpoint = M3Checkpoint.Load(GoldenFolder.ReferenceCheckpoint);
+        using (no_grad())
+        {
+            var (_, norm) = checkpoint.Model.named_parameters().First(p => p.name.EndsWith("LayerNorm.weight", StringComparison.Ordinal));
+            norm.fill_(double.NaN);
+        }
+        checkpoint.Save(damaged);
+        return damaged;
     }
 }

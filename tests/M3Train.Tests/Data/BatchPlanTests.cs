@@ -8,8 +8,8 @@ public class BatchPlanTests(ITestOutputHelper output)
 {
     const long Seed = 42;
 
-    /// <summary>The shipped sample data with short bins, so rows spread over several bins, and G = 4.</summary>
-    static DataConfig SampleConfig(string dir, int replicaBatchSize) => new()
+    /// <summary>The shipped sample data with short bins, so rows spread over several bins, and G = 4; permuted: planned as data above data.shuffle_in_memory_rows.</summary>
+    static DataConfig SampleConfig(string dir, int replicaBatchSize, bool permuted = false) => new()
     {
         Files = [dir],
         TrainGroupSize = 4,
@@ -17,22 +17,26 @@ public class BatchPlanTests(ITestOutputHelper output)
         PassageMaxLen = 128,
         BinEdges = [64, 128],
         BatchSizes = [replicaBatchSize, replicaBatchSize, replicaBatchSize],
+        ShuffleInMemoryRows = permuted ? 0 : new DataConfig().ShuffleInMemoryRows,
     };
 
-    [Fact]
-    public void ReplicasOfEveryWorldSizeShareDatasetAndBinAndSplitTheWorldSizeOneBatch()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ReplicasOfEveryWorldSizeShareDatasetAndBinAndSplitTheWorldSizeOneBatch(bool permuted)
     {
         using var folder = new DataTestFolder();
         string dir = folder.CopySampleData();
         const int globalBatch = 8;  // symmetric types halve the per-replica size, so 4 replicas need 2 rows each
-        using var data1 = DataTestFolder.Load(SampleConfig(dir, globalBatch));
+        using var data1 = DataTestFolder.Load(SampleConfig(dir, globalBatch, permuted));
         var reference = BatchPlan.Create(data1, Seed, epoch: 0, worldSize: 1);
+        Assert.Equal(permuted, reference.Permuted);
         var referenceBatches = Collate(data1, reference, worldSize: 1);
         Assert.True(reference.Count >= 3, $"the sample data should make several batches, made {reference.Count}");
 
         foreach (int worldSize in new[] { 2, 4 })
         {
-            using var data = DataTestFolder.Load(SampleConfig(dir, globalBatch / worldSize));
+            using var data = DataTestFolder.Load(SampleConfig(dir, globalBatch / worldSize, permuted));
             var plan = BatchPlan.Create(data, Seed, epoch: 0, worldSize);
             Assert.Equal(reference.Signature, plan.Signature);
             Assert.Equal(reference.Count, plan.Count);
@@ -69,11 +73,13 @@ public class BatchPlanTests(ITestOutputHelper output)
         Enumerable.Range(0, batch.BatchSize).Select(b =>
             batch.InputIds.Skip(b * batch.SequenceLength).Take((int)batch.AttentionMask.Skip(b * batch.SequenceLength).Take(batch.SequenceLength).Sum()).ToArray());
 
-    [Fact]
-    public void PlanIsAPureFunctionOfSeedAndEpochAndDropsIncompleteGlobalBatches()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void PlanIsAPureFunctionOfSeedAndEpochAndDropsIncompleteGlobalBatches(bool permuted)
     {
         using var folder = new DataTestFolder();
-        using var data = DataTestFolder.Load(SampleConfig(folder.CopySampleData(), 3));
+        using var data = DataTestFolder.Load(SampleConfig(folder.CopySampleData(), 3, permuted));
         var a = BatchPlan.Create(data, Seed, 0, 1);
         var b = BatchPlan.Create(data, Seed, 0, 1);
         Assert.Equal(a.Batches.Select(x => (x.Dataset, x.Bin, string.Join(',', x.Rows))), b.Batches.Select(x => (x.Dataset, x.Bin, string.Join(',', x.Rows))));
@@ -97,6 +103,48 @@ public class BatchPlanTests(ITestOutputHelper output)
         Assert.Equal(expectedBatches, a.Count);
         Assert.Equal(expectedDropped, a.DroppedRows);
         Assert.All(a.Batches, x => Assert.Single(x.Rows.Select(r => BatchPlan.BinOf(data.Datasets[x.Dataset].RowLength(r, data.Config), data.Config.BinEdges)).Distinct()));
+        // No row comes twice in an epoch.
+        var rows = a.Batches.SelectMany(x => x.Rows.Select(r => (x.Dataset, r))).ToList();
+        Assert.Equal(rows.Count, rows.Distinct().Count());
+    }
+
+    [Fact]
+    public void ThePermutedPlanIsAnotherOrderWithItsOwnSignature()
+    {
+        using var folder = new DataTestFolder();
+        string dir = folder.CopySampleData();
+        using var listed = DataTestFolder.Load(SampleConfig(dir, 3));
+        using var permuted = DataTestFolder.Load(SampleConfig(dir, 3, permuted: true));
+        var a = BatchPlan.Create(listed, Seed, 0, 1);
+        var b = BatchPlan.Create(permuted, Seed, 0, 1);
+        Assert.Equal(a.Count, b.Count);
+        Assert.NotEqual(a.Signature, b.Signature);
+        Assert.NotEqual(a.Batches.Select(x => string.Join(',', x.Rows)), b.Batches.Select(x => string.Join(',', x.Rows)));
+        Assert.Equal(a.Batches.Select(x => (x.Dataset, x.Bin)).Order(), b.Batches.Select(x => (x.Dataset, x.Bin)).Order());
+        // A replica's slice of a permuted batch is found alone, and is its share of the whole batch.
+        var batch = BatchPlan.Create(permuted, Seed, 0, 1).Batches[1];
+        Assert.Equal(b.Batches[1].Rows.Take(batch.ReplicaBatchSize), batch.Slice(0).ToArray());
+    }
+
+    [Fact]
+    public void TheBinDirectoryFindsTheNthRowOfEachBin()
+    {
+        using var folder = new DataTestFolder();
+        var random = new Random(11);
+        string Words(int n) => string.Join(' ', Enumerable.Repeat("w", n));
+        string path = folder.Write("lengths.jsonl", string.Join("\n", Enumerable.Range(0, 10_000).Select(i =>
+            $$"""{"query": "q{{i}}", "pos": ["{{Words(random.Next(1, 120))}}"], "neg": ["n"]}""")));
+        using var data = DataTestFolder.Load(new DataConfig { Files = [path], TrainGroupSize = 2, BinEdges = [10, 30, 100], BatchSizes = [1, 1, 1, 1] });
+        var bins = BinDirectory.Build(data);
+        var dataset = data.Datasets[0];
+        var expected = Enumerable.Range(0, dataset.Count).GroupBy(r => BatchPlan.BinOf(dataset.RowLength(r, data.Config), data.Config.BinEdges))
+            .ToDictionary(g => g.Key, g => g.ToArray());
+        Assert.Equal(4, expected.Count);
+        foreach (var (bin, rows) in expected)
+        {
+            Assert.Equal(rows.Length, bins.Count(0, bin));
+            Assert.Equal(rows, Enumerable.Range(0, rows.Length).Select(n => bins.Select(0, bin, n)));
+        }
     }
 
     [Fact]

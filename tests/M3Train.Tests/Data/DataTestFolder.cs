@@ -3,7 +3,7 @@ using M3Train.Text;
 
 namespace M3Train.Tests.Data;
 
-/// <summary>A temporary folder for data tests (the token-count cache is written beside the data), and the shipped sample data.</summary>
+/// <summary>A temporary folder for data tests (the row index is written beside the data), and the shipped sample data.</summary>
 public sealed class DataTestFolder : IDisposable
 {
     public DataTestFolder()

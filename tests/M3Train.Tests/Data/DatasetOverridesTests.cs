@@ -12,13 +12,19 @@ public class DatasetOverridesTests
 
     static DataConfig Sample(string dir) => new() { Files = [dir], TrainGroupSize = 4, QueryMaxLen = 64, PassageMaxLen = 128, BinEdges = [], BatchSizes = [4] };
 
-    [Fact]
-    public void AFileOrAFolderSetsTheBatchAndGroupSizeOfItsDatasets()
+    /// <summary>Both kinds of plan: shuffled lists, and seeded permutations (every dataset above data.shuffle_in_memory_rows).</summary>
+    static int InMemoryRows(bool permuted) => permuted ? 0 : new DataConfig().ShuffleInMemoryRows;
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AFileOrAFolderSetsTheBatchAndGroupSizeOfItsDatasets(bool permuted)
     {
         using var folder = new DataTestFolder();
         string dir = folder.CopySampleData();
         var config = Sample(dir) with
         {
+            ShuffleInMemoryRows = InMemoryRows(permuted),
             DatasetOverrides =
             [
                 new DatasetOverride { Path = Path.Combine(dir, "nq.jsonl"), BatchSize = 2, TrainGroupSize = 3 },
@@ -37,7 +43,7 @@ public class DatasetOverridesTests
         Assert.All(Of("toy_train_data1.jsonl"), b => Assert.Equal((4, 4), (b.ReplicaBatchSize, b.GroupSize)));
 
         // The overrides are part of the plan's identity: a resumed run with other ones is refused.
-        using var plain = DataTestFolder.Load(Sample(dir));
+        using var plain = DataTestFolder.Load(Sample(dir) with { ShuffleInMemoryRows = InMemoryRows(permuted) });
         Assert.NotEqual(BatchPlan.Create(plain, Seed, 0, 1).Signature, plan.Signature);
     }
 
@@ -67,18 +73,22 @@ public class DatasetOverridesTests
         Assert.Equal(2, bound.Data.DatasetOverrides.Single().TrainGroupSize);
     }
 
-    [Fact]
-    public void MaxExamplesKeepsTheSameSeededRowsOfEachDatasetInEveryEpoch()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void MaxExamplesKeepsTheSameSeededRowsOfEachDatasetInEveryEpoch(bool permuted)
     {
         using var folder = new DataTestFolder();
         string Row(int i) => $$"""{"query": "q{{i}}", "pos": ["p{{i}}"], "neg": ["n{{i}}"]}""";
         string path = folder.Write("rows.jsonl", string.Join("\n", Enumerable.Range(0, 40).Select(Row)));
-        var config = new DataConfig { Files = [path], TrainGroupSize = 2, BinEdges = [], BatchSizes = [2], MaxExamplesPerDataset = 10 };
+        var config = new DataConfig { Files = [path], TrainGroupSize = 2, BinEdges = [], BatchSizes = [2], MaxExamplesPerDataset = 10,
+            ShuffleInMemoryRows = InMemoryRows(permuted) };
         using var data = DataTestFolder.Load(config);
 
         HashSet<int> Rows(long seed, int epoch) => BatchPlan.Create(data, seed, epoch, 1).Batches.SelectMany(b => b.Rows).ToHashSet();
         var first = Rows(Seed, 0);
         Assert.Equal(10, first.Count);
+        Assert.All(first, row => Assert.InRange(row, 0, 39));
         Assert.Equal(first, Rows(Seed, 1));
         Assert.NotEqual(first, Rows(Seed + 1, 0));
         Assert.Equal(5, BatchPlan.Create(data, Seed, 0, 1).Count);                                // batches of 2 from 10 rows

@@ -7,7 +7,7 @@ namespace M3Train.Tests.Data;
 
 /// <summary>
 /// Data that would train wrongly or exhaust memory is a bad row like any other: non-finite teacher scores, rows
-/// above data.max_row_bytes (skipped without being held whole), and a token-count cache that does not check out.
+/// above data.max_row_bytes (skipped without being held whole), and a row index that does not check out.
 /// </summary>
 public sealed class HostileDataTests
 {
@@ -80,13 +80,13 @@ public sealed class HostileDataTests
     }
 
     [Fact]
-    public void ADamagedTokenCountCacheIsRebuiltNotTrusted()
+    public void ADamagedRowIndexIsRebuiltNotTrusted()
     {
         using var folder = new DataTestFolder();
         string path = folder.Write("rows.jsonl", string.Join("\n", Good, Good.Replace("one", "two")) + "\n");
         var config = Config(path) with { CacheTokenCounts = true };
         using (var first = DataTestFolder.Load(config)) Assert.False(first.Files[0].FromCache);
-        string cache = Directory.GetFiles(Path.Combine(folder.Path, TokenCountCache.FolderName)).Single();
+        string cache = Directory.GetFiles(Path.Combine(folder.Path, RowIndexStore.FolderName)).Single();
         byte[] bytes = File.ReadAllBytes(cache);
 
         using (var second = DataTestFolder.Load(config)) Assert.True(second.Files[0].FromCache);

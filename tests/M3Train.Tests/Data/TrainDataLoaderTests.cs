@@ -30,11 +30,13 @@ public class TrainDataLoaderTests
         b.Passages is null ? "-" : $"{b.Passages.BatchSize}x{b.Passages.SequenceLength}:{string.Join(',', b.Passages.InputIds)}:{string.Join(',', b.Passages.AttentionMask)}",
         b.TeacherScores is null ? "-" : string.Join(',', b.TeacherScores));
 
-    [Fact]
-    public void ResumingFromASavedPositionYieldsTheUninterruptedBatches()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ResumingFromASavedPositionYieldsTheUninterruptedBatches(bool permuted)
     {
         using var folder = new DataTestFolder();
-        using var data = DataTestFolder.Load(Config(folder.CopySampleData()));
+        using var data = DataTestFolder.Load(Config(folder.CopySampleData()) with { ShuffleInMemoryRows = permuted ? 0 : 1 << 20 });
         List<string> uninterrupted;
         int stepsPerEpoch;
         using (var loader = new TrainDataLoader(data, DataTestFolder.Tokenizer, Seed))
@@ -73,6 +75,9 @@ public class TrainDataLoaderTests
         Assert.Throws<M3TrainException>(() => new TrainDataLoader(data, DataTestFolder.Tokenizer, Seed + 1, resumeFrom: state));
         using var other = DataTestFolder.Load(Config(dir) with { BatchSizes = [3, 3] });
         Assert.Throws<M3TrainException>(() => new TrainDataLoader(other, DataTestFolder.Tokenizer, Seed, resumeFrom: state));
+        // Data grown past data.shuffle_in_memory_rows is planned the other way: a position in the old plan does not apply.
+        using var permuted = DataTestFolder.Load(Config(dir) with { ShuffleInMemoryRows = 0 });
+        Assert.Throws<M3TrainException>(() => new TrainDataLoader(permuted, DataTestFolder.Tokenizer, Seed, resumeFrom: state));
     }
 
     [Fact]
@@ -110,7 +115,7 @@ public class TrainDataLoaderTests
         string dir = folder.CopySampleData();
         using var first = DataTestFolder.Load(Config(dir));
         Assert.All(first.Files, f => Assert.False(f.FromCache));
-        Assert.All(first.Files, f => Assert.NotEmpty(Directory.GetFiles(Path.Combine(Path.GetDirectoryName(f.Path)!, TokenCountCache.FolderName), Path.GetFileName(f.Path) + ".*")));
+        Assert.All(first.Files, f => Assert.NotEmpty(Directory.GetFiles(Path.Combine(Path.GetDirectoryName(f.Path)!, RowIndexStore.FolderName), Path.GetFileName(f.Path) + ".*")));
         using var second = DataTestFolder.Load(Config(dir));
         Assert.All(second.Files, f => Assert.True(f.FromCache));
         Assert.Equal(first.Files.Select(f => f.Rows.ToArray()), second.Files.Select(f => f.Rows.ToArray()));

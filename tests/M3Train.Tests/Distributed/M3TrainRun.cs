@@ -38,6 +38,7 @@ internal sealed class M3TrainRun : IDisposable
     }
 
     public int Pid => _process.Id;
+    public bool HasExited => _process.HasExited;
     public string Output => string.Join("\n", _lines);
     public double Seconds => _clock.Elapsed.TotalSeconds;
 

@@ -169,7 +169,7 @@ public sealed class ReaderFuzzTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void TokenCountCache()
+    public void RowIndex()
     {
         using var folder = new DataTestFolder();
         string data = folder.Write("rows.jsonl", string.Join("\n", File.ReadLines(Repo("data", "train", "toy_train_data1.jsonl")).Take(4)) + "\n");
@@ -179,17 +179,17 @@ public sealed class ReaderFuzzTests(ITestOutputHelper output)
             return loaded.Files[0].Rows.ToList();
         }
         var expected = Rows(data);
-        string cache = Directory.GetFiles(Path.Combine(folder.Path, M3Train.Data.TokenCountCache.FolderName)).Single();
+        string cache = Directory.GetFiles(Path.Combine(folder.Path, RowIndexStore.FolderName)).Single();
         byte[] valid = File.ReadAllBytes(cache);
-        string relative = Path.Combine(M3Train.Data.TokenCountCache.FolderName, Path.GetFileName(cache));
-        // A damaged cache is never an error and never trusted: the rows always come out as the data file says.
-        Fuzz("token-count-cache", relative, valid, Mutations.BinaryEdits(valid, valid.Length), 200, path =>
+        string relative = Path.Combine(RowIndexStore.FolderName, Path.GetFileName(cache));
+        // A damaged row index is never an error and never trusted: the rows always come out as the data file says.
+        Fuzz("row-index", relative, valid, Mutations.BinaryEdits(valid, valid.Length), 200, path =>
         {
             var rows = Rows(Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(path)!)!, "rows.jsonl"));
-            if (!rows.SequenceEqual(expected)) throw new InvalidOperationException("rows read from a damaged cache differ from the data file's");
+            if (!rows.SequenceEqual(expected)) throw new InvalidOperationException("rows read from a damaged row index differ from the data file's");
         }, c =>
         {
-            Directory.CreateDirectory(Path.Combine(c.Folder, M3Train.Data.TokenCountCache.FolderName));
+            Directory.CreateDirectory(Path.Combine(c.Folder, RowIndexStore.FolderName));
             File.Copy(data, Path.Combine(c.Folder, "rows.jsonl"));
         });
     }

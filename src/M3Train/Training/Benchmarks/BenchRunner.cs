@@ -24,12 +24,14 @@ public static class BenchRunner
     {
         Validate(s);
         var launch = LaunchEnvironment.FromProcess();
-        if (launch.IsDistributed && s.Mode != BenchMode.Step)
-            throw new M3TrainException($"bench --mode {s.Mode.ToString().ToLowerInvariant()} runs in one process; only --mode step runs as several ranks.");
+        if (launch.IsDistributed && s.Mode is BenchMode.Encode or BenchMode.Tokenize)
+            throw new M3TrainException($"bench --mode {s.Mode.ToString().ToLowerInvariant()} runs in one process; only --mode step (the ranks averaging " +
+                                       "their gradients) and --mode data (each rank its own slice of the data) run as several ranks.");
         int? threads = s.Mode == BenchMode.Tokenize ? s.Threads
             : ComputeThreads.Apply(s.Threads, hostThreads: s.Mode == BenchMode.Data ? 1 : 0, "--threads", ranksOnMachine: launch.RanksSharingCores);
         var device = s.Mode == BenchMode.Tokenize ? CPU : DistributedContext.DeviceFor(s.Device, launch);
-        if (!launch.IsDistributed) return Report(s, device, threads, DataParallelGroup.Alone(device));
+        // The data benchmark's ranks each measure their own slice, alone: only the step benchmark's join a job.
+        if (!launch.IsDistributed || s.Mode != BenchMode.Step) return Report(s, device, threads, DataParallelGroup.Alone(device));
         using var job = DistributedContext.Start(launch, device);
         try
         {
@@ -73,12 +75,14 @@ public static class BenchRunner
         }
         Positive(s.Queries, "--queries");
         Positive(s.Group, "--group");
-        Positive(s.Steps, "--steps");
+        if (s.Mode != BenchMode.Data) Positive(s.Steps, "--steps");
+        else if (s.Steps < 0) throw new M3TrainException($"--steps must be 0 or more with --mode data, got {s.Steps}.");
         if (s.Warmup < 0) throw new M3TrainException($"--warmup must be 0 or more, got {s.Warmup}.");
         if (s.QueryTokens < 2) throw new M3TrainException($"--query-length must be at least 2 (<s> and </s>), got {s.QueryTokens}.");
         if (s.PassageTokens < 2) throw new M3TrainException($"--passage-length must be at least 2 (<s> and </s>), got {s.PassageTokens}.");
         if (s.SubBatch is int sub) Positive(sub, "--sub-batch");
         if (s.Threads is int threads) Positive(threads, "--threads");
+        if (s.PlanRows is < 0 or > int.MaxValue) throw new M3TrainException($"--plan-rows must be 0 to {int.MaxValue}, got {s.PlanRows}.");
         Positive(s.Processes, "--nproc");
     }
 
@@ -100,6 +104,8 @@ public static class BenchRunner
         ["seed"] = s.Seed,
         ["tokenizer"] = s.Mode is BenchMode.Tokenize or BenchMode.Data ? s.Tokenizer : null,
         ["data"] = s.Mode is BenchMode.Tokenize or BenchMode.Data ? new JsonArray([.. s.Data.Select(d => (JsonNode)d)]) : null,
+        ["index_dir"] = s.Mode == BenchMode.Data ? s.IndexDir : null,
+        ["plan_rows"] = s.Mode == BenchMode.Data ? s.PlanRows : null,
         ["tokens_per_step"] = s.TokensPerStep,
         ["overlap"] = s.Overlap,
     };

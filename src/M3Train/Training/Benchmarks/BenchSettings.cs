@@ -53,6 +53,12 @@ public sealed record BenchSettings
     /// <summary>Training data files or folders for tokenize and data. Default data/train.</summary>
     public IReadOnlyList<string> Data { get; init; } = ["data/train"];
 
+    /// <summary>Data: the folder to keep the row index in (shared by ranks under a launch); null: a temporary one, removed at the end.</summary>
+    public string? IndexDir { get; init; }
+
+    /// <summary>Data: also plan over a synthesized index of this many rows (0: not).</summary>
+    public long PlanRows { get; init; }
+
     /// <summary>Seed of the weights and the random tokens. Default 0.</summary>
     public int Seed { get; init; }
 

@@ -16,7 +16,7 @@ public class BenchSmokeTests
         Preset = "tiny", Queries = 2, Group = 2, QueryLength = 16, PassageLength = 32, Steps = 2, Warmup = 1, Threads = 1,
     };
 
-    static double Number(JsonNode? node, string path)
+    internal static double Number(JsonNode? node, string path)
     {
         foreach (string key in path.Split('.')) node = node?[key];
         Assert.True(node is not null, $"{path} is missing");
