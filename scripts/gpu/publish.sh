@@ -6,7 +6,7 @@
 #   scripts/gpu/publish.sh [OUTPUT_DIR]      # default out/gpu; writes OUTPUT_DIR/m3train-linux-x64.tar.xz
 #
 # The archive also holds the tokenizer and sample data that `m3train bench --mode tokenize|data` read by
-# default, and scripts/gpu/run-bench.sh and nccl-check.sh. The build runs in a scratch copy of the sources, so
+# default, the quickstart config, and scripts/gpu/run-bench.sh, nccl-check.sh, dp-check.sh and scaling.sh. The build runs in a scratch copy of the sources, so
 # the restore for the external backend does not touch this checkout's obj/ folders (a concurrent `dotnet build`
 # here keeps working).
 set -euo pipefail
@@ -39,7 +39,10 @@ fi
 mkdir -p "$publish/data/models" "$publish/scripts/gpu"
 cp -r "$repo/data/models/tiny-m3" "$publish/data/models/"
 cp -r "$repo/data/train" "$publish/data/"
-cp "$repo/scripts/gpu/run-bench.sh" "$repo/scripts/gpu/app-env.sh" "$repo/scripts/gpu/nccl-check.sh" "$repo/scripts/gpu/summarize.py" "$publish/scripts/gpu/"
+mkdir -p "$publish/configs"
+cp "$repo/configs/quickstart.yaml" "$publish/configs/"
+cp "$repo/scripts/gpu/run-bench.sh" "$repo/scripts/gpu/app-env.sh" "$repo/scripts/gpu/nccl-check.sh" "$repo/scripts/gpu/summarize.py" \
+   "$repo/scripts/gpu/scaling.sh" "$repo/scripts/gpu/dp-check.sh" "$publish/scripts/gpu/"
 
 rm -f "$out/$name.tar.xz"
 tar -C "$scratch" -cJf "$out/$name.tar.xz" "$name"

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using M3Train.Distributed;
 using M3Train.Training;
 
 namespace M3Train.Cli;
@@ -23,7 +24,7 @@ public sealed class TrainingOptions
 
     public Option<string?> Devices { get; } = new("--devices")
     {
-        Description = "Override train.devices: data-parallel replicas, comma-separated (cuda:0,cuda:1), or 'cuda' for every visible GPU.",
+        Description = "Override train.devices: data parallelism, one process per device, comma-separated (cuda:0,cuda:1 or cpu,cpu), or 'cuda' for every visible GPU.",
     };
 
     public Option<int?> Threads { get; } = CommonOptions.Threads();
@@ -34,6 +35,12 @@ public sealed class TrainingOptions
     /// A training verb: <c>--config</c>, <c>--set</c>, <c>--resume</c>, <c>--device</c>, <c>--devices</c>, <c>--threads</c>, then the recipe.
     /// Exit code 130 when a signal stopped the run before its end (a checkpoint was saved), else 0.
     /// </summary>
+    /// <remarks>
+    /// Data parallelism is one process per device. A plain invocation whose config lists several devices runs its own
+    /// command line again as that many ranks (<see cref="RankProcesses"/>, each rank's output in <c>OUTPUT/logs/rank-R.log</c>)
+    /// and returns their exit code; a rank (started so, or by <c>m3train launch</c>, torchrun or srun) joins the job on its
+    /// device, trains, and leaves the job when done or tells every rank its error.
+    /// </remarks>
     /// <param name="load">Reads the config file with the <c>--set</c> overrides; null: <see cref="RunConfig.Load"/>.</param>
     public static Command CreateCommand(string name, string description, Func<RunConfig, TrainerOptions, TrainerResult> recipe,
         Func<string, IEnumerable<string>, RunConfig>? load = null)
@@ -44,8 +51,22 @@ public sealed class TrainingOptions
         command.SetAction(parse =>
         {
             var (run, trainer) = options.Read(parse, name, load);
-            var result = recipe(run, trainer);
-            return result.Stopped && result.Steps < result.TotalSteps && run.Train.StopAfter is null ? 130 : 0;
+            var launch = LaunchEnvironment.FromProcess();
+            int processes = RankDevices.ProcessesFor(run.Train);
+            if (!launch.IsDistributed && processes > 1)
+                return RankProcesses.Run(processes, RankProcesses.CommandLine(parse), Path.Combine(run.OutputDir, "logs"));
+            using var job = DistributedContext.Start(launch, RankDevices.For(run.Train, launch));
+            try
+            {
+                var result = recipe(run, trainer with { Distributed = job });
+                job.Finish();
+                return result.Stopped && result.Steps < result.TotalSteps && run.Train.StopAfter is null ? 130 : 0;
+            }
+            catch (Exception e)
+            {
+                job.Fail(e);
+                throw;
+            }
         });
         return command;
     }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using M3Train.Distributed;
 using M3Train.Model;
 using M3Train.Training.Benchmarks;
 using Serilog;
@@ -10,6 +11,7 @@ namespace M3Train.Cli.Verbs;
 /// <summary>
 /// <c>m3train bench</c>: training-step, encoding, tokenizer or data-loader throughput of one configuration,
 /// as a JSON report on stdout (and in <c>--output</c>) for comparison tables; see <see cref="BenchRunner"/>.
+/// <c>--nproc N</c> compares the training step on N data-parallel ranks with one rank (<see cref="BenchScaling"/>).
 /// </summary>
 public static class BenchCommand
 {
@@ -66,6 +68,18 @@ public static class BenchCommand
 
     static readonly Option<long> PlanRowsOption = new("--plan-rows") { Description = "Data: also plan over a synthesized index of this many rows.", DefaultValueFactory = _ => 0 };
     static readonly Option<int> SeedOption = new("--seed") { Description = "Seed of the weights and the random tokens.", DefaultValueFactory = _ => 0 };
+    static readonly Option<int> ProcessesOption = new("--nproc")
+    {
+        Description = "Compare the step on N data-parallel ranks (processes, each with the same batch and --threads, default 1) with one rank: scaling efficiency and all-reduce time.",
+        DefaultValueFactory = _ => 1,
+    };
+
+    static readonly Option<string> OverlapOption = new Option<string>("--overlap")
+    {
+        Description = "On several ranks, start gradient all-reduces during backward as layers finish (off: all after backward).",
+        DefaultValueFactory = _ => "on",
+    }.AcceptOnlyFromAmong("on", "off");
+
     static readonly Option<FileInfo> OutputOption = PathOptions.Output("--output", "Also write the JSON report to this file.", required: false);
 
     public static Command Create()
@@ -74,7 +88,7 @@ public static class BenchCommand
         {
             ModeOption, PresetOption, QueriesOption, GroupOption, QueryLengthOption, PassageLengthOption, StepsOption, WarmupOption,
             PrecisionOption, CheckpointingOption, SubBatchOption, DeviceOption, ThreadsOption, TokenizerOption, DataOption, IndexDirOption,
-            PlanRowsOption, SeedOption, OutputOption,
+            PlanRowsOption, SeedOption, ProcessesOption, OverlapOption, OutputOption,
         };
         command.SetAction(parseResult => Run(new BenchSettings
         {
@@ -96,17 +110,40 @@ public static class BenchCommand
             IndexDir = parseResult.GetValue(IndexDirOption),
             PlanRows = parseResult.GetValue(PlanRowsOption),
             Seed = parseResult.GetValue(SeedOption),
+            Processes = parseResult.GetValue(ProcessesOption),
+            Overlap = parseResult.GetValue(OverlapOption) == "on",
         }, parseResult.GetValue(OutputOption)));
         return command;
     }
 
     static int Run(BenchSettings settings, FileInfo? output)
     {
+        if (settings.Processes > 1) return Scaling(settings, output);
         var report = BenchRunner.Run(settings);
+        // The ranks of a data-parallel step benchmark measure together and rank 0 reports; those of the data benchmark
+        // each measure their own slice and each print it (rank 0 alone writes --output).
+        bool main = LaunchEnvironment.FromProcess().Rank == 0;
+        if (!main && settings.Mode == BenchMode.Step) return 0;
+        string json = report.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        Console.Out.WriteLine(json);
+        if (output is not null && main) VerbOutput.WriteAllText("--output", output, json + "\n");
+        Log.Information("bench {Mode} {Preset}: {Summary}", settings.Mode.ToString().ToLowerInvariant(), settings.Preset, Summary(report));
+        return 0;
+    }
+
+    static int Scaling(BenchSettings settings, FileInfo? output)
+    {
+        string folder = Path.Combine(output?.DirectoryName ?? Path.Combine("runs", "bench"),
+            $"nproc-{settings.Processes}-{settings.Preset}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
+        var report = BenchScaling.Run(settings, (processes, arguments, logs) => RankProcesses.Run(processes, arguments, logs), folder);
         string json = report.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
         Console.Out.WriteLine(json);
         if (output is not null) VerbOutput.WriteAllText("--output", output, json + "\n");
-        Log.Information("bench {Mode} {Preset}: {Summary}", settings.Mode.ToString().ToLowerInvariant(), settings.Preset, Summary(report));
+        Log.Information("bench --nproc {N} {Preset}: scaling efficiency {Efficiency:P1} ({Speedup:F2}x one rank), all-reduce {Reduce:F4} s per step " +
+                        "({Exposed:F4} s of it not hidden by backward), load average {Load}; runs in {Folder}",
+            settings.Processes, settings.Preset, report["scaling_efficiency"]!.GetValue<double>(), report["speedup"]!.GetValue<double>(),
+            report["allreduce_seconds_per_step"]!.GetValue<double>(), report["allreduce_exposed_seconds_per_step"]!.GetValue<double>(),
+            report["load_average"]!["before"]?.ToJsonString(), folder);
         return 0;
     }
 

@@ -1,7 +1,4 @@
 using System.CommandLine;
-using System.Net;
-using System.Net.Sockets;
-using System.Reflection;
 using M3Train.Distributed;
 
 namespace M3Train.Cli.Verbs;
@@ -76,28 +73,12 @@ public static class LaunchCommand
         {
             ProcessesPerNode = processes, Nodes = nodes, NodeRank = nodeRank,
             MasterAddress = masterAddress ?? "127.0.0.1",
-            MasterPort = masterPort ?? (nodes > 1 ? DefaultMultiNodePort : FreePort()),
+            MasterPort = masterPort ?? (nodes > 1 ? DefaultMultiNodePort : RankProcesses.FreePort()),
             Token = string.IsNullOrWhiteSpace(tokenText) ? JobToken.Generate() : JobToken.Parse(tokenText, DistributedVariables.JobToken),
             LogDirectory = logDirectory ?? Path.Combine("runs", "launch", DateTime.Now.ToString("yyyyMMdd-HHmmss", System.Globalization.CultureInfo.InvariantCulture)),
             Grace = TimeSpan.FromSeconds(grace),
         };
-        var (program, prefix) = Self();
+        var (program, prefix) = RankProcesses.Self();
         return RankLauncher.Run(options, program, [.. prefix, .. verb], Console.Out, Console.Error);
-    }
-
-    /// <summary>This m3train as a program to start: the apphost, or <c>dotnet m3train.dll</c>.</summary>
-    static (string Program, string[] Prefix) Self()
-    {
-        string host = Environment.ProcessPath ?? throw new M3TrainException("cannot tell which program this m3train runs as.");
-        return Path.GetFileNameWithoutExtension(host) == "dotnet"
-            ? (host, [Assembly.GetEntryAssembly()!.Location])
-            : (host, []);
-    }
-
-    static int FreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 }

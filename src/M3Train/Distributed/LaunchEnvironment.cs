@@ -27,6 +27,13 @@ public sealed record LaunchEnvironment
     /// <summary>Ranks on this machine, when the launcher says (SLURM does not always).</summary>
     public int? LocalWorldSize { get; init; }
 
+    /// <summary>
+    /// How many ranks share the cores this process sees, for its default libtorch threads: the ranks on this machine
+    /// under <c>m3train launch</c> and torchrun, whose ranks all see every core; 1 under SLURM, whose
+    /// <c>--cpus-per-task</c> gives each task its own cores, so the cores it sees are already its share.
+    /// </summary>
+    public int RanksSharingCores => Launcher == Launcher.Slurm ? 1 : LocalWorldSize ?? 1;
+
     /// <summary>The host of rank 0, where the rendezvous listens.</summary>
     public string MasterAddress { get; init; } = "127.0.0.1";
 

@@ -147,7 +147,7 @@ public sealed class RendezvousClient : IDisposable
     public byte[] Wait(string key, TimeSpan? timeout = null, string? waitingFor = null)
     {
         var limit = timeout ?? Timeout;
-        var reply = Request(StoreMessage.Request(StoreOp.Wait, key, number: (long)limit.TotalMilliseconds), limit + ReplyMargin);
+        var reply = WaitFor(key, limit);
         if (reply.Status == StoreStatus.Value) return reply.Value;
         throw Stalled($"waited {limit.TotalSeconds:0.#} s for {waitingFor ?? $"'{key}'"} in the rendezvous");
     }
@@ -167,12 +167,29 @@ public sealed class RendezvousClient : IDisposable
         Set($"{key}/rank/{Rank}", []);
         if (Add(key, 1) == WorldSize) Set($"{key}/done", []);
         var limit = timeout ?? Timeout;
-        var reply = Request(StoreMessage.Request(StoreOp.Wait, $"{key}/done", number: (long)limit.TotalMilliseconds), limit + ReplyMargin);
-        if (reply.Status == StoreStatus.Value) return;
+        if (WaitFor($"{key}/done", limit).Status == StoreStatus.Value) return;
         var missing = Enumerable.Range(0, WorldSize).Where(r => Get($"{key}/rank/{r}") is null).ToList();
         throw Stalled($"barrier '{name}' timed out after {limit.TotalSeconds:0.#} s: " +
                       (missing.Count == 0 ? "every rank arrived, but the store did not release them"
                           : $"rank{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing)} did not arrive (stalled, or still busy elsewhere)"));
+    }
+
+    /// <summary>
+    /// Waits up to <paramref name="limit"/> for <paramref name="key"/>, asking again every <see cref="Timeout"/>: a wait
+    /// longer than that (rank 0 writing a checkpoint) still notices within the timeout when the rendezvous stops
+    /// answering (rank 0 stopped or its machine gone).
+    /// </summary>
+    StoreMessage WaitFor(string key, TimeSpan limit)
+    {
+        var end = DateTime.UtcNow + limit;
+        while (true)
+        {
+            var left = end - DateTime.UtcNow;
+            var slice = left < Timeout ? left : Timeout;
+            if (slice < TimeSpan.Zero) slice = TimeSpan.Zero;
+            var reply = Request(StoreMessage.Request(StoreOp.Wait, key, number: (long)slice.TotalMilliseconds), slice + ReplyMargin);
+            if (reply.Status == StoreStatus.Value || DateTime.UtcNow >= end) return reply;
+        }
     }
 
     /// <summary>Tells every rank that this one failed, unless a failure is already known (then that one is the cause).</summary>

@@ -26,8 +26,8 @@ public static class WeightChecksum
         return BinaryPrimitives.ReadInt64LittleEndian(hash.GetHashAndReset());
     }
 
-    /// <summary>Throws naming the ranks whose <paramref name="tensors"/> differ from rank 0's.</summary>
-    public static void Verify(ICollectives collectives, IEnumerable<Tensor> tensors, Device device)
+    /// <summary>Throws naming the ranks whose <paramref name="tensors"/> differ from rank 0's; returns the digest they share.</summary>
+    public static long Verify(ICollectives collectives, IEnumerable<Tensor> tensors, Device device)
     {
         long mine = Of(tensors);
         using var local = tensor(new[] { mine }, ScalarType.Int64, device);
@@ -40,6 +40,7 @@ public static class WeightChecksum
                 $"the weights differ across ranks: rank{(differing.Count > 1 ? "s" : "")} {string.Join(", ", differing)} " +
                 $"hold{(differing.Count > 1 ? "" : "s")} other weights than rank 0 (digests {string.Join(", ", digests.Select(d => d.ToString("x16")))}); " +
                 "every rank must apply the same gradients with the same optimizer settings.");
+        return mine;
     }
 
     static unsafe void Append(IncrementalHash hash, nint address, long bytes)

@@ -16,6 +16,9 @@ public sealed class ComputeSettings
     /// <summary>Recompute each encoder layer in backward instead of keeping its activations; default off.</summary>
     public bool GradientCheckpointing { get; set; }
 
+    /// <summary>Told when checkpointed layers run and when their backward is done (data-parallel gradient buckets); null: nobody.</summary>
+    public ILayerGradientObserver? GradientObserver { get; set; }
+
     /// <summary>Dtype of matmul operands and outputs.</summary>
     public ScalarType MatmulType => Precision switch
     {

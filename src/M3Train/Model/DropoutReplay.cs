@@ -9,14 +9,15 @@ namespace M3Train.Model;
 /// TorchSharp has no per-device CUDA generators and SDPA's attention dropout always draws from the
 /// device's default generator, so the default generators are re-seeded: on CUDA every device's (TorchSharp
 /// cannot address one), on the CPU the CPU generator, whose state is put back afterwards so the caller's
-/// random stream is unchanged. Seeded work runs under <see cref="Exclusive"/>, so models on several
-/// threads (replicas, tests) do not re-seed under each other; other code that draws from the default
-/// generators on another thread meanwhile would still shift the masks.
+/// random stream is unchanged (<see cref="Seeding"/>).
 /// </summary>
+/// <remarks>
+/// Re-seeding is process-wide, which is sound because a training process drives one model on one device (data
+/// parallelism runs one process per device): nothing else draws from the default generators while a seeded forward
+/// or recompute runs. Two models trained on threads of one process would shift each other's masks.
+/// </remarks>
 public static class DropoutReplay
 {
-    static readonly object Gate = new();
-
     /// <summary>A well-mixed seed for stream <paramref name="stream"/> (a layer, a sub-batch) of <paramref name="seed"/> (SplitMix64).</summary>
     public static long Mix(long seed, long stream)
     {
@@ -34,44 +35,26 @@ public static class DropoutReplay
     }
 
     /// <summary>
-    /// Holds the process-wide seeding lock (re-entrant) until disposed and, for CPU work, puts the CPU
-    /// generator's state back on dispose. Wrap every seed-then-draw sequence in it.
+    /// For CPU work, puts the CPU generator's state back when disposed; wrap every seed-then-draw sequence in it so
+    /// the caller's random stream is unchanged. (CUDA generators have no state to save in TorchSharp.)
     /// </summary>
-    public static IDisposable Exclusive(Device device) => new Region(device.type != DeviceType.CUDA);
+    public static IDisposable? Seeding(Device device) => device.type == DeviceType.CUDA ? null : new CpuRandomState();
 
-    sealed class Region : IDisposable
+    sealed class CpuRandomState : IDisposable
     {
-        readonly Tensor? _cpuState;
+        readonly Tensor _state;
 
-        public Region(bool restoreCpu)
+        public CpuRandomState()
         {
-            Monitor.Enter(Gate);
-            if (!restoreCpu) return;
-            try
-            {
-                using var generator = Generator.Default;
-                _cpuState = generator.get_state();
-            }
-            catch
-            {
-                Monitor.Exit(Gate);
-                throw;
-            }
+            using var generator = Generator.Default;
+            _state = generator.get_state();
         }
 
         public void Dispose()
         {
-            try
-            {
-                if (_cpuState is null) return;
-                using var generator = Generator.Default;
-                generator.set_state(_cpuState);
-                _cpuState.Dispose();
-            }
-            finally
-            {
-                Monitor.Exit(Gate);
-            }
+            using var generator = Generator.Default;
+            generator.set_state(_state);
+            _state.Dispose();
         }
     }
 }

@@ -9,7 +9,9 @@ namespace M3Train.Model;
 /// <summary>
 /// Activation checkpointing for one encoder layer (TorchSharp has no <c>torch.utils.checkpoint</c>):
 /// forward keeps only the layer's input; backward re-runs the layer with grad enabled on a detached copy,
-/// after re-seeding dropout exactly as in forward, and back-propagates through the recomputed graph.
+/// after re-seeding dropout exactly as in forward, and back-propagates through the recomputed graph. When that
+/// nested backward returns, the layer's parameters hold this run's gradient, which the model's
+/// <see cref="ILayerGradientObserver"/> is told (TorchSharp has no gradient hooks on parameters).
 /// </summary>
 internal sealed class LayerCheckpoint : MultiTensorFunction<LayerCheckpoint>
 {
@@ -19,16 +21,19 @@ internal sealed class LayerCheckpoint : MultiTensorFunction<LayerCheckpoint>
     /// Runs <paramref name="layer"/> on hidden [B, L, D] with keyMask [B, 1, 1, L] or null. The input
     /// gradients handed to autograd are queued on <paramref name="spent"/>; the owner disposes them on its
     /// next forward (autograd copies them when backward returns, and the backward thread has no scope
-    /// that outlives the call).
+    /// that outlives the call). <paramref name="observer"/> hears of the run and of its backward.
     /// </summary>
-    public static Tensor Run(XlmRobertaLayer layer, Tensor hidden, Tensor? keyMask, long? seed, ConcurrentQueue<Tensor> spent)
+    public static Tensor Run(XlmRobertaLayer layer, Tensor hidden, Tensor? keyMask, long? seed, ConcurrentQueue<Tensor> spent,
+        ILayerGradientObserver? observer = null)
     {
         // A custom function records a backward node only if some tensor input requires grad; hidden states
         // of a frozen embedding do not, so an anchor that does keeps the layer's own parameters trainable.
         Tensor? anchor = !hidden.requires_grad && layer.parameters().Any(p => p.requires_grad)
             ? zeros(0, requires_grad: true)
             : null;
-        return apply(layer, hidden, keyMask!, seed!, spent, anchor!)[0];
+        var output = apply(layer, hidden, keyMask!, seed!, spent, observer!, anchor!)[0];
+        if (output.requires_grad) observer?.Recorded(layer);
+        return output;
     }
 
     public override List<Tensor> forward(AutogradContext ctx, params object[] vars)
@@ -41,6 +46,7 @@ internal sealed class LayerCheckpoint : MultiTensorFunction<LayerCheckpoint>
         ctx.save_data("layer", layer);
         ctx.save_data("seed", seed!);
         ctx.save_data("spent", vars[4]);
+        ctx.save_data("observer", vars[5]);
         ctx.save_data("hiddenNeedsGrad", hidden.requires_grad);
         if (seed is long s) DropoutReplay.Seed(s, hidden.device);
         return [layer.forward(hidden, keyMask)];
@@ -81,7 +87,7 @@ internal sealed class LayerCheckpoint : MultiTensorFunction<LayerCheckpoint>
         Tensor? inputGrad = null;
         using (var scope = NewDisposeScope())
         using (enable_grad())
-        using (seed is null ? null : DropoutReplay.Exclusive(saved[0].device))
+        using (seed is null ? null : DropoutReplay.Seeding(saved[0].device))
         {
             var input = saved[0].detach().requires_grad_(true);
             if (seed is long s) DropoutReplay.Seed(s, input.device);
@@ -96,6 +102,7 @@ internal sealed class LayerCheckpoint : MultiTensorFunction<LayerCheckpoint>
         }
         foreach (var t in saved) t?.Dispose();
         foreach (var t in gradOutputs) t?.Dispose();
-        return [null!, inputGrad!, null!, null!, null!, null!];
+        (ctx.get_data("observer") as ILayerGradientObserver)?.Accumulated(layer);
+        return [null!, inputGrad!, null!, null!, null!, null!, null!];
     }
 }

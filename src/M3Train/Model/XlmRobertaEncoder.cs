@@ -23,6 +23,9 @@ public sealed class XlmRobertaEncoder : nn.Module<Tensor, Tensor?, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The layers, bottom to top.</summary>
+    public IReadOnlyList<XlmRobertaLayer> Layers => [.. layer];
+
     public override Tensor forward(Tensor hidden, Tensor? keyMask) => Forward(hidden, keyMask, null);
 
     /// <summary>
@@ -38,7 +41,7 @@ public sealed class XlmRobertaEncoder : nn.Module<Tensor, Tensor?, Tensor>
         {
             long? seed = dropoutSeed is long s ? DropoutReplay.Mix(s, i + 1) : null;
             if (checkpoint)
-                hidden = LayerCheckpoint.Run(layer[i], hidden, keyMask, seed, _spentGradients);
+                hidden = LayerCheckpoint.Run(layer[i], hidden, keyMask, seed, _spentGradients, _compute.GradientObserver);
             else
             {
                 if (seed is long layerSeed) DropoutReplay.Seed(layerSeed, hidden.device);

@@ -34,6 +34,9 @@ public sealed class XlmRobertaModel : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Precision and checkpointing flags, shared by every layer.</summary>
     public ComputeSettings Compute { get; } = new();
 
+    /// <summary>The layer stack (<c>encoder.*</c>).</summary>
+    public XlmRobertaEncoder Encoder => encoder;
+
     /// <summary>Base seed of dropout in training mode; forward i without an explicit seed uses <c>Mix(DropoutSeed, i)</c>. Default 0.</summary>
     public long DropoutSeed { get; set; }
 
@@ -49,16 +52,16 @@ public sealed class XlmRobertaModel : nn.Module<Tensor, Tensor, Tensor>
     /// last_hidden_state [B, L, D] fp32. In training mode with dropout, <paramref name="dropoutSeed"/>
     /// fixes every dropout mask of this call (pass the same seed to replay it, e.g. for GradCache's second
     /// pass); without it the model draws the next seed from <see cref="DropoutSeed"/> and a call counter.
-    /// Seeded forwards are serialized process-wide (<see cref="DropoutReplay.Exclusive"/>); the caller's
-    /// CPU random stream is left as it was. <paramref name="hasPadding"/>: whether any mask entry is 0, when
-    /// the caller knows it from the host batch; null reads it from the mask (a device-to-host sync).
+    /// The caller's CPU random stream is left as it was (<see cref="DropoutReplay.Seeding"/>).
+    /// <paramref name="hasPadding"/>: whether any mask entry is 0, when the caller knows it from the host batch;
+    /// null reads it from the mask (a device-to-host sync).
     /// </summary>
     public Tensor Forward(Tensor inputIds, Tensor attentionMask, long? dropoutSeed = null, bool? hasPadding = null)
     {
         using var scope = NewDisposeScope();
         long? seed = training && _hasDropout ? dropoutSeed ?? DropoutReplay.Mix(DropoutSeed, _forwardCount++) : null;
         var keyMask = KeyPaddingMask(attentionMask, hasPadding);
-        using var exclusive = seed is null ? null : DropoutReplay.Exclusive(inputIds.device);
+        using var seeding = seed is null ? null : DropoutReplay.Seeding(inputIds.device);
         if (seed is long s) DropoutReplay.Seed(DropoutReplay.Mix(s, 0), inputIds.device);
         var hidden = embeddings.forward(inputIds);
         var last = encoder.Forward(hidden, keyMask, seed);

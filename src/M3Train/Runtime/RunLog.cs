@@ -5,7 +5,7 @@ namespace M3Train.Runtime;
 
 /// <summary>
 /// A run folder's own log: while it is open, every event of Serilog's process-wide logger is also written to
-/// <c>log.jsonl</c> there, one JSON object per line, beside whatever sinks the host program set up (m3train: human
+/// <c>log.jsonl</c> there (or another file name: each rank of a multi-process run has its own), one JSON object per line, beside whatever sinks the host program set up (m3train: human
 /// lines on stderr). Disposing it puts the host's logger back.
 /// </summary>
 public sealed class RunLog : IDisposable
@@ -13,14 +13,14 @@ public sealed class RunLog : IDisposable
     readonly ILogger _host;
     readonly Serilog.Core.Logger _logger;
 
-    public RunLog(string runDirectory)
+    public RunLog(string runDirectory, string fileName = "log.jsonl")
     {
         Directory.CreateDirectory(runDirectory);
         _host = Log.Logger;
         _logger = new LoggerConfiguration()
             .MinimumLevel.Verbose()
             .WriteTo.Logger(_host)
-            .WriteTo.File(new CompactJsonFormatter(), Path.Combine(runDirectory, "log.jsonl"),
+            .WriteTo.File(new CompactJsonFormatter(), Path.Combine(runDirectory, fileName),
                 restrictedToMinimumLevel: Serilog.Events.LogEventLevel.Information, shared: true)
             .CreateLogger();
         Log.Logger = _logger;

@@ -21,8 +21,9 @@ public static class GradCache
     /// <param name="loss">The loss over the cached representations of every piece (in piece order; their tensors are
     /// leaves that require a gradient) and what the caller wants back, e.g. the loss's parts.</param>
     /// <param name="lossComputed">Called between pass 2's loss and its gradient (the end of the forward work, for phase timing).</param>
+    /// <param name="finalBackward">Called before the last piece's second encoding, whose backward completes the parameters' gradients.</param>
     public static T Step<T>(IReadOnlyList<Func<M3Representations>> pieces,
-        Func<IReadOnlyList<M3Representations>, (Tensor Loss, T Result)> loss, Action? lossComputed = null)
+        Func<IReadOnlyList<M3Representations>, (Tensor Loss, T Result)> loss, Action? lossComputed = null, Action? finalBackward = null)
     {
         // Pass 1: representations without a graph.
         var leaves = new List<M3Representations>(pieces.Count);
@@ -43,6 +44,7 @@ public static class GradCache
         for (int i = 0; i < pieces.Count; i++)
         {
             using var scope = NewDisposeScope();
+            if (i == pieces.Count - 1) finalBackward?.Invoke();
             var encoded = pieces[i]();
             var outputs = new List<Tensor>();
             var outputGrads = new List<Tensor>();

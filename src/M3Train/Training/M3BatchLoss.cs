@@ -3,20 +3,22 @@ using M3Train.DataParallel;
 using M3Train.Model;
 using M3Train.Runtime;
 using M3Train.Training.Losses;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace M3Train.Training;
 
 /// <summary>
-/// The unified M3 loss of one global batch from the representations of every replica's slice
-/// (W replicas, B queries and B·G passages each). Replica r's loss uses its own rows: dense scores against
-/// the passages of all replicas (cross-device negatives, gathered through the replica group with their autograd
-/// graph), sparse and multi-vector scores against its own passages. The batch loss is the mean over replicas.
-/// Teacher scores and the false-negative mask are built on the host once per batch (over the global batch when the
-/// dense loss sees every replica's rows, else per replica) and uploaded once to each device that uses them.
+/// The unified M3 loss of this rank's slice of a global batch (W ranks, B queries and B·G passages each). The rank's
+/// loss uses its own rows: dense scores against the passages of every rank (cross-device negatives: the dense embeddings
+/// are all-gathered, with the gradient <c>loss.cross_device_gradient</c> chooses), sparse and multi-vector scores against
+/// its own passages. Its value is this rank's share: the mean over the ranks is the global batch's loss, and the mean of
+/// the ranks' gradients its gradient.
+/// Teacher scores (with <c>loss.knowledge_distillation</c>) and the false-negative mask are built on the host once per
+/// micro-batch (<see cref="Prepare"/>): over
+/// the global batch when the dense loss sees every rank's rows (the ranks exchange their <see cref="HostRows"/> once),
+/// else over the rank's own; and uploaded once.
 /// </summary>
-/// <param name="config">Temperature, weights, distillation and masking settings.</param>
+/// <param name="config">Temperature, weights, distillation, masking and cross-device settings.</param>
 /// <param name="heads">The heads the run trains (<c>model.heads</c>).</param>
 public sealed class M3BatchLoss(LossConfig config, IReadOnlyList<M3Head> heads)
 {
@@ -27,119 +29,112 @@ public sealed class M3BatchLoss(LossConfig config, IReadOnlyList<M3Head> heads)
     /// <summary>The heads the loss trains, in the order dense, sparse, colbert.</summary>
     public IReadOnlyList<M3Head> Heads => _loss.Heads;
 
-    /// <summary>Scores and loss. <paramref name="queries"/>[r]/<paramref name="passages"/>[r] are replica r's; parts are means over replicas.</summary>
-    public M3BatchLossResult Compute(IReplicaGroup<nn.Module> replicas,
-        IReadOnlyList<M3Representations> queries, IReadOnlyList<M3Representations> passages,
-        IReadOnlyList<TrainBatch> batches, long microStep)
+    /// <summary>
+    /// The host-side inputs of <paramref name="batch"/>'s loss, on the rank's device. With cross-device negatives every
+    /// rank must call it for the same micro-batch (it exchanges host rows): before encoding, so the exchange's host
+    /// reads do not wait for the forward.
+    /// </summary>
+    public M3BatchHostInputs Prepare(DataParallelGroup group, TrainBatch batch)
     {
-        int world = queries.Count;
-        var first = batches[0];
-        int g = first.GroupSize;
-        bool inBatch = !first.NoInBatchNegatives;
-        bool crossDevice = world > 1 && inBatch && Heads.Contains(M3Head.Dense);
-        var target = queries[0].Dense.device;
-
-        using var scope = NewDisposeScope();
-        bool distil = Config.KnowledgeDistillation;
-        var hostInputs = crossDevice
-            ? [HostInputs.Of(batches, g, inBatch, distil)]
-            : batches.Select(b => HostInputs.Of([b], g, inBatch, distil)).ToList();
-        var results = new List<M3LossResult>(world);
-        var health = new Dictionary<string, List<Tensor>>();
-        for (int r = 0; r < world; r++)
+        int g = batch.GroupSize;
+        bool inBatch = !batch.NoInBatchNegatives;
+        bool crossDevice = group.WorldSize > 1 && inBatch && Heads.Contains(M3Head.Dense);
+        // Teacher scores count only when the run distils from them (loss.knowledge_distillation): else they need not travel.
+        var mine = Config.KnowledgeDistillation ? HostRows.Of(batch) : HostRows.Of(batch) with { TeacherScores = null };
+        IReadOnlyList<HostRows> rows = crossDevice && (mine.TeacherScores is not null || mine.PassageHashes is not null)
+            ? group.AllGatherBytes(mine.ToBytes()).Select(HostRows.FromBytes).ToList()
+            : [mine];
+        Tensor? scores = null;
+        if (rows.All(r => r.TeacherScores is not null))
         {
-            var q = queries[r];
-            var p = passages[r];
-            var device = q.Dense.device;
-            var host = hostInputs[crossDevice ? 0 : r];
-            CrossDeviceDenseScores? cross = null;
-            Tensor? dense = null, sparse = null, colbert = null;
-            if (Heads.Contains(M3Head.Dense))
-            {
-                if (crossDevice)
-                    cross = CrossDeviceDenseScores.FromGathered(
-                        replicas.Gather(queries.Select(x => x.Dense).ToList(), device),
-                        replicas.Gather(passages.Select(x => x.Dense).ToList(), device), replicas.Rank(r), world);
-                else
-                    dense = Local(M3Scores.Dense(q, p), g, inBatch);
-            }
-            if (Heads.Contains(M3Head.Sparse)) sparse = Local(M3Scores.Sparse(q, p), g, inBatch);
-            if (Heads.Contains(M3Head.Colbert)) colbert = Local(M3Scores.Colbert(q, p), g, inBatch);
-
-            var input = new M3LossInput
-            {
-                GroupSize = g,
-                InBatchNegatives = inBatch,
-                Dense = dense,
-                Sparse = sparse,
-                Colbert = colbert,
-                DenseCrossDevice = cross,
-                TeacherScores = host.TeacherScores is { } scores ? HostToDevice.Copy(scores, device) : null,
-                ExcludeMask = Config.MaskDuplicateNegatives && host.Mask is { } mask ? HostToDevice.Copy(mask.Mask, device) : null,
-            };
-            results.Add(_loss.Compute(input, microStep));
-            if (g > 1)
-            {
-                AddPosNeg(health, "dense", cross?.Local ?? dense, g, inBatch);
-                AddPosNeg(health, "sparse", sparse, g, inBatch);
-                AddPosNeg(health, "colbert", colbert, g, inBatch);
-            }
+            var all = rows.SelectMany(r => r.TeacherScores!).ToArray();
+            using var host = tensor(all, [all.Length / g, g], ScalarType.Float32);      // [B or W·B, G]
+            scores = HostToDevice.Copy(host, group.Device);
         }
+        FalseNegativeMask? mask = null;
+        int masked = 0;
+        if (rows.All(r => r.PassageHashes is not null && r.PositiveHashes is not null))
+        {
+            var global = FalseNegativeMask.Build(rows.SelectMany(r => r.PassageHashes!).ToArray(), g, inBatch,
+                rows.SelectMany(r => r.PositiveHashes!).Select(p => (IReadOnlyCollection<ulong>)p).ToArray());
+            // The figure counts this rank's rows only: the trainer averages it over the ranks.
+            if (rows.Count == 1) masked = global.MaskedColumns;
+            else
+            {
+                using var own = global.Mask[TensorIndex.Slice(group.Rank * batch.BatchSize, (group.Rank + 1) * batch.BatchSize)];   // [B, W·B·G]
+                using var count = own.sum();
+                masked = (int)count.item<long>();
+            }
+            mask = new FalseNegativeMask(HostToDevice.Copy(global.Mask, group.Device), global.MaskedColumns);
+            global.Mask.Dispose();
+        }
+        return new M3BatchHostInputs(g, inBatch, crossDevice, scores, mask, masked);
+    }
+
+    /// <summary>Scores and this rank's loss; <paramref name="queries"/>/<paramref name="passages"/> are this rank's, <paramref name="inputs"/> from <see cref="Prepare"/>.</summary>
+    public M3BatchLossResult Compute(DataParallelGroup group, M3Representations queries, M3Representations passages,
+        M3BatchHostInputs inputs, long microStep)
+    {
+        int g = inputs.GroupSize;
+        bool inBatch = inputs.InBatchNegatives;
+        using var scope = NewDisposeScope();
+        CrossDeviceDenseScores? cross = null;
+        Tensor? dense = null, sparse = null, colbert = null;
+        if (Heads.Contains(M3Head.Dense))
+        {
+            if (inputs.CrossDevice)
+            {
+                bool exact = Config.CrossDeviceGradient == CrossDeviceGradient.Exact;
+                cross = CrossDeviceDenseScores.FromGathered(group.Gather(queries.Dense, exact), group.Gather(passages.Dense, exact),
+                    group.Rank, group.WorldSize);
+            }
+            else
+                dense = Local(M3Scores.Dense(queries, passages), g, inBatch);
+        }
+        if (Heads.Contains(M3Head.Sparse)) sparse = Local(M3Scores.Sparse(queries, passages), g, inBatch);
+        if (Heads.Contains(M3Head.Colbert)) colbert = Local(M3Scores.Colbert(queries, passages), g, inBatch);
+
+        var result = _loss.Compute(new M3LossInput
+        {
+            GroupSize = g,
+            InBatchNegatives = inBatch,
+            Dense = dense,
+            Sparse = sparse,
+            Colbert = colbert,
+            DenseCrossDevice = cross,
+            TeacherScores = inputs.TeacherScores,
+            ExcludeMask = Config.MaskDuplicateNegatives ? inputs.Mask?.Mask : null,
+        }, microStep);
 
         var parts = new Dictionary<string, Tensor>();
-        Add(parts, "loss_dense", results.Select(x => x.LossDense), target);
-        Add(parts, "loss_sparse", results.Select(x => x.LossSparse), target);
-        Add(parts, "loss_colbert", results.Select(x => x.LossColbert), target);
-        Add(parts, "loss_ensemble", results.Select(x => x.LossEnsemble), target);
-        Add(parts, "loss_distill", results.Select(x => x.LossDistill), target);
-        foreach (var (name, values) in health) parts[name] = Mean(values, target).MoveToOuterDisposeScope();
-        return new M3BatchLossResult(Mean(results.Select(x => x.Loss), target).MoveToOuterDisposeScope(), parts,
-            hostInputs.Sum(h => h.Mask?.MaskedColumns ?? 0));
+        Add(parts, "loss_dense", result.LossDense);
+        Add(parts, "loss_sparse", result.LossSparse);
+        Add(parts, "loss_colbert", result.LossColbert);
+        Add(parts, "loss_ensemble", result.LossEnsemble);
+        Add(parts, "loss_distill", result.LossDistill);
+        if (g > 1)
+        {
+            AddPosNeg(parts, "dense", cross?.Local ?? dense, g, inBatch);
+            AddPosNeg(parts, "sparse", sparse, g, inBatch);
+            AddPosNeg(parts, "colbert", colbert, g, inBatch);
+        }
+        return new M3BatchLossResult(result.Loss.MoveToOuterDisposeScope(), parts, inputs.MaskedColumns);
     }
 
     /// <summary>Mean raw score of each query's positive and of its own negatives (for the health metrics; no gradient).</summary>
-    static void AddPosNeg(Dictionary<string, List<Tensor>> health, string head, Tensor? scores, int g, bool inBatch)
+    static void AddPosNeg(Dictionary<string, Tensor> parts, string head, Tensor? scores, int g, bool inBatch)
     {
         if (scores is null) return;
         var block = (inBatch ? NoInBatchNegativesLoss.LocalBlock(scores, g) : scores).detach();     // [B, G]
-        (health.TryGetValue($"{head}_pos", out var pos) ? pos : health[$"{head}_pos"] = []).Add(block[.., 0].mean());
-        (health.TryGetValue($"{head}_neg", out var neg) ? neg : health[$"{head}_neg"] = []).Add(block[.., 1..].mean());
+        parts[$"{head}_pos"] = block[.., 0].mean().MoveToOuterDisposeScope();
+        parts[$"{head}_neg"] = block[.., 1..].mean().MoveToOuterDisposeScope();
+    }
+
+    static void Add(Dictionary<string, Tensor> parts, string name, Tensor? value)
+    {
+        if (value is not null) parts[name] = value.MoveToOuterDisposeScope();
     }
 
     static Tensor Local(Tensor inBatchScores, int g, bool inBatch) =>
         inBatch ? inBatchScores : NoInBatchNegativesLoss.LocalBlock(inBatchScores, g); // [B, B·G] or [B, G]
-
-    static Tensor Mean(IEnumerable<Tensor> values, Device device)
-    {
-        var list = values.Select(v => v.to(device)).ToList();
-        return list.Count == 1 ? list[0] : stack(list).mean();
-    }
-
-    static void Add(Dictionary<string, Tensor> parts, string name, IEnumerable<Tensor?> values, Device device)
-    {
-        var list = values.ToList();
-        if (list.All(v => v is not null)) parts[name] = Mean(list!, device).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// The host-side inputs of the rows one loss sees: teacher scores [B, G] and the false-negative mask with its count
-    /// (null when knowledge distillation is off or the data has no teacher scores, or when there are no hashes to compare).
-    /// </summary>
-    sealed record HostInputs(Tensor? TeacherScores, FalseNegativeMask? Mask)
-    {
-        public static HostInputs Of(IReadOnlyList<TrainBatch> batches, int g, bool inBatch, bool distil)
-        {
-            Tensor? scores = null;
-            if (distil && batches.All(b => b.TeacherScores is not null))
-            {
-                var all = batches.SelectMany(b => b.TeacherScores!).ToArray();
-                scores = tensor(all, [all.Length / g, g], ScalarType.Float32);     // [B, G]
-            }
-            FalseNegativeMask? mask = null;
-            if (batches.All(b => b.PassageHashes is not null && b.PositiveHashes is not null))
-                mask = FalseNegativeMask.Build(batches.SelectMany(b => b.PassageHashes!).ToArray(), g, inBatch,
-                    batches.SelectMany(b => b.PositiveHashes!).Select(p => (IReadOnlyCollection<ulong>)p).ToArray());
-            return new HostInputs(scores, mask);
-        }
-    }
 }

@@ -22,7 +22,8 @@ public sealed class ProbeStepSession : IDisposable
 {
     readonly RunConfig _config;
     readonly M3Checkpoint _checkpoint;
-    readonly ReplicaSet<M3Model> _replicas;
+    readonly M3Model _model;
+    readonly DataParallelGroup _group;
     readonly M3BatchLoss _loss;
     readonly List<Parameter> _trainable;
     readonly AdamW _optimizer;
@@ -45,7 +46,8 @@ public sealed class ProbeStepSession : IDisposable
         var model = _checkpoint.Model;
         TrainingSetup.Prepare(model, config, device);
         TrainingSetup.Freeze([model], config);
-        _replicas = new ReplicaSet<M3Model>([model], [device]);
+        _model = model;
+        _group = DataParallelGroup.Alone(device);
         _loss = new M3BatchLoss(config.Loss, config.Model.Heads);
         var named = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
         _trainable = named.Select(p => p.parameter).ToList();
@@ -60,8 +62,8 @@ public sealed class ProbeStepSession : IDisposable
         var clock = Stopwatch.StartNew();
         using (var scope = NewDisposeScope())
         {
-            var objective = new UnifiedFinetuneObjective(_replicas, _loss, trial.SubBatch, _config.Train.Seed);
-            objective.Step([batch], new StepContext(1, _microStep++));
+            var objective = new UnifiedFinetuneObjective(_model, _group, _loss, trial.SubBatch, _config.Train.Seed);
+            objective.Step(batch, new StepContext(1, _microStep++));
             GradientClipper.ClipByGlobalNorm(_trainable, _config.Train.MaxGradNorm);
             _optimizer.step();
             _optimizer.zero_grad();

@@ -11,6 +11,6 @@ public enum StepPhase
     Forward,
     /// <summary>Gradients of the loss with respect to every trainable parameter.</summary>
     Backward,
-    /// <summary><see cref="StepUpdate"/>: gradient reduction over replicas, clipping, the finite check, AdamW, zeroing gradients.</summary>
+    /// <summary><see cref="StepUpdate"/>: gradient averaging over ranks, clipping, the finite check, AdamW, zeroing gradients.</summary>
     Optimizer,
 }

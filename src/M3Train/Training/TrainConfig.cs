@@ -103,12 +103,17 @@ public sealed record TrainConfig : IConfigValidatable
     /// <summary>Device: cpu, cuda or cuda:N.</summary>
     public string Device { get; init; } = "cpu";
 
-    /// <summary>Data-parallel replicas, one per device (e.g. [cuda:0, cuda:1]); empty: one replica on <see cref="Device"/>.</summary>
+    /// <summary>
+    /// Data parallelism on this machine: one process (rank) per device listed (e.g. [cuda:0, cuda:1], or [cuda] for every
+    /// visible GPU), which <c>m3train finetune/pretrain</c> start themselves; under <c>m3train launch</c>, torchrun or srun
+    /// each rank takes the entry of its local rank. Empty: <see cref="Device"/> (with <c>cuda</c>, each launched rank its own GPU).
+    /// </summary>
     public List<string> Devices { get; init; } = [];
 
     /// <summary>
-    /// CPU threads per libtorch operator (intra-op). Null: the cores less one for libtorch's inter-op pool and one per
-    /// data loader (one per replica), at least 1, so the process never asks for more threads than there are cores.
+    /// CPU threads per libtorch operator (intra-op), per rank. Null: the rank's share of the cores (all of them, or
+    /// cores / ranks when several ranks run on one machine) less one for libtorch's inter-op pool and one for its data
+    /// loader, at least 1, so the ranks together never ask for more threads than there are cores.
     /// </summary>
     [Range(1, 4096)] public int? Threads { get; init; }
 

@@ -1,3 +1,5 @@
+using M3Train.Distributed;
+
 namespace M3Train.Training;
 
 /// <summary>How a training run is started (the options of <c>m3train finetune</c> and <c>pretrain</c> beside the config).</summary>
@@ -8,6 +10,13 @@ public sealed record TrainerOptions
 
     /// <summary>Recipe name for logs, the progress line and the summary (finetune, pretrain-retromae, ...).</summary>
     public string Recipe { get; init; } = "finetune";
+
+    /// <summary>
+    /// The job this process is a rank of, on the rank's device (<see cref="RankDevices.For"/>): m3train's training verbs
+    /// start it and end it (<see cref="DistributedContext.Finish"/>, or <see cref="DistributedContext.Fail"/> with the
+    /// error). Null: a world of one on the config's device, which the setup starts itself.
+    /// </summary>
+    public DistributedContext? Distributed { get; init; }
 
     /// <summary>
     /// Where a fresh run starts instead of step 0 at the beginning of the data: a stage of a staged run continues the data

@@ -17,8 +17,9 @@ public sealed record TrainerState
     public long MicroStep { get; init; }
     /// <summary>The total steps the schedule was built for.</summary>
     public int TotalSteps { get; init; }
-    /// <summary>The data loader's position (the same on every replica).</summary>
+    /// <summary>The data loader's position (the same on every rank).</summary>
     public LoaderState? Loader { get; init; }
+    /// <summary>Ranks the run had when this was saved (a resume on another number keeps the global batch).</summary>
     public int WorldSize { get; init; } = 1;
     /// <summary>Queries per global batch of the first bin, to keep the global batch when the device count changes.</summary>
     public int[]? GlobalBatchSizes { get; init; }

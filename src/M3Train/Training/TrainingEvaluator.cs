@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 namespace M3Train.Training;
 
 /// <summary>
-/// Retrieval evaluation during training (<c>train.eval</c>): at the steps it is <see cref="Due"/>, the master replica is
+/// Retrieval evaluation during training (<c>train.eval</c>): at the steps it is <see cref="Due"/>, the model (rank 0's) is
 /// evaluated on the BEIR set by <see cref="RetrievalEvaluator"/> as <c>m3train eval</c> does it (eval mode, no dropout,
 /// no gradients; train mode again after), and the figures are returned for metrics.jsonl and TensorBoard under
 /// <see cref="FigureNames"/>. With <c>train.save_best</c> an evaluation that beats every earlier one writes the model to
@@ -45,7 +45,7 @@ public sealed class TrainingEvaluator
         if (!config.Enabled) return null;
         var (corpus, queries, qrels) = config.Files();
         var data = BeirDataset.Load(corpus, queries, qrels);
-        int maxTokens = setup.Replicas.Master.Config.MaxTokens;
+        int maxTokens = setup.Model.Config.MaxTokens;
         var options = new RetrievalEvalOptions
         {
             Modes = RetrievalModes.Parse(string.Join(',', config.Modes), "train.eval.modes"),
@@ -72,21 +72,25 @@ public sealed class TrainingEvaluator
     /// <summary>The latest evaluation's figures and step, or null before the first.</summary>
     public (int Step, IReadOnlyDictionary<string, double> Figures)? Latest { get; private set; }
 
-    /// <summary>Whether <paramref name="step"/> is evaluated: every <c>train.eval.every</c> steps and the last of <paramref name="totalSteps"/>.</summary>
-    public bool Due(int step, int totalSteps) => step == totalSteps || (_config.Every > 0 && step % _config.Every == 0);
+    /// <summary>
+    /// Whether <paramref name="step"/> is evaluated: every <c>train.eval.every</c> steps and the last of <paramref name="totalSteps"/>,
+    /// when <c>train.eval</c> names a set. Static, so the ranks that do not evaluate know when to wait for the one that does.
+    /// </summary>
+    public static bool Due(TrainEvalConfig config, int step, int totalSteps) =>
+        config.Enabled && (step == totalSteps || (config.Every > 0 && step % config.Every == 0));
 
-    /// <summary>Evaluates the master replica as it is after <paramref name="step"/>; keeps it as the best when it is; returns the figures.</summary>
+    /// <summary>Evaluates the model as it is after <paramref name="step"/>; keeps it as the best when it is; returns the figures.</summary>
     public IReadOnlyDictionary<string, double> Evaluate(int step)
     {
         var clock = Stopwatch.StartNew();
-        var model = _setup.Replicas.Master;
+        var model = _setup.Model;
         RetrievalEvaluation evaluation;
         using (var scope = NewDisposeScope())
         {
-            using var inference = new TorchM3Inference(model, _setup.Tokenizer, _setup.Replicas.Devices[0], _config.BatchSize);
+            using var inference = new TorchM3Inference(model, _setup.Tokenizer, _setup.Group.Device, _config.BatchSize);
             try
             {
-                evaluation = new RetrievalEvaluator(inference, _setup.Replicas.Devices[0]).Evaluate(_data, _options, modelHash: null);
+                evaluation = new RetrievalEvaluator(inference, _setup.Group.Device).Evaluate(_data, _options, modelHash: null);
             }
             finally
             {

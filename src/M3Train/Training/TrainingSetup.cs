@@ -2,6 +2,7 @@ using M3Train.Checkpoints;
 using M3Train.Config;
 using M3Train.Data;
 using M3Train.DataParallel;
+using M3Train.Distributed;
 using M3Train.Model;
 using M3Train.Runtime;
 using M3Train.Text;
@@ -13,24 +14,39 @@ using static TorchSharp.torch;
 namespace M3Train.Training;
 
 /// <summary>
-/// What a recipe sets up before the loop, shared by every recipe: the output folder with its log and resolved config,
-/// the state to resume, the model replicas on the configured devices (loaded from the checkpoint or the resumed step,
-/// prepared for training, frozen parts fixed), the tokenizer, the seed-synchronized data loaders (one per replica) and
-/// the schedule. The recipe builds its objective from <see cref="Replicas"/> and <see cref="Tokenizer"/> and hands both
-/// to <see cref="Trainer"/>.
+/// What a recipe sets up before the loop, shared by every recipe: this process's rank in the job (one process per
+/// device; a world of one unless the caller started a multi-process job), the output folder with its log and resolved
+/// config (rank 0 writes it; every other rank logs to <c>logs/rank-R.jsonl</c> there), the state to resume, the model on
+/// the rank's device (loaded from the checkpoint or the resumed step, prepared for training, frozen parts fixed), the
+/// tokenizer, the rank's slice of the seed-synchronized data plan and the schedule. The recipe builds its objective from
+/// <see cref="Model"/>, <see cref="Group"/> and <see cref="Tokenizer"/> and hands both to <see cref="Trainer"/>.
 /// <code>
-/// config → output folder, run log, resume state → devices → model replicas (checkpoint or resume) → freeze
-///        → tokenizer → data (per-replica batch rescaled on resume) → one loader per replica → schedule
+/// config → resume state → rank and device → output folder and run log (rank 0; the others wait) → model (checkpoint
+///        or resume) → freeze → tokenizer → data (per-rank batch rescaled on resume) → this rank's loader → schedule
 /// </code>
 /// </summary>
+/// <remarks>
+/// Every rank reads the model, the data and, on resume, the checkpoint itself: the run folder and the data must be
+/// visible to every rank (a shared file system when ranks run on several machines).
+/// </remarks>
 public sealed class TrainingSetup : IDisposable
 {
-    readonly List<M3Checkpoint> _loaded = [];
-    readonly List<TrainDataLoader> _loaders = [];
-    readonly RunLog _log;
+    /// <summary>How long the other ranks wait while rank 0 prepares the output folder.</summary>
+    static readonly TimeSpan OutputWait = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// How long ranks wait for each other at the end of setup: loading the model and indexing the data may take one rank
+    /// much longer than another, and the first collective after setup would otherwise time out.
+    /// </summary>
+    static readonly TimeSpan SetupWait = TimeSpan.FromMinutes(60);
+
+    readonly M3Checkpoint? _loaded;
+    readonly TrainDataLoader? _loader;
+    readonly RunLog? _log;
+    readonly DistributedContext? _ownContext;
 
     /// <param name="config">The run's config.</param>
-    /// <param name="options">Resume and the recipe's name.</param>
+    /// <param name="options">Resume, the recipe's name and the job this process is a rank of.</param>
     /// <param name="withLmHead">Load the masked-LM head with the model (RetroMAE needs it).</param>
     public TrainingSetup(RunConfig config, TrainerOptions options, bool withLmHead = false)
     {
@@ -43,59 +59,66 @@ public sealed class TrainingSetup : IDisposable
         if (ResumeFrom is null && Directory.Exists(Checkpoints.Root) && Checkpoints.List().Count > 0)
             throw new M3TrainException($"{Output} already holds checkpoints of a run: pass --resume latest to continue it, or choose another output_dir.");
 
-        TrainingPreflight.CreateOutputDirectory(Output);
-        _log = new RunLog(Output);
+        if (options.Distributed is null && RankDevices.ProcessesFor(config.Train) > 1)
+            throw new M3TrainException(
+                $"train.devices asks for {RankDevices.ProcessesFor(config.Train)} devices: data parallelism runs one process per device. " +
+                "Run it through m3train finetune or pretrain (which start one process per device), m3train launch, torchrun or srun.");
+        Distributed = options.Distributed ?? (_ownContext = DistributedContext.Start(LaunchEnvironment.SingleProcess,
+            RankDevices.For(config.Train, LaunchEnvironment.SingleProcess)));
+        Group = new DataParallelGroup(Distributed.Collectives, Distributed.Device);
         try
         {
-            File.WriteAllText(Path.Combine(Output, "config.yaml"), ConfigWriter.ToYaml(config));
-            Log.Information("m3train {Recipe}: resolved config\n{Config}", options.Recipe, ConfigWriter.ToYaml(config));
+            if (Group.IsMain)
+            {
+                TrainingPreflight.CreateOutputDirectory(Output);
+                _log = new RunLog(Output);
+                File.WriteAllText(Path.Combine(Output, "config.yaml"), ConfigWriter.ToYaml(config));
+                Log.Information("m3train {Recipe}: resolved config\n{Config}", options.Recipe, ConfigWriter.ToYaml(config));
+            }
+            // The other ranks write only their own log into the run folder, once rank 0 has made it.
+            Distributed.Store?.Barrier("setup/output", Group.IsMain ? null : OutputWait);
+            if (!Group.IsMain) _log = new RunLog(Path.Combine(Output, "logs"), $"rank-{Group.Rank}.jsonl");
             if (BuildInfo.TorchSharpPatchWarning() is { } unpatched) Log.Warning("{Warning}", unpatched);
 
-            var devices = ResolveDevices(config.Train);
-            ComputeThreads.Apply(config.Train.Threads, hostThreads: devices.Count, "train.threads");
+            var device = Group.Device;
+            ComputeThreads.Apply(config.Train.Threads, hostThreads: 1, "train.threads", ranksOnMachine: Distributed.Launch.RanksSharingCores);
             string source = ResumeFrom ?? config.Model.Path;
             if (ResumeFrom is not null)
             {
                 Log.Information("Resuming from {Checkpoint} at step {Step}", ResumeFrom, State.Step);
-                CheckpointManager.WarnConfigChanges(ResumeFrom, config);
+                if (Group.IsMain) CheckpointManager.WarnConfigChanges(ResumeFrom, config);
             }
+            // Heads missing from the checkpoint are initialized from the run seed, identically on every rank.
             torch.manual_seed(config.Train.Seed);
-            var replicas = new List<M3Model>();
-            foreach (var device in devices)
+            _loaded = M3Checkpoint.Load(source, new M3CheckpointLoadOptions
             {
-                // Heads missing from the checkpoint are initialized from the run seed, identically on every replica.
-                torch.manual_seed(config.Train.Seed);
-                var checkpoint = M3Checkpoint.Load(source, new M3CheckpointLoadOptions
-                {
-                    AllowMissing = config.Model.AllowMissingKeys,
-                    AllowUnexpected = config.Model.AllowUnexpectedKeys,
-                    ColbertDim = config.Model.ColbertDim,
-                    WithLmHead = withLmHead,
-                    RequireHeads = ResumeFrom is not null,
-                });
-                _loaded.Add(checkpoint);
-                Prepare(checkpoint.Model, config, device);
-                replicas.Add(checkpoint.Model);
-            }
-            Freeze(replicas, config);
-            Replicas = new ReplicaSet<M3Model>(replicas, devices);
-            Log.Information("Model {Source}: {Params:N0} parameters, {Trainable:N0} trainable, {Replicas} replica(s) on {Devices}, {Precision}, checkpointing {Ckpt}",
-                source, replicas[0].parameters().Sum(p => p.numel()), replicas[0].parameters().Where(p => p.requires_grad).Sum(p => p.numel()),
-                devices.Count, string.Join(", ", devices.Select(d => d.ToString())), replicas[0].Precision, config.Train.ActivationCheckpointing);
+                AllowMissing = config.Model.AllowMissingKeys,
+                AllowUnexpected = config.Model.AllowUnexpectedKeys,
+                ColbertDim = config.Model.ColbertDim,
+                WithLmHead = withLmHead,
+                RequireHeads = ResumeFrom is not null,
+            });
+            Model = _loaded.Model;
+            Prepare(Model, config, device);
+            Freeze([Model], config);
+            Log.Information("Model {Source}: {Params:N0} parameters, {Trainable:N0} trainable, rank {Rank} of {World} on {Device}, {Precision}, checkpointing {Ckpt}",
+                source, Model.parameters().Sum(p => p.numel()), Model.parameters().Where(p => p.requires_grad).Sum(p => p.numel()),
+                Group.Rank, Group.WorldSize, device, Model.Precision, config.Train.ActivationCheckpointing);
 
-            Tokenizer = TrainingPreflight.Check(config, _loaded[0]);
-            if (ResumeFrom is not null && State.WorldSize != Replicas.WorldSize)
-                config = config with { Data = KeepGlobalBatch(config.Data, State.WorldSize, Replicas.WorldSize) };
+            Tokenizer = TrainingPreflight.Check(config, _loaded);
+            if (ResumeFrom is not null && State.WorldSize != Group.WorldSize)
+                config = config with { Data = KeepGlobalBatch(config.Data, State.WorldSize, Group.WorldSize) };
             Config = config;
             Data = TrainData.Load(config.Data, Tokenizer);
-            for (int r = 0; r < replicas.Count; r++)
-                _loaders.Add(new TrainDataLoader(Data, Tokenizer, config.Train.Seed, Replicas.WorldSize, Replicas.Rank(r), config.Train.SubBatchSize, State.Loader));
+            _loader = new TrainDataLoader(Data, Tokenizer, config.Train.Seed, Group.WorldSize, Group.Rank, config.Train.SubBatchSize, State.Loader);
+            LogGlobalBatch(config);
 
             int accumulation = config.Train.GradientAccumulationSteps;
-            int total = State.ResolveTotalSteps(config.Train.MaxSteps ?? Math.Max(1, config.Train.Epochs * _loaders[0].StepsPerEpoch / accumulation));
+            int total = State.ResolveTotalSteps(config.Train.MaxSteps ?? Math.Max(1, config.Train.Epochs * _loader.StepsPerEpoch / accumulation));
             Schedule = LrSchedule.FromConfig(config.Train, total);
             Log.Information("Training {Total} steps ({PerEpoch} batches per epoch, accumulation {Acc}), warmup {Warmup} steps, peak lr {Lr}",
-                total, _loaders[0].StepsPerEpoch, accumulation, Schedule.WarmupSteps, config.Train.Lr);
+                total, _loader.StepsPerEpoch, accumulation, Schedule.WarmupSteps, config.Train.Lr);
+            Distributed.Store?.Barrier("setup/ready", SetupWait);
         }
         catch
         {
@@ -104,7 +127,7 @@ public sealed class TrainingSetup : IDisposable
         }
     }
 
-    /// <summary>The run's config; on a resume with another device count, with the per-replica batch sizes that keep the global batch.</summary>
+    /// <summary>The run's config; on a resume with another number of ranks, with the per-rank batch sizes that keep the global batch.</summary>
     public RunConfig Config { get; }
 
     public TrainerOptions Options { get; }
@@ -120,29 +143,35 @@ public sealed class TrainingSetup : IDisposable
     /// <summary>Where the run stands at the start: the resumed checkpoint's state, or step 0.</summary>
     public TrainerState State { get; }
 
-    /// <summary>The model, one replica per device, ready to train.</summary>
-    public IReplicaGroup<M3Model> Replicas { get; }
+    /// <summary>The job this process is a rank of (the caller's, or a world of one started here).</summary>
+    public DistributedContext Distributed { get; }
 
-    public XlmrTokenizer Tokenizer { get; }
+    /// <summary>This rank in the data-parallel world: its device and the collectives the objective and the trainer use.</summary>
+    public DataParallelGroup Group { get; }
 
-    public TrainData Data { get; }
+    /// <summary>This rank's replica of the model, ready to train.</summary>
+    public M3Model Model { get; } = null!;
 
-    /// <summary>One loader per replica: replica r reads rank r's slice of every planned batch.</summary>
-    public IReadOnlyList<TrainDataLoader> Loaders => _loaders;
+    public XlmrTokenizer Tokenizer { get; } = null!;
+
+    public TrainData Data { get; } = null!;
+
+    /// <summary>This rank's slice of every planned batch.</summary>
+    public TrainDataLoader Loader => _loader!;
 
     /// <summary>The learning rate of every step; its <see cref="LrSchedule.TotalSteps"/> is the run's length.</summary>
-    public LrSchedule Schedule { get; }
+    public LrSchedule Schedule { get; } = null!;
 
-    /// <summary>Writes the master's weights as a checkpoint folder loadable by HF transformers and FlagEmbedding, in the layout the model came in.</summary>
+    /// <summary>Writes the model as a checkpoint folder loadable by HF transformers and FlagEmbedding, in the layout it came in (rank 0 only).</summary>
     public void SaveModel(string directory) =>
-        M3CheckpointWriter.Save(Replicas.Master, directory, _loaded[0].Layout, TokenizerSource());
+        M3CheckpointWriter.Save(Model, directory, _loaded!.Layout, TokenizerSource());
 
     /// <summary>
     /// Where the tokenizer files are copied from: the folder the model was loaded from, or, once a resumed run has pruned
     /// the checkpoint it started from (train.keep_last), its newest checkpoint, which holds them too.
     /// </summary>
     string TokenizerSource() =>
-        Directory.Exists(_loaded[0].Directory) ? _loaded[0].Directory : Checkpoints.Latest() ?? _loaded[0].Directory;
+        Directory.Exists(_loaded!.Directory) ? _loaded.Directory : Checkpoints.Latest() ?? _loaded.Directory;
 
     /// <summary>Fails, naming the dataset, the verbs its rows are for and what <paramref name="verb"/> needs, when a dataset holds rows of another kind.</summary>
     public void RequireRows(RowKind kind, string verb, string needs)
@@ -151,39 +180,38 @@ public sealed class TrainingSetup : IDisposable
             throw new M3TrainException(RowShapes.Mismatch(other.Name, other.Kind, verb, needs));
     }
 
+    void LogGlobalBatch(RunConfig config)
+    {
+        int world = Group.WorldSize, accumulation = config.Train.GradientAccumulationSteps;
+        if (config.Data.TokensPerBatch is int budget)
+            Log.Information("Global batch: {World} rank(s) x {Budget} tokens per rank = {Global} tokens per micro-batch, {Acc} micro-batch(es) per step",
+                world, budget, (long)budget * world, accumulation);
+        else
+            Log.Information("Global batch: {World} rank(s) x data.batch_sizes [{PerRank}] = [{Global}] queries per micro-batch, {Acc} micro-batch(es) per step",
+                world, string.Join(", ", config.Data.BatchSizes), string.Join(", ", config.Data.BatchSizes.Select(b => b * world)), accumulation);
+    }
+
     /// <summary>
-    /// Per-replica batch sizes that keep the checkpointed run's global batch on another number of replicas, so the
-    /// batch plan (and the position in it) stays the same.
+    /// Per-rank batch sizes that keep the checkpointed run's global batch on another number of ranks, so the batch plan
+    /// (and the position in it) stays the same.
     /// </summary>
     static DataConfig KeepGlobalBatch(DataConfig data, int before, int now)
     {
         if (data.TokensPerBatch is int budget)
         {
             if (budget * (long)before % now != 0)
-                throw new M3TrainException($"resuming a {before}-replica run on {now}: data.tokens_per_batch {budget} x {before} does not split into {now} equal slices.");
+                throw new M3TrainException($"resuming a {before}-rank run on {now}: data.tokens_per_batch {budget} x {before} does not split into {now} equal slices.");
             int scaled = (int)(budget * (long)before / now);
-            Log.Warning("Resuming a {Before}-replica run on {Now} replicas: global batch kept, data.tokens_per_batch per replica {Old} -> {New}", before, now, budget, scaled);
+            Log.Warning("Resuming a {Before}-rank run on {Now} ranks: global batch kept, data.tokens_per_batch per rank {Old} -> {New}", before, now, budget, scaled);
             return data with { TokensPerBatch = scaled };
         }
         var sizes = data.BatchSizes.Select(s => s * before).ToList();
         if (sizes.Any(s => s % now != 0))
-            throw new M3TrainException($"resuming a {before}-replica run on {now}: global batch sizes {string.Join(", ", sizes)} do not split into {now} equal slices; resume on a device count that divides them.");
-        var perReplica = sizes.Select(s => s / now).ToList();
-        Log.Warning("Resuming a {Before}-replica run on {Now} replicas: global batch kept, per-replica data.batch_sizes [{Old}] -> [{New}]",
-            before, now, string.Join(", ", data.BatchSizes), string.Join(", ", perReplica));
-        return data with { BatchSizes = perReplica };
-    }
-
-    static List<Device> ResolveDevices(TrainConfig train)
-    {
-        if (train.Devices.Count == 0) return [TorchDevices.Resolve(train.Device)];
-        if (train.Devices is ["cuda"])
-        {
-            int n = torch.cuda.is_available() ? torch.cuda.device_count() : 0;
-            if (n == 0) TorchDevices.Resolve("cuda");
-            return Enumerable.Range(0, n).Select(i => torch.device(DeviceType.CUDA, i)).ToList();
-        }
-        return train.Devices.Select(TorchDevices.Resolve).ToList();
+            throw new M3TrainException($"resuming a {before}-rank run on {now}: global batch sizes {string.Join(", ", sizes)} do not split into {now} equal slices; resume on a number of ranks that divides them.");
+        var perRank = sizes.Select(s => s / now).ToList();
+        Log.Warning("Resuming a {Before}-rank run on {Now} ranks: global batch [{Global}] kept, per-rank data.batch_sizes [{Old}] -> [{New}]",
+            before, now, string.Join(", ", sizes), string.Join(", ", data.BatchSizes), string.Join(", ", perRank));
+        return data with { BatchSizes = perRank };
     }
 
     /// <summary>Moves a loaded model to its device and sets it up for training as the config says (shared with <see cref="BatchSizeProbe"/>).</summary>
@@ -205,11 +233,11 @@ public sealed class TrainingSetup : IDisposable
     };
 
     /// <summary>Fixes the parts the config freezes, and the heads it does not train (they keep their weights bit for bit and are still saved).</summary>
-    internal static void Freeze(IEnumerable<M3Model> replicas, RunConfig config)
+    internal static void Freeze(IEnumerable<M3Model> models, RunConfig config)
     {
         var frozen = config.Train.FrozenParts();
         var heads = config.Model.Heads;
-        foreach (var model in replicas)
+        foreach (var model in models)
         {
             if (frozen.Contains("encoder"))
                 foreach (var p in model.Backbone.parameters()) p.requires_grad_(false);
@@ -224,9 +252,10 @@ public sealed class TrainingSetup : IDisposable
 
     public void Dispose()
     {
-        foreach (var l in _loaders) l.Dispose();
+        _loader?.Dispose();
         Data?.Dispose();
-        foreach (var c in _loaded) c.Dispose();
-        _log.Dispose();
+        _loaded?.Dispose();
+        _log?.Dispose();
+        _ownContext?.Dispose();
     }
 }

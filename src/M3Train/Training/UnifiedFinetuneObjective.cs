@@ -7,28 +7,30 @@ using static TorchSharp.torch;
 namespace M3Train.Training;
 
 /// <summary>
-/// The unified M3 objective (<see cref="M3BatchLoss"/>) over every replica, each taking its own slice of the global
-/// batch: either one pass with the whole micro-batch in the graph, or, with a sub-batch size, <see cref="GradCache"/>'s
-/// two passes so memory is bounded by one sub-batch. Gradients accumulate into each replica's parameters; the trainer
-/// reduces them. Every encoding gets a dropout seed derived from (run seed, micro-step, rank, queries or passages,
+/// The unified M3 objective (<see cref="M3BatchLoss"/>) on this rank's slice of each global batch: either one pass with
+/// the whole micro-batch in the graph, or, with a sub-batch size, <see cref="GradCache"/>'s two passes so memory is
+/// bounded by one sub-batch. Gradients accumulate into the model's parameters; the trainer averages them over the
+/// ranks. Every encoding gets a dropout seed derived from (run seed, micro-step, rank, queries or passages,
 /// sub-batch), so dropout is replayed exactly by GradCache and by a resumed run. Fine-tuning encodes every part
 /// (<see cref="EncodingParts.All"/>: the health figures read the sparse and multi-vector outputs of every head);
 /// contrastive pretraining runs it with the dense head and encodes only the dense part, so GradCache caches [N, D]
 /// embeddings and nothing of size L.
 /// </summary>
-/// <param name="replicas">The model replicas, one per device.</param>
+/// <param name="model">This rank's replica of the model, on the group's device.</param>
+/// <param name="group">This rank in the data-parallel world (cross-device negatives, host rows of the global batch).</param>
 /// <param name="loss">The batch loss and the heads it trains.</param>
 /// <param name="subBatchSize">Texts per GradCache piece, for every length bin or per bin; null: one pass over the whole micro-batch.</param>
 /// <param name="seed">The run's seed, which the dropout seeds derive from.</param>
 /// <param name="parts">What each encoding computes.</param>
 /// <param name="alarm">Watches the sparse head's health on measured steps (when it trains the sparse head); null: none.</param>
 /// <param name="denseAlarm">Watches the dense scores of positives and negatives on measured steps (when it trains the normalized dense head); null: none.</param>
-public sealed class UnifiedFinetuneObjective(IReplicaGroup<M3Model> replicas, M3BatchLoss loss, SubBatching subBatchSize, long seed,
+public sealed class UnifiedFinetuneObjective(M3Model model, DataParallelGroup group, M3BatchLoss loss, SubBatching subBatchSize, long seed,
     EncodingParts parts = EncodingParts.All, SparseCollapseAlarm? alarm = null, DenseCollapseAlarm? denseAlarm = null) : ITrainingObjective
 {
     const int QueryStream = 0, PassageStream = 1;
 
-    public IReplicaGroup<M3Model> Replicas { get; } = replicas;
+    public M3Model Model { get; } = model;
+    public DataParallelGroup Group { get; } = group;
     public M3BatchLoss Loss { get; } = loss;
 
     /// <summary>
@@ -41,16 +43,16 @@ public sealed class UnifiedFinetuneObjective(IReplicaGroup<M3Model> replicas, M3
     public IReadOnlyList<TrainedModule> Modules => [];
 
     /// <summary>
-    /// Accumulates <c>Scale · ∇loss</c> for <paramref name="batches"/> (one per replica). The metrics are the loss's parts,
+    /// Accumulates <c>Scale · ∇loss</c> for this rank's <paramref name="batch"/>. The metrics are the loss's parts,
     /// <c>masked_negatives</c> and, on a measured step, the sparse and multi-vector health of every text it encoded.
     /// </summary>
-    public ObjectiveStep Step(IReadOnlyList<TrainBatch> batches, StepContext context)
+    public ObjectiveStep Step(TrainBatch batch, StepContext context)
     {
-        if (batches.Count != Replicas.Replicas.Count)
-            throw new ArgumentException($"one batch per replica: {batches.Count} batches for {Replicas.Replicas.Count} replicas");
-        if (batches.FirstOrDefault(b => b.Passages is null) is { } texts)
-            throw new ArgumentException($"{texts.DatasetName}: a batch of text rows has no passages to score");
-        var (result, health) = subBatchSize.Of(batches[0].Bin) is int s ? TwoPass(batches, context, s) : OnePass(batches, context);
+        if (batch.Passages is null)
+            throw new ArgumentException($"{batch.DatasetName}: a batch of text rows has no passages to score");
+        using var inputs = Loss.Prepare(Group, batch);
+        var (result, health) = subBatchSize.Of(batch.Bin) is int s ? TwoPass(batch, inputs, context, s) : OnePass(batch, inputs, context);
+        Group.ThrowIfBackwardFailed();
         PhaseEnd?.Invoke(StepPhase.Backward);
 
         var figures = new Dictionary<string, double> { ["masked_negatives"] = result.MaskedColumns };
@@ -72,72 +74,51 @@ public sealed class UnifiedFinetuneObjective(IReplicaGroup<M3Model> replicas, M3
         return new ObjectiveStep(result.Loss.detach(), result.Parts, figures, alarms.Length > 0 ? alarms : null);
     }
 
-    (M3BatchLossResult, SparseHealthFigures?) OnePass(IReadOnlyList<TrainBatch> batches, StepContext context)
+    (M3BatchLossResult, SparseHealthFigures?) OnePass(TrainBatch batch, M3BatchHostInputs inputs, StepContext context)
     {
-        var encoded = Replicas.RunOnAll(r =>
-        {
-            var model = Replicas.Replicas[r];
-            using var t = batches[r].ToTensors(Replicas.Devices[r]);
-            // Padding is read from the host batch: asking the mask on the device would stall the host.
-            var q = model.Encode(t.QueryIds, t.QueryMask, DropoutSeed(context.MicroStep, r, QueryStream, 0), batches[r].Queries.HasPadding(), parts);
-            var p = model.Encode(t.PassageIds!, t.PassageMask!, DropoutSeed(context.MicroStep, r, PassageStream, 0), batches[r].Passages!.HasPadding(), parts);
-            return (q, p);
-        });
-        try
-        {
-            var qs = encoded.Select(e => e.q).ToList();
-            var ps = encoded.Select(e => e.p).ToList();
-            var result = Loss.Compute(Replicas, qs, ps, batches, context.MicroStep);
-            PhaseEnd?.Invoke(StepPhase.Forward);
-            var health = context.Measure ? Health(qs.Concat(ps)) : null;
-            (result.Loss * context.Scale).backward();
-            return (result, health);
-        }
-        finally
-        {
-            foreach (var (q, p) in encoded) { q.Dispose(); p.Dispose(); }
-        }
-    }
-
-    (M3BatchLossResult, SparseHealthFigures?) TwoPass(IReadOnlyList<TrainBatch> batches, StepContext context, int subBatch)
-    {
-        // Pieces in the order queries then passages of replica 0, then of replica 1, ...; each replica's two ranges
-        // are concatenated back into its representations for the loss.
-        var pieces = new List<Func<M3Representations>>();
-        var queryRanges = new List<Range>();
-        var passageRanges = new List<Range>();
-        for (int r = 0; r < batches.Count; r++)
-        {
-            queryRanges.Add(AddPieces(pieces, batches[r].QueryPieces(subBatch), context.MicroStep, r, QueryStream));
-            passageRanges.Add(AddPieces(pieces, batches[r].PassagePieces(subBatch), context.MicroStep, r, PassageStream));
-        }
-        SparseHealthFigures? health = null;
-        var result = GradCache.Step(pieces, cached =>
-        {
-            var qs = queryRanges.Select(range => M3Representations.Concat(cached.Take(range).ToList())).ToList();
-            var ps = passageRanges.Select(range => M3Representations.Concat(cached.Take(range).ToList())).ToList();
-            var batchLoss = Loss.Compute(Replicas, qs, ps, batches, context.MicroStep);
-            if (context.Measure) health = Health(qs.Concat(ps));
-            return (batchLoss.Loss * context.Scale, batchLoss);
-        }, lossComputed: () => PhaseEnd?.Invoke(StepPhase.Forward));
+        using var t = batch.ToTensors(Group.Device);
+        context.FinalBackward?.Invoke();
+        // Padding is read from the host batch: asking the mask on the device would stall the host.
+        using var q = Model.Encode(t.QueryIds, t.QueryMask, DropoutSeed(context.MicroStep, QueryStream, 0), batch.Queries.HasPadding(), parts);
+        using var p = Model.Encode(t.PassageIds!, t.PassageMask!, DropoutSeed(context.MicroStep, PassageStream, 0), batch.Passages!.HasPadding(), parts);
+        var result = Loss.Compute(Group, q, p, inputs, context.MicroStep);
+        PhaseEnd?.Invoke(StepPhase.Forward);
+        var health = context.Measure ? Health([q, p]) : null;
+        (result.Loss * context.Scale).backward();
         return (result, health);
     }
 
-    Range AddPieces(List<Func<M3Representations>> pieces, IReadOnlyList<EncodedBatch> batch, long microStep, int replica, int stream)
+    (M3BatchLossResult, SparseHealthFigures?) TwoPass(TrainBatch batch, M3BatchHostInputs inputs, StepContext context, int subBatch)
+    {
+        // Pieces in the order queries then passages; the two ranges are concatenated back into the representations for the loss.
+        var pieces = new List<Func<M3Representations>>();
+        var queryRange = AddPieces(pieces, batch.QueryPieces(subBatch), context.MicroStep, QueryStream);
+        var passageRange = AddPieces(pieces, batch.PassagePieces(subBatch), context.MicroStep, PassageStream);
+        SparseHealthFigures? health = null;
+        var result = GradCache.Step(pieces, cached =>
+        {
+            var q = M3Representations.Concat(cached.Take(queryRange).ToList());
+            var p = M3Representations.Concat(cached.Take(passageRange).ToList());
+            var batchLoss = Loss.Compute(Group, q, p, inputs, context.MicroStep);
+            if (context.Measure) health = Health([q, p]);
+            return (batchLoss.Loss * context.Scale, batchLoss);
+        }, lossComputed: () => PhaseEnd?.Invoke(StepPhase.Forward), finalBackward: context.FinalBackward);
+        return (result, health);
+    }
+
+    Range AddPieces(List<Func<M3Representations>> pieces, IReadOnlyList<EncodedBatch> batch, long microStep, int stream)
     {
         int start = pieces.Count;
-        var model = Replicas.Replicas[replica];
-        var device = Replicas.Devices[replica];
         for (int i = 0; i < batch.Count; i++)
         {
             var piece = batch[i];
-            long dropoutSeed = DropoutSeed(microStep, replica, stream, i);
+            long dropoutSeed = DropoutSeed(microStep, stream, i);
             // Uploaded at the first encoding and kept for the second, so the ids go to the device once.
-            (Tensor Ids, Tensor Mask)? inputs = null;
+            (Tensor Ids, Tensor Mask)? uploaded = null;
             pieces.Add(() =>
             {
-                var (ids, mask) = inputs ??= piece.ToTensors(device);
-                return model.Encode(ids, mask, dropoutSeed, piece.HasPadding(), parts);
+                var (ids, mask) = uploaded ??= piece.ToTensors(Group.Device);
+                return Model.Encode(ids, mask, dropoutSeed, piece.HasPadding(), parts);
             });
         }
         return start..pieces.Count;
@@ -147,7 +128,7 @@ public sealed class UnifiedFinetuneObjective(IReplicaGroup<M3Model> replicas, M3
     SparseHealthFigures? Health(IEnumerable<M3Representations> reps) =>
         parts == EncodingParts.All ? reps.Select(SparseHealth.Measure).Aggregate(SparseHealthFigures.Empty, (a, b) => a + b) : null;
 
-    /// <summary>The dropout seed of sub-batch <paramref name="index"/> of a replica's queries or passages, the same in both GradCache passes and on resume.</summary>
-    public long DropoutSeed(long microStep, int replica, int stream, int index) =>
-        DropoutReplay.Mix(DropoutReplay.Mix(DropoutReplay.Mix(seed, microStep), Replicas.Rank(replica) * 2 + stream), index);
+    /// <summary>The dropout seed of sub-batch <paramref name="index"/> of this rank's queries or passages, the same in both GradCache passes and on resume.</summary>
+    public long DropoutSeed(long microStep, int stream, int index) =>
+        DropoutReplay.Mix(DropoutReplay.Mix(DropoutReplay.Mix(seed, microStep), Group.Rank * 2 + stream), index);
 }

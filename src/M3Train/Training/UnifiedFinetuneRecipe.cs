@@ -8,7 +8,7 @@ namespace M3Train.Training;
 /// Stage 2 of M3: unified fine-tuning with self-knowledge distillation. Setup (<see cref="TrainingSetup"/>), the
 /// objective (<see cref="UnifiedFinetuneObjective"/> over <see cref="M3BatchLoss"/> with the heads of
 /// <c>model.heads</c>), then train and save (<see cref="Trainer"/>). Each step encodes B queries and B·G passages per
-/// replica, scores them with the enabled heads, and trains on <see cref="M3UnifiedLoss"/> (per-head InfoNCE or teacher
+/// rank, scores them with the enabled heads, and trains on <see cref="M3UnifiedLoss"/> (per-head InfoNCE or teacher
 /// KD, the ensemble, self-distillation); the sparse head's collapse is watched when it trains. A config with
 /// <c>stages:</c> runs them one after another in one output folder (<see cref="StagePlan"/>), each as such a run.
 /// </summary>
@@ -36,7 +36,9 @@ public static class UnifiedFinetuneRecipe
         int first = 0;
         if (options.Resume is null) plan.CheckFresh();
         else first = plan.ResumeStage(options.Resume);
-        plan.WriteConfig();
+        // Rank 0 writes the run folder; the other ranks of a data-parallel run train and read what it wrote.
+        bool writes = options.Distributed?.IsMain ?? true;
+        if (writes) plan.WriteConfig();
 
         int steps = 0, total = 0;
         long skipped = 0;
@@ -80,7 +82,7 @@ public static class UnifiedFinetuneRecipe
             }
             Finished(stage);
         }
-        return Result(stopped: false, plan.PublishFinal());
+        return Result(stopped: false, writes ? plan.PublishFinal() : Path.Combine(plan.Output, "final"));
     }
 
     /// <summary>The recipe's objective over what <paramref name="setup"/> prepared.</summary>
@@ -90,11 +92,13 @@ public static class UnifiedFinetuneRecipe
         var config = setup.Config;
         LogDistillation(setup.Data.Datasets, config.Loss);
         var heads = config.Model.Heads;
-        var alarm = heads.Contains(M3Head.Sparse) ? new SparseCollapseAlarm(config.Train.SparseZeroWarning, config.Train.SparseZeroWindow) : null;
-        var denseAlarm = heads.Contains(M3Head.Dense) && config.Model.NormalizeEmbeddings
+        // The alarms warn in the run's log and on its progress line, which are rank 0's: they watch rank 0's slice of each batch.
+        bool watch = setup.Group.IsMain;
+        var alarm = watch && heads.Contains(M3Head.Sparse) ? new SparseCollapseAlarm(config.Train.SparseZeroWarning, config.Train.SparseZeroWindow) : null;
+        var denseAlarm = watch && heads.Contains(M3Head.Dense) && config.Model.NormalizeEmbeddings
             ? new DenseCollapseAlarm(config.Train.DenseCollapseGap, config.Train.DenseCollapseWindow) : null;
-        return new UnifiedFinetuneObjective(setup.Replicas, new M3BatchLoss(config.Loss, heads), SubBatching.Of(config.Train), config.Train.Seed,
-            alarm: alarm, denseAlarm: denseAlarm);
+        return new UnifiedFinetuneObjective(setup.Model, setup.Group, new M3BatchLoss(config.Loss, heads), SubBatching.Of(config.Train),
+            config.Train.Seed, alarm: alarm, denseAlarm: denseAlarm);
     }
 
     /// <summary>Says which datasets distil from their teacher scores, and warns once when scores are left unused.</summary>

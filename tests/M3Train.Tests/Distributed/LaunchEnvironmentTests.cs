@@ -32,6 +32,7 @@ public class LaunchEnvironmentTests
             ("MASTER_ADDR", "node0"), ("MASTER_PORT", "29500"), ("M3_JOB_TOKEN", Token));
         Assert.Equal(Launcher.Torchrun, env.Launcher);
         Assert.Equal((3, 8, 1, 2), (env.Rank, env.WorldSize, env.LocalRank, env.LocalWorldSize!.Value));
+        Assert.Equal(2, env.RanksSharingCores);
         Assert.Equal(("node0", 29501), (env.MasterAddress, env.RendezvousPort));
         Assert.Equal(Token, env.Token!.Value);
     }
@@ -61,6 +62,7 @@ public class LaunchEnvironmentTests
             ("SLURM_JOB_ID", "123456"), ("M3_JOB_TOKEN", Token));
         Assert.Equal(Launcher.Slurm, env.Launcher);
         Assert.Equal((5, 8, 1, 4), (env.Rank, env.WorldSize, env.LocalRank, env.LocalWorldSize!.Value));
+        Assert.Equal(1, env.RanksSharingCores);
         Assert.Equal("gpu07", env.MasterAddress);
         Assert.Equal(LaunchEnvironment.SlurmPortBase + 3456, env.RendezvousPort);
     }

@@ -14,9 +14,18 @@ internal sealed class M3TrainRun : IDisposable
     readonly ConcurrentQueue<string> _lines = new();
     readonly Stopwatch _clock = Stopwatch.StartNew();
 
-    public M3TrainRun(IReadOnlyDictionary<string, string> environment, params string[] args)
+    public M3TrainRun(IReadOnlyDictionary<string, string> environment, params string[] args) : this(null, environment, args)
+    {
+    }
+
+    /// <summary>m3train with <paramref name="args"/> run in <paramref name="workingDirectory"/>.</summary>
+    public static M3TrainRun In(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        new(workingDirectory, environment, args);
+
+    M3TrainRun(string? workingDirectory, IReadOnlyDictionary<string, string> environment, string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (workingDirectory is not null) start.WorkingDirectory = workingDirectory;
         start.Environment["OMP_NUM_THREADS"] = "1";
         foreach (var (name, value) in environment) start.Environment[name] = value;
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "m3train.dll"));

@@ -19,7 +19,7 @@ public class StrangerTests
     }
 
     /// <summary>Whether the server closed the connection (reads until end of stream; false if it stays open 8 s).</summary>
-    static bool ClosedByServer(Socket socket)
+    internal static bool ClosedByServer(Socket socket)
     {
         var buffer = new byte[4096];
         try
@@ -44,7 +44,8 @@ public class StrangerTests
         return hello;
     }
 
-    static void Attack(int port, List<Socket> strangers, List<string> refusals)
+    /// <summary>Connects to the rendezvous at <paramref name="port"/> once it listens, as every kind of stranger; the sockets and refusals are kept.</summary>
+    internal static void Attack(int port, List<Socket> strangers, List<string> refusals)
     {
         // Wait for rank 0's rendezvous to listen.
         var until = DateTime.UtcNow.AddSeconds(20);

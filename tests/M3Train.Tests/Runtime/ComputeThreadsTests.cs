@@ -18,6 +18,31 @@ public class ComputeThreadsTests
     }
 
     [Fact]
+    public void RanksOnOneMachineEachTakeTheirShareOfTheCores()
+    {
+        int cores = Environment.ProcessorCount;
+        Assert.Equal(Math.Max(1, cores / 2 - 2), ComputeThreads.Default(hostThreads: 1, ranksOnMachine: 2));
+        Assert.Equal(Math.Max(1, cores / 4 - 2), ComputeThreads.Default(hostThreads: 1, ranksOnMachine: 4));
+        Assert.Equal(1, ComputeThreads.Default(hostThreads: 0, ranksOnMachine: cores + 1));
+        Assert.True(ComputeThreads.Default(hostThreads: 1, ranksOnMachine: 2) * 2 <= Math.Max(2, cores), "two ranks together ask for no more threads than the cores");
+
+        int before = torch.get_num_threads();
+        try
+        {
+            using var log = new LogCapture();
+            int chosen = ComputeThreads.Apply(null, hostThreads: 1, "train.threads", ranksOnMachine: 2);
+            Assert.Equal(ComputeThreads.Default(1, 2), chosen);
+            var line = Assert.Single(log.Messages, m => m.StartsWith("Threads:", StringComparison.Ordinal));
+            Assert.Contains("default: cores / ranks - inter-op - loaders", line);
+            Assert.Contains("shared by 2 ranks", line);
+        }
+        finally
+        {
+            torch.set_num_threads(before);
+        }
+    }
+
+    [Fact]
     public void ApplySetsLibtorchsThreadsAndLogsTheChoiceAndWhereToChangeIt()
     {
         int before = torch.get_num_threads();

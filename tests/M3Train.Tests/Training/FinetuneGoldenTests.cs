@@ -55,8 +55,8 @@ public class FinetuneGoldenTests
             SelfDistillStartStep = -1,
             MaskDuplicateNegatives = false,
         }, [M3Head.Dense, M3Head.Sparse, M3Head.Colbert]);
-        var objective = new UnifiedFinetuneObjective(new ReplicaSet<M3Model>([model], [CPU]), loss, subBatchSize: null, seed: 0);
-        var step = objective.Step([batch], new StepContext(1, MicroStep: 0));
+        var objective = new UnifiedFinetuneObjective(model, DataParallelGroup.Alone(CPU), loss, subBatchSize: null, seed: 0);
+        var step = objective.Step(batch, new StepContext(1, MicroStep: 0));
 
         double expected = c["loss"]!.GetValue<double>();
         double got = step.Loss.item<float>();

@@ -38,16 +38,16 @@ public class FinetuneMemoryTests(ITestOutputHelper output)
         checkpoint.Model.train();
         var tok = XlmrTokenizer.FromFolder(dir);
         var loss = new M3BatchLoss(new LossConfig { MaskDuplicateNegatives = false }, [M3Head.Dense, M3Head.Sparse, M3Head.Colbert]);
-        var replicas = new ReplicaSet<M3Model>([checkpoint.Model], [CPU]);
-        var gradCache = new UnifiedFinetuneObjective(replicas, loss, subBatchSize: 8, seed: 1);
-        var onePass = new UnifiedFinetuneObjective(replicas, loss, subBatchSize: null, seed: 1);
+        var alone = DataParallelGroup.Alone(CPU);
+        var gradCache = new UnifiedFinetuneObjective(checkpoint.Model, alone, loss, subBatchSize: 8, seed: 1);
+        var onePass = new UnifiedFinetuneObjective(checkpoint.Model, alone, loss, subBatchSize: null, seed: 1);
         var small = Batch(tok, 16);
         var large = Batch(tok, 256);
 
         void Step(UnifiedFinetuneObjective objective, TrainBatch b)
         {
             using var scope = NewDisposeScope();
-            objective.Step([b], new StepContext(1, 0));
+            objective.Step(b, new StepContext(1, 0));
             checkpoint.Model.zero_grad();
         }
         Step(gradCache, small);
@@ -65,7 +65,8 @@ public class FinetuneMemoryTests(ITestOutputHelper output)
             var q = checkpoint.Model.Encode(qi, qm);
             var p = checkpoint.Model.Encode(pi, pm);
             using var grad = enable_grad();
-            loss.Compute(replicas, [q.AsGradientLeaves()], [p.AsGradientLeaves()], [large], 0).Loss.backward();
+            using var inputs = loss.Prepare(alone, large);
+            loss.Compute(alone, q.AsGradientLeaves(), p.AsGradientLeaves(), inputs, 0).Loss.backward();
         });
         double onePassLarge = HostPeak.MiB(() => Step(onePass, large));
         output.WriteLine($"peak RSS growth (sub-batch 8): GradCache 16 queries {peakSmall:F1} MiB, 256 queries {peakLarge:F1} MiB; " +

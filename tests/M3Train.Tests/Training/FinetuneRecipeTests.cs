@@ -118,10 +118,10 @@ public class FinetuneRecipeTests(ITestOutputHelper output)
                 Train = config.Train with { SubBatchSize = subBatch },
             };
             using var setup = new TrainingSetup(config, new TrainerOptions());
-            var batch = setup.Loaders[0].Next();
+            var batch = setup.Loader.Next();
             Assert.Equal(16, batch.BatchSize);
-            UnifiedFinetuneRecipe.Objective(setup).Step([batch], new StepContext(1, 5));
-            grads.Add(setup.Replicas.Master.named_parameters().Where(p => p.parameter.grad is not null)
+            UnifiedFinetuneRecipe.Objective(setup).Step(batch, new StepContext(1, 5));
+            grads.Add(setup.Model.named_parameters().Where(p => p.parameter.grad is not null)
                 .ToDictionary(p => p.name, p => p.parameter.grad!.clone()));
         }
         Assert.Equal(grads[0].Keys.Order(), grads[1].Keys.Order());

@@ -32,9 +32,9 @@ public sealed class KnowledgeDistillationTests
     {
         using var checkpoint = M3Checkpoint.Load(TinyRun.Repo("data", "models", "tiny-m3"));
         checkpoint.Model.train();
-        var objective = new UnifiedFinetuneObjective(new ReplicaSet<M3Model>([checkpoint.Model], [CPU]),
+        var objective = new UnifiedFinetuneObjective(checkpoint.Model, DataParallelGroup.Alone(CPU),
             new M3BatchLoss(new LossConfig { KnowledgeDistillation = distil }, AllHeads), null, seed: 1);
-        return objective.Step([batch], new StepContext(1, 0)).Loss.item<float>();
+        return objective.Step(batch, new StepContext(1, 0)).Loss.item<float>();
     }
 
     [Fact]

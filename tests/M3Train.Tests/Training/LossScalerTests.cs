@@ -1,4 +1,5 @@
 using M3Train.DataParallel;
+using M3Train.Tests.Distributed;
 using M3Train.Training;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -44,31 +45,42 @@ public class LossScalerTests
         Assert.Equal(new LossScalerState(2048, 0, 7), scaler.State);
     }
 
-    /// <summary>A linear layer whose gradients are those of <c>scale · sum(x Wᵀ)</c>, and the update step of the trainer.</summary>
+    /// <summary>A linear layer whose gradients are those of <c>scale · sum(x Wᵀ)</c> (x shifted by the rank), and the update step of the trainer.</summary>
     sealed class OneLayer : IDisposable
     {
         public Linear Layer { get; }
-        readonly ReplicaSet<nn.Module> _group;
+        readonly DataParallelGroup _group;
+        readonly GradientBuckets _gradients;
         readonly AdamW _optimizer;
 
-        public OneLayer()
+        public OneLayer(DataParallelGroup? group = null)
         {
-            manual_seed(5);
             Layer = nn.Linear(4, 3);
-            _group = new ReplicaSet<nn.Module>([Layer], [CPU]);
+            // Fixed weights rather than seeded ones: ranks on threads of one process share its random generator.
+            using (no_grad())
+            {
+                Layer.weight!.copy_((arange(12, dtype: ScalarType.Float32).reshape(3, 4) - 6) / 10);
+                Layer.bias!.copy_(tensor(new[] { 0.1f, -0.2f, 0.3f }));
+            }
+            _group = group ?? DataParallelGroup.Alone(CPU);
+            _gradients = new GradientBuckets(_group, [.. Layer.parameters()], []);
             _optimizer = (AdamW)optim.AdamW(Layer.parameters(), lr: 0.1);
         }
 
         public StepUpdateResult Step(double scale, LossScaler? scaler, bool injectOverflow = false)
         {
-            var x = arange(8, dtype: ScalarType.Float32).reshape(2, 4) / 8;
+            var x = (arange(8, dtype: ScalarType.Float32).reshape(2, 4) + _group.Rank) / 8;
             var loss = nn.functional.linear(x, Layer.weight!, Layer.bias).sum();
             (loss * scale).backward();
             if (injectOverflow) Layer.weight!.grad![0, 0] = float.PositiveInfinity;
-            return StepUpdate.Apply([_group], _optimizer, [.. Layer.parameters()], maxGradNorm: 0, loss.detach(), scaler);
+            return StepUpdate.Apply(_gradients, _optimizer, [.. Layer.parameters()], maxGradNorm: 0, _group.Mean(loss.detach()), scaler);
         }
 
-        public void Dispose() => _optimizer.Dispose();
+        public void Dispose()
+        {
+            _gradients.Dispose();
+            _optimizer.Dispose();
+        }
     }
 
     [Fact]
@@ -103,5 +115,30 @@ public class LossScalerTests
         var floor = new LossScaler(LossScaler.MinScale, window: 1000);
         var bad = layer.Step(1.0, floor, injectOverflow: true);
         Assert.False(bad.Applied || bad.Overflow);
+    }
+
+    [Fact]
+    public void AnOverflowOnOneRankSkipsTheStepOnEveryRankAndTheScalesAndWeightsStayTheSame()
+    {
+        var ranks = LocalJob.Results(2, context =>
+        {
+            using var layer = new OneLayer(new DataParallelGroup(context.Collectives, CPU));
+            var scaler = new LossScaler(1024, window: 1000);
+            var overflowed = layer.Step(scaler.Scale, scaler, injectOverflow: context.Rank == 1);
+            var afterOverflow = layer.Layer.weight!.detach().clone();
+            var good = layer.Step(scaler.Scale, scaler);
+            return (Overflowed: overflowed, AfterOverflow: afterOverflow, Good: good, scaler.State, Weight: layer.Layer.weight!.detach().clone());
+        });
+        using var start = new OneLayer();
+        foreach (var rank in ranks)
+        {
+            // Rank 0's own gradients were finite: it skips because the average it shares with rank 1 is not.
+            Assert.True(rank.Overflowed.Overflow && !rank.Overflowed.Applied);
+            Assert.True(rank.AfterOverflow.equal(start.Layer.weight!).all().item<bool>(), "the overflowed step changed no weight");
+            Assert.True(rank.Good.Applied);
+            Assert.Equal(new LossScalerState(512, 1, 1), rank.State);
+        }
+        Assert.True(ranks[0].Weight.equal(ranks[1].Weight).all().item<bool>(), "the ranks' weights parted after the overflow");
+        Assert.False(ranks[0].Weight.equal(start.Layer.weight!).all().item<bool>());
     }
 }

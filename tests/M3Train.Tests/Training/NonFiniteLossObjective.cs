@@ -8,9 +8,9 @@ internal sealed class NonFiniteLossObjective(ITrainingObjective inner, Func<long
 {
     public IReadOnlyList<TrainedModule> Modules => inner.Modules;
 
-    public ObjectiveStep Step(IReadOnlyList<TrainBatch> batches, StepContext context)
+    public ObjectiveStep Step(TrainBatch batch, StepContext context)
     {
-        var step = inner.Step(batches, context);
+        var step = inner.Step(batch, context);
         return at(context.MicroStep) ? step with { Loss = step.Loss * float.NaN } : step;
     }
 }

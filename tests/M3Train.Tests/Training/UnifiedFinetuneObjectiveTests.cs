@@ -2,6 +2,7 @@ using M3Train.Checkpoints;
 using M3Train.Data;
 using M3Train.DataParallel;
 using M3Train.Model;
+using M3Train.Tests.DataParallel;
 using M3Train.Tests.Data;
 using M3Train.Training;
 using M3Train.Training.Losses;
@@ -27,33 +28,21 @@ public class UnifiedFinetuneObjectiveTests
             passages.Select(TextHash.Of).ToArray(), [[TextHash.Of(passages[0])], [TextHash.Of(passages[2])]]);
     }
 
-    static (ObjectiveStep Step, M3Checkpoint[] Loaded) Run(bool mask)
-    {
-        var loaded = new[] { M3Checkpoint.Load(TinyRun.Repo("data", "models", "tiny-m3")), M3Checkpoint.Load(TinyRun.Repo("data", "models", "tiny-m3")) };
-        foreach (var c in loaded) c.Model.train();
-        var replicas = new ReplicaSet<M3Model>([loaded[0].Model, loaded[1].Model], [CPU, CPU]);
-        var objective = new UnifiedFinetuneObjective(replicas, new M3BatchLoss(new LossConfig { MaskDuplicateNegatives = mask }, AllHeads), null, seed: 1);
-        return (objective.Step([Batch("x"), Batch("y")], new StepContext(1, 0)), loaded);
-    }
+    static ThreadRanks.RankStep[] Run(bool mask) => ThreadRanks.Step(2,
+        (model, group) => new UnifiedFinetuneObjective(model, group, new M3BatchLoss(new LossConfig { MaskDuplicateNegatives = mask }, AllHeads), null, seed: 1),
+        rank => Batch(rank == 0 ? "x" : "y"), microStep: 0);
 
     [Fact]
-    public void MaskedNegativesAreCountedOnceForTheGlobalBatchAndOnlyTheSettingDecidesWhetherTheLossSkipsThem()
+    public void MaskedNegativesAreCountedPerRankOverTheGlobalBatchAndOnlyTheSettingDecidesWhetherTheLossSkipsThem()
     {
-        var (masked, a) = Run(mask: true);
-        var (unmasked, b) = Run(mask: false);
-        try
-        {
-            // One false negative per replica's slice (row 1, column 1), counted once over the gathered batch of both.
-            Assert.Equal(2, masked.Figures["masked_negatives"]);
-            Assert.Equal(2, unmasked.Figures["masked_negatives"]);
-            Assert.NotEqual(masked.Loss.item<float>(), unmasked.Loss.item<float>());
-            Assert.Contains("loss_dense", masked.Means.Keys);
-            Assert.DoesNotContain("sparse_zero_share", masked.Figures.Keys);
-        }
-        finally
-        {
-            foreach (var c in a.Concat(b)) c.Dispose();
-        }
+        var masked = Run(mask: true);
+        var unmasked = Run(mask: false);
+        // One false negative in each rank's slice (its row 1, column 1), found in the global batch's mask, counted by the rank that owns the row.
+        Assert.All(masked, r => Assert.Equal(1, r.Step.Figures["masked_negatives"]));
+        Assert.All(unmasked, r => Assert.Equal(1, r.Step.Figures["masked_negatives"]));
+        Assert.NotEqual(masked[0].Loss, unmasked[0].Loss);
+        Assert.Contains("loss_dense", masked[0].Step.Means.Keys);
+        Assert.DoesNotContain("sparse_zero_share", masked[0].Step.Figures.Keys);
     }
 
     [Fact]
@@ -61,9 +50,9 @@ public class UnifiedFinetuneObjectiveTests
     {
         using var checkpoint = M3Checkpoint.Load(TinyRun.Repo("data", "models", "tiny-m3"));
         checkpoint.Model.train();
-        var objective = new UnifiedFinetuneObjective(new ReplicaSet<M3Model>([checkpoint.Model], [CPU]),
+        var objective = new UnifiedFinetuneObjective(checkpoint.Model, DataParallelGroup.Alone(CPU),
             new M3BatchLoss(new LossConfig(), AllHeads), subBatchSize: 3, seed: 1, alarm: new SparseCollapseAlarm(0.0, 1));
-        var step = objective.Step([Batch("x")], new StepContext(7, 0, Measure: true));
+        var step = objective.Step(Batch("x"), new StepContext(7, 0, Measure: true));
         Assert.InRange(step.Figures["sparse_active_per_text"], 1, 32);
         Assert.InRange(step.Figures["colbert_self_similarity"], 0, 1);
         // A threshold of 0 is always reached: the alarm goes off on the first measured step.

@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using M3Train.DataParallel;
+using M3Train.Distributed;
 using M3Train.Model;
 using M3Train.Runtime;
 using TorchSharp;
@@ -11,6 +13,8 @@ namespace M3Train.Training.Benchmarks;
 /// Runs one <c>m3train bench</c> configuration and returns its report: <c>settings</c> (everything that was
 /// asked, precision resolved), <c>machine</c>, <c>model</c>, <c>result</c> (per mode) and, when the configuration
 /// is one of issue 10's, <c>anchor</c>: the FlagEmbedding row measured on an H200 and this run's ratios to it.
+/// A process started as a rank of a job (<c>m3train launch</c>, or <c>bench --nproc</c>) runs the step benchmark
+/// data-parallel with the other ranks: every rank its own batch, gradients averaged (<see cref="BenchScaling"/>).
 /// </summary>
 public static class BenchRunner
 {
@@ -19,9 +23,31 @@ public static class BenchRunner
     public static JsonObject Run(BenchSettings s)
     {
         Validate(s);
+        var launch = LaunchEnvironment.FromProcess();
+        if (launch.IsDistributed && s.Mode is BenchMode.Encode or BenchMode.Tokenize)
+            throw new M3TrainException($"bench --mode {s.Mode.ToString().ToLowerInvariant()} runs in one process; only --mode step (the ranks averaging " +
+                                       "their gradients) and --mode data (each rank its own slice of the data) run as several ranks.");
         int? threads = s.Mode == BenchMode.Tokenize ? s.Threads
-            : ComputeThreads.Apply(s.Threads, hostThreads: s.Mode == BenchMode.Data ? 1 : 0, "--threads");
-        var device = s.Mode == BenchMode.Tokenize ? CPU : TorchDevices.Resolve(s.Device);
+            : ComputeThreads.Apply(s.Threads, hostThreads: s.Mode == BenchMode.Data ? 1 : 0, "--threads", ranksOnMachine: launch.RanksSharingCores);
+        var device = s.Mode == BenchMode.Tokenize ? CPU : DistributedContext.DeviceFor(s.Device, launch);
+        // The data benchmark's ranks each measure their own slice, alone: only the step benchmark's join a job.
+        if (!launch.IsDistributed || s.Mode != BenchMode.Step) return Report(s, device, threads, DataParallelGroup.Alone(device));
+        using var job = DistributedContext.Start(launch, device);
+        try
+        {
+            var report = Report(s, device, threads, new DataParallelGroup(job.Collectives, job.Device));
+            job.Finish();
+            return report;
+        }
+        catch (Exception e)
+        {
+            job.Fail(e);
+            throw;
+        }
+    }
+
+    static JsonObject Report(BenchSettings s, Device device, int? threads, DataParallelGroup group)
+    {
         var precision = s.Precision ?? (device.type == DeviceType.CUDA ? ComputePrecision.BFloat16 : ComputePrecision.Float32);
         var report = new JsonObject
         {
@@ -32,7 +58,7 @@ public static class BenchRunner
         };
         report["result"] = s.Mode switch
         {
-            BenchMode.Step => StepBenchmark.Run(s, device, precision, report),
+            BenchMode.Step => StepBenchmark.Run(s, group, precision, report),
             BenchMode.Encode => EncodeBenchmark.Run(s, device, precision, report),
             BenchMode.Data => DataBenchmark.Run(s, device, precision, report),
             _ => BenchText.RunTokenize(s),
@@ -57,6 +83,7 @@ public static class BenchRunner
         if (s.SubBatch is int sub) Positive(sub, "--sub-batch");
         if (s.Threads is int threads) Positive(threads, "--threads");
         if (s.PlanRows is < 0 or > int.MaxValue) throw new M3TrainException($"--plan-rows must be 0 to {int.MaxValue}, got {s.PlanRows}.");
+        Positive(s.Processes, "--nproc");
     }
 
     static JsonObject Describe(BenchSettings s, ComputePrecision precision, int? threads) => new()
@@ -80,6 +107,7 @@ public static class BenchRunner
         ["index_dir"] = s.Mode == BenchMode.Data ? s.IndexDir : null,
         ["plan_rows"] = s.Mode == BenchMode.Data ? s.PlanRows : null,
         ["tokens_per_step"] = s.TokensPerStep,
+        ["overlap"] = s.Overlap,
     };
 
     static JsonObject CompareWith(FlagEmbeddingAnchor anchor, JsonObject result)

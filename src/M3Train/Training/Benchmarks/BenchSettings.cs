@@ -62,6 +62,15 @@ public sealed record BenchSettings
     /// <summary>Seed of the weights and the random tokens. Default 0.</summary>
     public int Seed { get; init; }
 
+    /// <summary>
+    /// Data-parallel ranks to compare against one (<c>--nproc</c>): each rank runs the step on its own batch of this size and
+    /// the gradients are averaged over the ranks. Default 1: no comparison.
+    /// </summary>
+    public int Processes { get; init; } = 1;
+
+    /// <summary>With several ranks, start gradient all-reduces during backward as layers finish (false: all after backward). Default true.</summary>
+    public bool Overlap { get; init; } = true;
+
     /// <summary>Lq as run: <see cref="QueryLength"/>, or 64 (FlagEmbedding's query length) cut to what the preset's positions hold.</summary>
     public int QueryTokens => QueryLength ?? Math.Min(64, BenchPresets.Config(Preset).MaxTokens);
 

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using M3Train.Data;
+using M3Train.DataParallel;
 using M3Train.Distributed;
 using M3Train.Model;
 using M3Train.Runtime;
@@ -67,7 +68,7 @@ public static class DataBenchmark
             using var model = BenchModel.Create(config, s, device, precision);
             report["model"] = BenchModel.Describe(config, model);
             model.train();
-            using var step = new BenchTrainingStep(model, device, s);
+            using var step = new BenchTrainingStep(model, DataParallelGroup.Alone(device), s);
             using var feeding = new TrainDataLoader(data, tokenizer, s.Seed, launch.WorldSize, launch.Rank, subBatchSize: s.SubBatch);
             var waits = new List<double>();
             var stepResult = StepBenchmark.Measure(s, device, (i, phases) =>

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using M3Train.Data;
+using M3Train.DataParallel;
 using M3Train.Model;
 using static TorchSharp.torch;
 
@@ -20,18 +21,47 @@ public static class StepBenchmark
     /// <summary>Steps of the phase-split pass (at most).</summary>
     const int SplitSteps = 3;
 
-    public static JsonObject Run(BenchSettings s, Device device, ComputePrecision precision, JsonObject report)
+    /// <remarks>
+    /// On several ranks (<paramref name="group"/>) every rank runs the step on batches of its own (drawn from the seed and
+    /// its rank) and the gradients are averaged over the ranks; <c>data_parallel</c> then reports how long averaging
+    /// blocked each timed step, and <c>world_tokens_per_second</c> the throughput of all ranks together.
+    /// </remarks>
+    public static JsonObject Run(BenchSettings s, DataParallelGroup group, ComputePrecision precision, JsonObject report)
     {
+        var device = group.Device;
         var config = BenchPresets.Config(s.Preset);
         using var model = BenchModel.Create(config, s, device, precision);
         report["model"] = BenchModel.Describe(config, model);
         model.train();
-        using var step = new BenchTrainingStep(model, device, s);
-        var random = new Random(s.Seed);
+        using var step = new BenchTrainingStep(model, group, s);
+        var random = new Random(s.Seed + 7919 * group.Rank);
         var batches = Enumerable.Range(0, DistinctBatches)
             .Select(i => RandomTokenBatch.Create(s.Queries, s.Group, s.QueryTokens, s.PassageTokens, config.VocabSize, random, i))
             .ToArray();
-        return Measure(s, device, (i, phases) => step.Run(batches[i % batches.Length], phases));
+        var reduceSeconds = new List<double>();
+        var result = Measure(s, device, (i, phases) =>
+        {
+            var update = step.Run(batches[i % batches.Length], phases);
+            reduceSeconds.Add(step.LastReduceSeconds);
+            return update;
+        });
+        result["world_size"] = group.WorldSize;
+        result["world_tokens_per_second"] = result["tokens_per_second"]!.GetValue<double>() * group.WorldSize;
+        if (group.WorldSize > 1)
+        {
+            // Measure's calls: the warmup steps, then the timed ones.
+            var timed = reduceSeconds.Skip(s.Warmup).Take(s.Steps).ToList();
+            result["data_parallel"] = new JsonObject
+            {
+                ["backend"] = group.Collectives.Backend,
+                ["overlap"] = s.Overlap,
+                ["buckets"] = step.LastBuckets.Buckets,
+                ["buckets_started_during_backward"] = step.LastBuckets.Overlapped,
+                ["gradient_reduce_seconds_per_step"] = timed.Average(),
+                ["gradient_reduce_fraction"] = timed.Average() / result["step_seconds"]!["mean"]!.GetValue<double>(),
+            };
+        }
+        return result;
     }
 
     /// <summary>

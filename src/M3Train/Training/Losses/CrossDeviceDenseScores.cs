@@ -4,16 +4,20 @@ namespace M3Train.Training.Losses;
 
 /// <summary>
 /// Dense scores with cross-device negatives (docs/METHOD.md, "Cross-device negatives"), expressed over
-/// embeddings that someone else has gathered from all W replicas.
+/// embeddings that someone else has gathered from all W ranks.
 /// </summary>
 /// <remarks>
 /// <para><b>Shapes</b>: gathered queries [W·B, d] and passages [W·B·G, d], both in rank order (rank w's slice is
 /// rows w·B .. w·B+B-1, resp. w·B·G ..). <see cref="Global"/> [W·B, W·B·G] = q·pᵀ, its targets
 /// <see cref="Targets"/> [W·B] = (global row)·G; <see cref="Local"/> [B, B·G] is this rank's own block,
 /// which the ensemble and self-distillation use (sparse and multi-vector stay local).</para>
-/// <para><b>Gradients</b>: this is plain autograd over whatever is passed in. The gather must put this rank's
-/// own tensors (with their graph) in its slot and detached copies of the others, so that only the rank's own
-/// slot receives gradient, as FlagEmbedding's <c>_dist_gather_tensor</c> does.</para>
+/// <para><b>Gradients</b>: this is plain autograd over whatever is passed in; the gather decides which gradient
+/// the embeddings get (<see cref="CrossDeviceGradient"/>). By default (<c>exact</c>) the gradient of the gathered
+/// tensors is summed over the ranks and each rank back-propagates its own slot of the sum, so every rank's loss reaches
+/// every rank's embeddings and W ranks with B rows each train exactly as one with W·B. With <c>local</c> each rank
+/// back-propagates only its own loss's gradient in its own slot (the other slots are constants), as FlagEmbedding's
+/// <c>_dist_gather_tensor</c> does; after the gradients are averaged, the dense loss contributes 1/W of its exact
+/// gradient.</para>
 /// <para>Scores are similarities, not divided by τ: <see cref="M3UnifiedLoss"/> applies the temperature.
 /// The dense loss is then the mean over all W·B rows, as in the reference.</para>
 /// <para><b>Reference</b>: FlagEmbedding <c>_compute_cross_device_neg_loss</c>; BGE-M3 paper, "efficient
@@ -34,7 +38,7 @@ public sealed record CrossDeviceDenseScores
     public required int WorldSize { get; init; }
     public required int GroupSize { get; init; }
 
-    /// <summary>Scores gathered dense embeddings; rank is this replica's index in 0..worldSize-1.</summary>
+    /// <summary>Scores gathered dense embeddings; rank is this rank's index in 0..worldSize-1.</summary>
     public static CrossDeviceDenseScores FromGathered(Tensor queries, Tensor passages, int rank, int worldSize)
     {
         if (worldSize < 1 || rank < 0 || rank >= worldSize)

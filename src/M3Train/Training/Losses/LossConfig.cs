@@ -54,6 +54,13 @@ public sealed record LossConfig
     /// </summary>
     public bool MaskDuplicateNegatives { get; init; } = true;
 
+    /// <summary>
+    /// The dense embeddings' gradient with cross-device negatives (several ranks): <c>exact</c> (default), the gradient of
+    /// the global batch's loss, so W ranks with B queries each train as one with W·B; or <c>local</c>, FlagEmbedding's
+    /// own-slot gradient, for runs that must reproduce it. See <see cref="Losses.CrossDeviceGradient"/>.
+    /// </summary>
+    public CrossDeviceGradient CrossDeviceGradient { get; init; } = CrossDeviceGradient.Exact;
+
     /// <summary>Weight of <c>L_dense</c> in L and of <c>L'_dense</c> in L'. Default 1.0.</summary>
     [Range(0.0, 1e6)]
     public double DenseLossWeight { get; init; } = 1.0;

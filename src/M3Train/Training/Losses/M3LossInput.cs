@@ -6,7 +6,7 @@ namespace M3Train.Training.Losses;
 /// One batch's scores for <see cref="M3UnifiedLoss"/>. All scores are similarities, before the temperature.
 /// </summary>
 /// <remarks>
-/// Shape legend: B queries on this replica, G passages per query, W replicas, C columns
+/// Shape legend: B queries on this rank, G passages per query, W ranks, C columns
 /// (C = B·G with in-batch negatives, C = G without).
 /// </remarks>
 public sealed record M3LossInput
@@ -30,7 +30,7 @@ public sealed record M3LossInput
     public CrossDeviceDenseScores? DenseCrossDevice { get; init; }
 
     /// <summary>Teacher scores from the data, [B·G] or [B, G] in group order, on the scores' device; null when the data
-    /// has none. With <see cref="DenseCrossDevice"/>: the gathered [W·B·G] or [W·B, G] scores of all replicas.</summary>
+    /// has none. With <see cref="DenseCrossDevice"/>: the gathered [W·B·G] or [W·B, G] scores of all ranks.</summary>
     public Tensor? TeacherScores { get; init; }
 
     /// <summary>Bool [B, C] on the scores' device, true = exclude the column from that row (<see cref="FalseNegativeMask"/>).

@@ -12,7 +12,7 @@ namespace M3Train.Training.Pretraining;
 /// <summary>
 /// RetroMAE pretraining (Xiao et al. 2022, "RetroMAE: Pre-Training Retrieval-oriented Language Models Via
 /// Masked Auto-Encoder") as a <see cref="Trainer"/> objective, on <c>{"text"}</c> rows.
-/// For each text, from one seeded generator per (step, replica, sub-batch):
+/// For each text, from one seeded generator per (step, rank, sub-batch):
 /// <list type="number">
 /// <item>the encoder reads the text masked by <see cref="MlmMasking"/> (30%, 80/10/10) and predicts the masked
 /// tokens through the masked-LM head: <c>loss_mlm</c>, mean over the micro-batch's masked tokens;</item>
@@ -21,37 +21,41 @@ namespace M3Train.Training.Pretraining;
 /// (<see cref="EnhancedDecodingMask"/>), through the same tied LM head: <c>loss_decoder</c>, mean over those tokens;</item>
 /// <item><c>loss = loss_mlm + loss_decoder</c>.</item>
 /// </list>
-/// Both means run over the whole micro-batch (all replicas and sub-batches), so sub-batching
-/// (<c>train.sub_batch_size</c>) changes memory, not gradients. The LM logits are computed only at predicted
+/// Both means run over the whole global micro-batch (all ranks and sub-batches: each rank divides by the mean count per
+/// rank, and the trainer averages the ranks' gradients), so sub-batching (<c>train.sub_batch_size</c>) and the number of
+/// ranks change memory, not gradients. The LM logits are computed only at predicted
 /// positions ([N, V], N predicted tokens), <c>pretrain.lm_loss_chunk</c> tokens at a time (<see cref="ChunkedTokenLoss"/>),
-/// which again changes memory, not gradients. The decoder has one replica per device, trained beside the model
-/// (<see cref="Modules"/>: reduced and broadcast with the encoder, saved as <see cref="RetroMaeDecoder.FileName"/> in
-/// every checkpoint and in the final folder), and picked up from <c>model.path</c> when there, to continue pretraining.
+/// which again changes memory, not gradients. The decoder is trained beside the model (<see cref="Modules"/>: its
+/// gradients averaged over the ranks with the encoder's, saved as <see cref="RetroMaeDecoder.FileName"/> in every
+/// checkpoint and in the final folder), and picked up from <c>model.path</c> when there, to continue pretraining.
 /// </summary>
 public sealed class RetroMaeObjective : ITrainingObjective
 {
     const string ParameterPrefix = "retromae_decoder.";
 
-    readonly IReplicaGroup<M3Model> _models;
+    readonly M3Model _model;
+    readonly DataParallelGroup _group;
     readonly PretrainConfig _config;
     readonly MlmMasking _masking;
     readonly SubBatching _subBatching;
     readonly long _seed;
 
-    /// <param name="models">The trainer's replicas; each needs its masked-LM head.</param>
+    /// <param name="model">This rank's model, with its masked-LM head.</param>
+    /// <param name="group">This rank in the data-parallel world (the token counts of the global batch).</param>
     /// <param name="config">Masking and decoder settings.</param>
     /// <param name="tokenizer">The model's tokenizer (its &lt;mask&gt; id).</param>
     /// <param name="modelPath">The checkpoint the run starts from; a <see cref="RetroMaeDecoder.FileName"/> there is loaded.</param>
     /// <param name="subBatching">Texts per forward/backward, for every length bin or per bin (null: the whole batch at once).</param>
     /// <param name="seed">The run's seed: decoder initialization, masks and dropout derive from it.</param>
-    public RetroMaeObjective(IReplicaGroup<M3Model> models, PretrainConfig config, XlmrTokenizer tokenizer, string modelPath, SubBatching subBatching, long seed)
+    public RetroMaeObjective(M3Model model, DataParallelGroup group, PretrainConfig config, XlmrTokenizer tokenizer, string modelPath, SubBatching subBatching, long seed)
     {
-        var encoderConfig = models.Master.Config;
-        if (models.Replicas.Any(m => m.LmHead is null))
+        var encoderConfig = model.Config;
+        if (model.LmHead is null)
             throw new ArgumentException("RetroMAE needs the masked-LM head: load the model with WithLmHead");
         if (tokenizer.MaskId >= encoderConfig.VocabSize)
             throw new M3TrainException($"{modelPath}: the tokenizer's <mask> id {tokenizer.MaskId} is outside the model's vocabulary ({encoderConfig.VocabSize}).");
-        _models = models;
+        _model = model;
+        _group = group;
         _config = config;
         _subBatching = subBatching;
         _seed = seed;
@@ -59,93 +63,74 @@ public sealed class RetroMaeObjective : ITrainingObjective
             MaskId: tokenizer.MaskId, RandomLow: XlmrTokenizer.UnkId + 1, RandomHigh: tokenizer.MaskId,
             NeverMasked: [.. encoderConfig.UnusedLexicalIds, tokenizer.MaskId]);
 
-        var decoders = new List<RetroMaeDecoder>();
-        for (int r = 0; r < models.Replicas.Count; r++)
+        // Every rank builds the decoder from the same seed and files (the trainer checks the weights agree); it reads
+        // through this rank's encoder embeddings (on its device already).
+        Decoder = new RetroMaeDecoder(encoderConfig, model.Backbone.Embeddings, seed);
+        string saved = Path.Combine(modelPath, RetroMaeDecoder.FileName);
+        if (File.Exists(saved))
         {
-            // Each replica's decoder reads through that replica's encoder embeddings (on its device already).
-            var decoder = new RetroMaeDecoder(encoderConfig, models.Replicas[r].Backbone.Embeddings, seed);
-            if (r == 0)
-            {
-                string saved = Path.Combine(modelPath, RetroMaeDecoder.FileName);
-                if (File.Exists(saved))
-                {
-                    decoder.Load(saved);
-                    Log.Information("RetroMAE decoder continued from {File}", saved);
-                }
-                else
-                {
-                    Log.Information("RetroMAE decoder: a new layer over the encoder's embeddings ({Model} has no {File})", modelPath, RetroMaeDecoder.FileName);
-                }
-            }
-            decoder.to(models.Devices[r]);
-            decoder.Compute.Precision = models.Replicas[r].Precision;
-            decoder.train();
-            decoders.Add(decoder);
+            Decoder.Load(saved);
+            Log.Information("RetroMAE decoder continued from {File}", saved);
         }
-        Decoders = new ReplicaSet<RetroMaeDecoder>(decoders, models.Devices);
-        Modules = [new TrainedModule(ParameterPrefix, RetroMaeDecoder.FileName, Decoders,
-            path => Decoders.Master.Save(path), path => Decoders.Master.Load(path))];
+        else
+            Log.Information("RetroMAE decoder: a new layer over the encoder's embeddings ({Model} has no {File})", modelPath, RetroMaeDecoder.FileName);
+        Decoder.to(group.Device);
+        Decoder.Compute.Precision = model.Precision;
+        Decoder.train();
+        Modules = [new TrainedModule(ParameterPrefix, RetroMaeDecoder.FileName, Decoder, Decoder.Save, Decoder.Load)];
     }
 
-    /// <summary>One decoder per device; the master's parameters are the optimizer's.</summary>
-    public ReplicaSet<RetroMaeDecoder> Decoders { get; }
+    /// <summary>This rank's decoder; its parameters are the optimizer's beside the model's.</summary>
+    public RetroMaeDecoder Decoder { get; }
 
     /// <summary>The decoder, trained beside the model.</summary>
     public IReadOnlyList<TrainedModule> Modules { get; }
 
     /// <summary>Both losses of one micro-batch; its metrics are <c>loss_mlm</c> and <c>loss_decoder</c>.</summary>
-    public ObjectiveStep Step(IReadOnlyList<TrainBatch> batches, StepContext context)
+    public ObjectiveStep Step(TrainBatch batch, StepContext context)
     {
         long microStep = context.MicroStep;
-        double scale = context.Scale;
-        if (batches.Count != _models.Replicas.Count)
-            throw new ArgumentException($"one batch per replica: {batches.Count} batches for {_models.Replicas.Count} replicas");
-        if (batches.FirstOrDefault(b => b.Passages is not null) is { } pairs)
-            throw new ArgumentException($"{pairs.DatasetName}: RetroMAE trains on text rows, this batch holds query/passage rows");
+        if (batch.Passages is not null)
+            throw new ArgumentException($"{batch.DatasetName}: RetroMAE trains on text rows, this batch holds query/passage rows");
 
-        // Pass 1: every piece's masks and targets, and the micro-batch's token counts (the means' denominators).
-        var pieces = _models.RunOnAll(r => Prepare(batches[r], microStep, r));
-        var master = _models.Devices[0];
-        var mlmTokens = Total(pieces.SelectMany(p => p.Select(x => x.MlmTokens)), master);
-        var decoderTokens = Total(pieces.SelectMany(p => p.Select(x => x.DecoderTokens)), master);
+        // Pass 1: every piece's masks and targets, and the micro-batch's token counts: the means' denominators, as the
+        // mean count per rank, so the mean over ranks of each rank's share is the global batch's mean.
+        var pieces = Prepare(batch, microStep);
+        using var mlmTokens = Denominator(pieces.Select(x => x.MlmTokens));
+        using var decoderTokens = Denominator(pieces.Select(x => x.DecoderTokens));
 
         // Pass 2: forward and backward piece by piece; gradients accumulate.
-        var parts = _models.RunOnAll(r =>
+        Tensor mlm = zeros(1, device: _group.Device), decoder = zeros(1, device: _group.Device);
+        for (int i = 0; i < pieces.Count; i++)
         {
-            var device = _models.Devices[r];
-            using var mlmDenominator = mlmTokens.to(device);
-            using var decoderDenominator = decoderTokens.to(device);
-            Tensor mlm = zeros(1, device: device), decoder = zeros(1, device: device);
-            foreach (var piece in pieces[r])
-            {
-                using (piece)
-                {
-                    var (m, d) = Piece(_models.Replicas[r], Decoders.Replicas[r], piece, mlmDenominator, decoderDenominator, scale);
-                    mlm = mlm + m;
-                    decoder = decoder + d;
-                }
-            }
-            return (Mlm: mlm.sum().to(master), Decoder: decoder.sum().to(master));
-        });
-        var lossMlm = parts.Select(p => p.Mlm).Aggregate((a, b) => a + b);
-        var lossDecoder = parts.Select(p => p.Decoder).Aggregate((a, b) => a + b);
+            if (i == pieces.Count - 1) context.FinalBackward?.Invoke();
+            using var piece = pieces[i];
+            var (m, d) = Piece(piece, mlmTokens, decoderTokens, context.Scale);
+            mlm = mlm + m;
+            decoder = decoder + d;
+        }
+        var lossMlm = mlm.sum();
+        var lossDecoder = decoder.sum();
         return new ObjectiveStep(lossMlm + lossDecoder,
             new Dictionary<string, Tensor> { ["loss_mlm"] = lossMlm, ["loss_decoder"] = lossDecoder },
             new Dictionary<string, double>());
     }
 
-    /// <summary>Sums the pieces' counts (0-d, on their replicas' devices) on the master device; at least 1, so an empty micro-batch gives loss 0.</summary>
-    static Tensor Total(IEnumerable<Tensor> counts, Device master) =>
-        counts.Select(c => c.to(master)).Aggregate((a, b) => a + b).clamp_min(1).to(ScalarType.Float32);
-
-    List<RetroMaePiece> Prepare(TrainBatch batch, long microStep, int replica)
+    /// <summary>The mean over ranks of this rank's token count (0-d counts of its pieces); at least 1, so an empty micro-batch gives loss 0.</summary>
+    Tensor Denominator(IEnumerable<Tensor> counts)
     {
-        var device = _models.Devices[replica];
+        using var local = counts.Aggregate((a, b) => a + b).to(ScalarType.Float32);
+        return _group.Mean(local).clamp_min(1);
+    }
+
+    List<RetroMaePiece> Prepare(TrainBatch batch, long microStep)
+    {
+        var device = _group.Device;
         var encoded = batch.QueryPieces(_subBatching.Of(batch.Bin) ?? batch.BatchSize);
         var result = new List<RetroMaePiece>(encoded.Count);
         for (int i = 0; i < encoded.Count; i++)
         {
-            long pieceSeed = DropoutReplay.Mix(DropoutReplay.Mix(DropoutReplay.Mix(_seed, microStep), replica), i);
+            long pieceSeed = DropoutReplay.Mix(DropoutReplay.Mix(DropoutReplay.Mix(_seed, microStep), _group.Rank), i);
             var generator = new Generator((ulong)pieceSeed, device);
             var (ids, mask) = encoded[i].ToTensors(device);
             var (maskedIds, mlmLabels) = _masking.Apply(ids, mask, generator);
@@ -171,17 +156,17 @@ public sealed class RetroMaeObjective : ITrainingObjective
     /// of tokens at a time (<see cref="ChunkedTokenLoss"/>, <c>pretrain.lm_loss_chunk</c>), then one backward
     /// carries both row gradients through the decoder and the encoder.
     /// </summary>
-    (Tensor Mlm, Tensor Decoder) Piece(M3Model model, RetroMaeDecoder decoder, RetroMaePiece p,
-        Tensor mlmDenominator, Tensor decoderDenominator, double scale)
+    (Tensor Mlm, Tensor Decoder) Piece(RetroMaePiece p, Tensor mlmDenominator, Tensor decoderDenominator, double scale)
     {
+        var model = _model;
         using var scope = NewDisposeScope();
         var hidden = model.Backbone.Forward(p.MaskedIds, p.Mask, p.Seed);                         // [B, L, D]
         var visible = EnhancedDecodingMask.Build(p.Mask, _config.DecoderMaskRatio, _config.MaskSampling, p.Generator); // [B, 1, L, L]
         Tensor decoded;
-        using (DropoutReplay.Exclusive(p.InputIds.device))
+        using (DropoutReplay.Seeding(p.InputIds.device))
         {
             DropoutReplay.Seed(DropoutReplay.Mix(p.Seed, 1), p.InputIds.device);
-            decoded = decoder.forward(hidden[.., 0], p.InputIds, visible);                       // [B, L, D]
+            decoded = Decoder.forward(hidden[.., 0], p.InputIds, visible);                       // [B, L, D]
         }
         // Only the labelled positions: [N, D] rows, so the logits are [N, V] instead of [B, L, V] (selecting them
         // costs one device-to-host read of N).

@@ -25,6 +25,6 @@ public static class RetroMaeRecipe
     {
         setup.RequireRows(RowKind.Text, "pretrain with pretrain.objective: retromae", "{\"text\"} rows");
         var c = setup.Config;
-        return new RetroMaeObjective(setup.Replicas, c.Pretrain, setup.Tokenizer, c.Model.Path, SubBatching.Of(c.Train), c.Train.Seed);
+        return new RetroMaeObjective(setup.Model, setup.Group, c.Pretrain, setup.Tokenizer, c.Model.Path, SubBatching.Of(c.Train), c.Train.Seed);
     }
 }

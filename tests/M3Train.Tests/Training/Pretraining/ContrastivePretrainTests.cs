@@ -5,6 +5,7 @@ using M3Train.DataParallel;
 using M3Train.Model;
 using M3Train.Runtime;
 using M3Train.Tests.Data;
+using M3Train.Tests.DataParallel;
 using M3Train.Tests.Export;
 using M3Train.Text;
 using M3Train.Training;
@@ -39,12 +40,14 @@ public sealed class ContrastivePretrainTests(ITestOutputHelper output)
             pairs.Select(p => TextHash.Of(p.Passage)).ToArray(), pairs.Select(p => new[] { TextHash.Of(p.Passage) }).ToArray());
     }
 
-    static (M3Checkpoint Checkpoint, ReplicaSet<M3Model> Replicas) Model(string folder)
+    static M3Checkpoint Model(string folder)
     {
         var checkpoint = M3Checkpoint.Load(folder);
         checkpoint.Model.train();
-        return (checkpoint, new ReplicaSet<M3Model>([checkpoint.Model], [CPU]));
+        return checkpoint;
     }
+
+    static readonly DataParallelGroup Alone = DataParallelGroup.Alone(CPU);
 
     static readonly LossConfig Loss = new() { Temperature = 0.05 };
 
@@ -65,13 +68,12 @@ public sealed class ContrastivePretrainTests(ITestOutputHelper output)
         config["attention_probs_dropout_prob"] = 0.1;
         File.WriteAllText(Path.Combine(model, "config.json"), config.ToJsonString());
 
-        var (checkpoint, replicas) = Model(model);
-        using var _ = checkpoint;
-        var objective = ContrastivePretrainRecipe.Objective(replicas, Loss, subBatchSize: 5, seed: 42);
+        using var checkpoint = Model(model);
+        var objective = ContrastivePretrainRecipe.Objective(checkpoint.Model, Alone, Loss, subBatchSize: 5, seed: 42);
         var batch = Batch(Pairs(12), 48);
         const long microStep = 3;
 
-        var step = objective.Step([batch], new StepContext(1, microStep));
+        var step = objective.Step(batch, new StepContext(1, microStep));
         var gradCache = checkpoint.Model.named_parameters().Where(p => p.parameter.grad is not null)
             .ToDictionary(p => p.name, p => p.parameter.grad!.clone());
         checkpoint.Model.zero_grad();
@@ -80,10 +82,11 @@ public sealed class ContrastivePretrainTests(ITestOutputHelper output)
         Tensor EncodeAll(IReadOnlyList<EncodedBatch> pieces, int stream) => cat(pieces.Select((piece, i) =>
         {
             var (ids, mask) = piece.ToTensors(CPU);
-            return checkpoint.Model.Encode(ids, mask, objective.DropoutSeed(microStep, 0, stream, i), parts: EncodingParts.Dense).Dense;
+            return checkpoint.Model.Encode(ids, mask, objective.DropoutSeed(microStep, stream, i), parts: EncodingParts.Dense).Dense;
         }).ToList(), 0);
-        var single = objective.Loss.Compute(replicas, [Dense(EncodeAll(batch.QueryPieces(5), 0))], [Dense(EncodeAll(batch.PassagePieces(5), 1))],
-            [batch], microStep).Loss;
+        using var inputs = objective.Loss.Prepare(Alone, batch);
+        var single = objective.Loss.Compute(Alone, Dense(EncodeAll(batch.QueryPieces(5), 0)), Dense(EncodeAll(batch.PassagePieces(5), 1)),
+            inputs, microStep).Loss;
         single.backward();
 
         Assert.Equal(single.item<float>(), step.Loss.item<float>(), 5);
@@ -97,30 +100,28 @@ public sealed class ContrastivePretrainTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void TwoReplicasWithCrossDeviceNegativesEqualOneReplicaOnTheWholeBatch()
+    public void TwoRanksWithCrossDeviceNegativesEqualOneRankOnTheWholeBatch()
     {
         var pairs = Pairs(12);
         var whole = Batch(pairs, 48);
 
-        var (single, singleReplicas) = Model(TinyRun.Repo("data", "models", "tiny-m3"));
-        using var _ = single;
-        var expected = ContrastivePretrainRecipe.Objective(singleReplicas, Loss, 4, 42).Step([whole], new StepContext(1, 0)).Loss.item<float>();
-        var want = single.Model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad?.clone());
+        using var single = Model(ThreadRanks.ModelDir);
+        var expected = ContrastivePretrainRecipe.Objective(single.Model, Alone, Loss, 4, 42).Step(whole, new StepContext(1, 0)).Loss.item<float>();
+        var want = ThreadRanks.Grads(single.Model);
 
-        // Each replica takes half of the pairs; its queries also score the other replica's passages.
-        using var a = M3Checkpoint.Load(TinyRun.Repo("data", "models", "tiny-m3"));
-        using var b = M3Checkpoint.Load(TinyRun.Repo("data", "models", "tiny-m3"));
-        var replicas = new ReplicaSet<M3Model>([a.Model, b.Model], [CPU, CPU]);
-        var objective = ContrastivePretrainRecipe.Objective(replicas, Loss, 4, 42);
-        var got = objective.Step([Batch(pairs[..6], 48), Batch(pairs[6..], 48)], new StepContext(1, 0)).Loss.item<float>();
-        replicas.ReduceGradients();
+        // Each rank takes half of the pairs; its queries also score the other rank's passages.
+        var ranks = ThreadRanks.Step(2, (model, group) => ContrastivePretrainRecipe.Objective(model, group, Loss, 4, 42),
+            rank => Batch(rank == 0 ? pairs[..6] : pairs[6..], 48), microStep: 0);
 
-        Assert.Equal(expected, got, 5);
-        foreach (var (name, parameter) in a.Model.named_parameters())
+        foreach (var rank in ranks)
         {
-            if (want[name] is not { } w) { Assert.Null(parameter.grad); continue; }
-            float diff = (parameter.grad! - w).abs().max().item<float>();
-            Assert.True(diff < 1e-5f, $"{name}: two-replica gradient differs by {diff}");
+            Assert.Equal(expected, rank.Loss, 5);
+            Assert.Equal(want.Keys.Order(), rank.Grads.Keys.Order());
+            foreach (var (name, w) in want)
+            {
+                float diff = (rank.Grads[name] - w).abs().max().item<float>();
+                Assert.True(diff < 1e-5f, $"{name}: two-rank gradient differs by {diff}");
+            }
         }
     }
 
@@ -128,9 +129,8 @@ public sealed class ContrastivePretrainTests(ITestOutputHelper output)
     public void PeakHostMemoryStaysFlatFrom64To1024PairsAtAFixedSubBatch()
     {
         HostPeak.RequireMeasurable();
-        var (checkpoint, replicas) = Model(TinyRun.Repo("data", "models", "tiny-m3"));
-        using var _ = checkpoint;
-        var objective = ContrastivePretrainRecipe.Objective(replicas, Loss, subBatchSize: 16, seed: 42);
+        using var checkpoint = Model(TinyRun.Repo("data", "models", "tiny-m3"));
+        var objective = ContrastivePretrainRecipe.Objective(checkpoint.Model, Alone, Loss, subBatchSize: 16, seed: 42);
         var pairs = Pairs(1024);
         var small = Batch(pairs[..64], 64);
         var large = Batch(pairs, 64);
@@ -138,7 +138,7 @@ public sealed class ContrastivePretrainTests(ITestOutputHelper output)
         void GradCacheStep(TrainBatch b)
         {
             using var scope = NewDisposeScope();
-            objective.Step([b], new StepContext(1, 0));
+            objective.Step(b, new StepContext(1, 0));
             checkpoint.Model.zero_grad();
         }
         GradCacheStep(small);   // first use: allocator pools, lazily initialized kernels
@@ -152,7 +152,8 @@ public sealed class ContrastivePretrainTests(ITestOutputHelper output)
             using var scope = NewDisposeScope();
             var q = nn.functional.normalize(randn(1024, 32), dim: -1).requires_grad_();
             var p = nn.functional.normalize(randn(1024, 32), dim: -1).requires_grad_();
-            autograd.grad([objective.Loss.Compute(replicas, [Dense(q)], [Dense(p)], [large], 0).Loss], [q, p]);
+            using var inputs = objective.Loss.Prepare(Alone, large);
+            autograd.grad([objective.Loss.Compute(Alone, Dense(q), Dense(p), inputs, 0).Loss], [q, p]);
         });
         // For scale, what the same probe sees when 256 pairs go through in one pass with their whole graph.
         var onePass = Batch(pairs[..256], 64);
@@ -161,8 +162,9 @@ public sealed class ContrastivePretrainTests(ITestOutputHelper output)
             using var scope = NewDisposeScope();
             var (qi, qm) = onePass.Queries.ToTensors(CPU);
             var (pi, pm) = onePass.Passages!.ToTensors(CPU);
-            objective.Loss.Compute(replicas, [checkpoint.Model.Encode(qi, qm, 1, parts: EncodingParts.Dense)],
-                [checkpoint.Model.Encode(pi, pm, 2, parts: EncodingParts.Dense)], [onePass], 0).Loss.backward();
+            using var inputs = objective.Loss.Prepare(Alone, onePass);
+            objective.Loss.Compute(Alone, checkpoint.Model.Encode(qi, qm, 1, parts: EncodingParts.Dense),
+                checkpoint.Model.Encode(pi, pm, 2, parts: EncodingParts.Dense), inputs, 0).Loss.backward();
             checkpoint.Model.zero_grad();
         });
         output.WriteLine($"peak RSS growth over the resident set (passages up to {large.Passages!.SequenceLength} tokens, sub-batch 16): " +
