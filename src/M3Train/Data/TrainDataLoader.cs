@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
 using M3Train.Text;
+using M3Train.Training;
 using Serilog;
 
 namespace M3Train.Data;
@@ -27,10 +28,10 @@ public sealed class TrainDataLoader : IDisposable
     /// <param name="seed">The run's seed (<c>train.seed</c>).</param>
     /// <param name="worldSize">Data-parallel replicas.</param>
     /// <param name="rank">This replica, 0 ≤ rank &lt; worldSize.</param>
-    /// <param name="subBatchSize">The run's sub-batch size, for per-sub-batch padding (null: none).</param>
+    /// <param name="subBatchSize">The run's sub-batch sizes, for length-sorted sub-batches padded on their own (null: none).</param>
     /// <param name="resumeFrom">A saved <see cref="Position"/>; null starts at epoch 0, step 0.</param>
     public TrainDataLoader(TrainData data, XlmrTokenizer tokenizer, long seed, int worldSize = 1, int rank = 0,
-        int? subBatchSize = null, LoaderState? resumeFrom = null)
+        SubBatching subBatchSize = default, LoaderState? resumeFrom = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(worldSize, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(rank);

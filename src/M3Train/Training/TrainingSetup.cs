@@ -110,7 +110,7 @@ public sealed class TrainingSetup : IDisposable
                 config = config with { Data = KeepGlobalBatch(config.Data, State.WorldSize, Group.WorldSize) };
             Config = config;
             Data = TrainData.Load(config.Data, Tokenizer);
-            _loader = new TrainDataLoader(Data, Tokenizer, config.Train.Seed, Group.WorldSize, Group.Rank, config.Train.SubBatchSize, State.Loader);
+            _loader = new TrainDataLoader(Data, Tokenizer, config.Train.Seed, Group.WorldSize, Group.Rank, SubBatching.Of(config.Train), State.Loader);
             LogGlobalBatch(config);
 
             int accumulation = config.Train.GradientAccumulationSteps;
