@@ -40,7 +40,8 @@ public sealed class StagePlan
 
     /// <summary>
     /// The run config of <paramref name="stage"/>: the run's, with the stage's keys, its folder as output, the model to
-    /// start from, and what is left of the run's <c>train.stop_after</c> after <paramref name="stepsBefore"/> steps.
+    /// start from, and what is left of the invocation's <c>train.stop_after</c> after the <paramref name="stepsBefore"/>
+    /// steps it trained in earlier stages.
     /// </summary>
     public RunConfig ConfigOf(Stage stage, string modelPath, int stepsBefore)
     {

@@ -87,6 +87,7 @@ public sealed class Trainer : IDisposable
         using var metrics = _group.IsMain ? new MetricsLog(_setup.Output, train.Tensorboard, _setup.ResumeFrom is null ? -1 : _state.Step) : null;
         using var progress = _group.IsMain ? new ProgressTask(_setup.Options.Recipe, schedule.TotalSteps) : null;
         var clock = Stopwatch.StartNew();
+        int startStep = _state.Step;
         var history = new List<float>();
         IReadOnlyList<(string, double)> shownParts = [];
         string? alarm = null;
@@ -101,7 +102,8 @@ public sealed class Trainer : IDisposable
                 Log.Warning("{Reason}: saving a checkpoint at step {Step} and stopping", stop.Reason ?? "a stop signal on another rank", _state.Step);
                 break;
             }
-            if (train.StopAfter is int limit && _state.Step >= limit) break;
+            // train.stop_after counts this invocation's steps: a run trained in time slices resumes with the same setting.
+            if (train.StopAfter is int limit && _state.Step - startStep >= limit) break;
 
             int step = _state.Step + 1;
             double lr = schedule.At(_state.Step);
@@ -204,7 +206,8 @@ public sealed class Trainer : IDisposable
             if (train.SaveEvery > 0 && step % train.SaveEvery == 0 && step < schedule.TotalSteps) SaveCheckpoint();
         }
 
-        SaveCheckpoint();
+        // A resumed run that trained nothing leaves its checkpoint as it found it.
+        if (_state.Step > startStep || _setup.ResumeFrom is null) SaveCheckpoint();
         bool finished = _state.Step >= schedule.TotalSteps;
         string? final = null;
         if (finished)
@@ -218,12 +221,14 @@ public sealed class Trainer : IDisposable
             }
             WaitForRankZero("final");
         }
-        var result = Result(history, stopped: !finished, final);
-        if (_group.IsMain)
+        var result = Result(history, stopped: !finished, final) with { SessionSteps = _state.Step - startStep };
+        string where = final is null ? $"Resume with --resume latest (checkpoint {_setup.Checkpoints.Latest()})." : $"Model: {final}";
+        if (_group.IsMain && history.Count == 0)
+            Log.Information("Done: {Steps}/{Total} steps, none trained in this session. {Where}", _state.Step, schedule.TotalSteps, where);
+        else if (_group.IsMain)
             Log.Information("Done: {Steps}/{Total} steps, mean loss {First:F4} over the first tenth of this session's steps → {Last:F4} over the last tenth, {Skipped} skipped, {Tokens:N0} tokens in {Seconds:F1} s. {Evaluation:l}{Where}",
                 _state.Step, schedule.TotalSteps, result.FirstLoss, result.LastLoss, _state.SkippedSteps, _state.TokensSeen, _state.TrainSeconds,
-                _evaluator?.Summary() is { } evaluation ? evaluation + " " : "",
-                final is null ? $"Resume with --resume latest (checkpoint {_setup.Checkpoints.Latest()})." : $"Model: {final}");
+                _evaluator?.Summary() is { } evaluation ? evaluation + " " : "", where);
         return result;
     }
 

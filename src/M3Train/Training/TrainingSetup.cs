@@ -106,8 +106,12 @@ public sealed class TrainingSetup : IDisposable
                 Group.Rank, Group.WorldSize, device, Model.Precision, config.Train.ActivationCheckpointing);
 
             Tokenizer = TrainingPreflight.Check(config, _loaded);
-            if (ResumeFrom is not null && State.WorldSize != Group.WorldSize)
-                config = config with { Data = KeepGlobalBatch(config.Data, State.WorldSize, Group.WorldSize) };
+            if (ResumeFrom is not null && KeepGlobalBatch(config.Data, SavedData(ResumeFrom) ?? config.Data, State.WorldSize, Group.WorldSize) is { } kept)
+            {
+                config = config with { Data = kept };
+                // The run folder's config says what the next checkpoint trained with, so a later resume keeps the same global batch.
+                if (Group.IsMain) File.WriteAllText(Path.Combine(Output, "config.yaml"), ConfigWriter.ToYaml(config));
+            }
             Config = config;
             Data = TrainData.Load(config.Data, Tokenizer);
             _loader = new TrainDataLoader(Data, Tokenizer, config.Train.Seed, Group.WorldSize, Group.Rank, SubBatching.Of(config.Train), State.Loader);
@@ -191,27 +195,46 @@ public sealed class TrainingSetup : IDisposable
                 world, string.Join(", ", config.Data.BatchSizes), string.Join(", ", config.Data.BatchSizes.Select(b => b * world)), accumulation);
     }
 
-    /// <summary>
-    /// Per-rank batch sizes that keep the checkpointed run's global batch on another number of ranks, so the batch plan
-    /// (and the position in it) stays the same.
-    /// </summary>
-    static DataConfig KeepGlobalBatch(DataConfig data, int before, int now)
+    /// <summary>The data settings a checkpoint was trained with (its config.yaml), or null where it holds none that reads.</summary>
+    static DataConfig? SavedData(string checkpoint)
     {
-        if (data.TokensPerBatch is int budget)
+        string path = Path.Combine(checkpoint, "config.yaml");
+        try
+        {
+            return File.Exists(path) ? ConfigLoader.FromText<RunConfig>(File.ReadAllText(path), path).Data : null;
+        }
+        catch (Exception e) when (e is ConfigException or IOException)
+        {
+            Log.Warning("Could not read the batch sizes {Checkpoint} was trained with ({Reason}); the config's are used", path, e.Message);
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Per-rank batch sizes that keep the checkpointed run's global batch (its per-rank sizes in <paramref name="saved"/>
+    /// on <paramref name="before"/> ranks) on <paramref name="now"/> ranks, so the batch plan and the position in it stay
+    /// the same; null when <paramref name="data"/> already has them. The saved sizes count, not the config's: a run
+    /// resumed on another number of ranks and then resumed again keeps the batch it started with.
+    /// </summary>
+    static DataConfig? KeepGlobalBatch(DataConfig data, DataConfig saved, int before, int now)
+    {
+        if (saved.TokensPerBatch is int budget)
         {
             if (budget * (long)before % now != 0)
                 throw new M3TrainException($"resuming a {before}-rank run on {now}: data.tokens_per_batch {budget} x {before} does not split into {now} equal slices.");
             int scaled = (int)(budget * (long)before / now);
-            Log.Warning("Resuming a {Before}-rank run on {Now} ranks: global batch kept, data.tokens_per_batch per rank {Old} -> {New}", before, now, budget, scaled);
+            if (data.TokensPerBatch == scaled) return null;
+            Log.Warning("Resuming a {Before}-rank run on {Now} ranks: global batch kept, data.tokens_per_batch per rank {Old} -> {New}", before, now, data.TokensPerBatch, scaled);
             return data with { TokensPerBatch = scaled };
         }
-        var sizes = data.BatchSizes.Select(s => s * before).ToList();
+        var sizes = saved.BatchSizes.Select(s => s * before).ToList();
         if (sizes.Any(s => s % now != 0))
             throw new M3TrainException($"resuming a {before}-rank run on {now}: global batch sizes {string.Join(", ", sizes)} do not split into {now} equal slices; resume on a number of ranks that divides them.");
         var perRank = sizes.Select(s => s / now).ToList();
+        if (data.TokensPerBatch is null && data.BatchSizes.SequenceEqual(perRank)) return null;
         Log.Warning("Resuming a {Before}-rank run on {Now} ranks: global batch [{Global}] kept, per-rank data.batch_sizes [{Old}] -> [{New}]",
             before, now, string.Join(", ", sizes), string.Join(", ", data.BatchSizes), string.Join(", ", perRank));
-        return data with { BatchSizes = perRank };
+        return data with { BatchSizes = perRank, TokensPerBatch = null };
     }
 
     /// <summary>Moves a loaded model to its device and sets it up for training as the config says (shared with <see cref="BatchSizeProbe"/>).</summary>

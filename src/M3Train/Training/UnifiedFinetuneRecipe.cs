@@ -40,7 +40,7 @@ public static class UnifiedFinetuneRecipe
         bool writes = options.Distributed?.IsMain ?? true;
         if (writes) plan.WriteConfig();
 
-        int steps = 0, total = 0;
+        int steps = 0, total = 0, trainedHere = 0;
         long skipped = 0;
         TrainerState? previous = null;
         string model = config.Model.Path;
@@ -62,7 +62,7 @@ public static class UnifiedFinetuneRecipe
         foreach (var stage in plan.Stages.Take(first)) Finished(stage);
         foreach (var stage in plan.Stages.Skip(first))
         {
-            var stageConfig = plan.ConfigOf(stage, model, steps);
+            var stageConfig = plan.ConfigOf(stage, model, trainedHere);
             if (stageConfig.Train.StopAfter is <= 0) return Result(stopped: true, final: null);
             bool resumes = options.Resume is not null && plan.Latest(stage) is not null;
             Log.Information("Stage {Stage}: heads [{Heads}], self-distillation {Distill}, lr {Lr}, from {Model}", stage.Label,
@@ -75,6 +75,7 @@ public static class UnifiedFinetuneRecipe
                 Start = resumes ? null : new TrainerState { Stage = stage.Label, Loader = previous?.Loader, MicroStep = previous?.MicroStep ?? 0 },
             });
             results.Add(result);
+            trainedHere += result.SessionSteps;
             if (result.Stopped)
             {
                 var state = plan.Latest(stage)!.Value.State;

@@ -162,7 +162,7 @@ public class DataParallelRunTests : IDisposable
     }
 
     [Fact]
-    public void ATwoProcessRunResumesOnOneAndOnThreeWithTheSameGlobalBatch()
+    public void ATwoProcessRunResumesOnOneAndOnThreeAndAgainWithTheSameGlobalBatch()
     {
         using var straight = Start("finetune", "--config", Config("straight", Path("straight"), perRankBatch: 3, maxSteps: 6), "--devices", "cpu,cpu");
         Succeeds(straight);
@@ -171,13 +171,21 @@ public class DataParallelRunTests : IDisposable
         Succeeds(first);
         CopyFolder(Path("sliced"), Path("sliced3"));
 
-        // The config of the new process count keeps the first run's per-rank size; the setup rescales it.
-        using var onOne = Start("finetune", "--config", config, "--resume", "latest", "--devices", "cpu");
+        // The config of the new process count keeps the first run's per-rank size; the setup rescales it. Each
+        // resume trains one step, and is resumed again: the checkpoint's global batch counts, not the config's sizes.
+        using var onOne = Start("finetune", "--config", config, "--resume", "latest", "--devices", "cpu", "--set", "train.stop_after=1");
         Succeeds(onOne);
         Assert.Contains("Resuming a 2-rank run on 1 ranks: global batch [6] kept, per-rank data.batch_sizes [3] -> [6]", onOne.Output);
-        using var onThree = Start("finetune", "--config", config, "--resume", "latest", "--devices", "cpu,cpu,cpu", "--set", $"output_dir={Path("sliced3")}");
+        using var onOneAgain = Start("finetune", "--config", config, "--resume", "latest", "--devices", "cpu");
+        Succeeds(onOneAgain);
+        Assert.Contains("Resuming a 1-rank run on 1 ranks: global batch [6] kept, per-rank data.batch_sizes [3] -> [6]", onOneAgain.Output);
+        using var onThree = Start("finetune", "--config", config, "--resume", "latest", "--devices", "cpu,cpu,cpu", "--set", $"output_dir={Path("sliced3")}",
+            "--set", "train.stop_after=1");
         Succeeds(onThree);
         Assert.Contains("global batch [6] kept, per-rank data.batch_sizes [3] -> [2]", onThree.Output);
+        using var onTwo = Start("finetune", "--config", config, "--resume", "latest", "--devices", "cpu,cpu", "--set", $"output_dir={Path("sliced3")}");
+        Succeeds(onTwo);
+        Assert.DoesNotContain("kept, per-rank", onTwo.Output);
 
         var expected = Metrics(Path("straight"));
         AssertCurvesMatch(expected, Metrics(Path("sliced")), 1e-4);

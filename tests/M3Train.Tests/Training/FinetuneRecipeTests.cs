@@ -35,12 +35,18 @@ public class FinetuneRecipeTests(ITestOutputHelper output)
         using var straight = new TinyRun();
         UnifiedFinetuneRecipe.Run(straight.Config(maxSteps: 8));
 
+        // Time slices: the same train.stop_after on every invocation, each one training that many more steps.
         using var sliced = new TinyRun();
-        var first = UnifiedFinetuneRecipe.Run(sliced.Config(maxSteps: 8) with { Train = sliced.Config().Train with { MaxSteps = 8, StopAfter = 4 } });
-        Assert.Equal(4, first.Steps);
+        var slice = sliced.Config(maxSteps: 8) with { Train = sliced.Config().Train with { MaxSteps = 8, StopAfter = 3 } };
+        var first = UnifiedFinetuneRecipe.Run(slice);
+        Assert.Equal((3, 3), (first.Steps, first.SessionSteps));
         Assert.Null(first.FinalModel);
-        var second = UnifiedFinetuneRecipe.Run(sliced.Config(maxSteps: 8), new TrainerOptions { Resume = "latest" });
-        Assert.Equal(8, second.Steps);
+        var second = UnifiedFinetuneRecipe.Run(slice, new TrainerOptions { Resume = "latest" });
+        Assert.Equal((6, 3), (second.Steps, second.SessionSteps));
+        Assert.Null(second.FinalModel);
+        var third = UnifiedFinetuneRecipe.Run(slice, new TrainerOptions { Resume = "latest" });
+        Assert.Equal((8, 2), (third.Steps, third.SessionSteps));
+        Assert.NotNull(third.FinalModel);
 
         AssertBitIdentical(Weights(Path.Combine(straight.Output, "final")), Weights(Path.Combine(sliced.Output, "final")));
         var a = Metrics(straight.Output).Select(m => m["loss"]!.GetValue<double>()).ToList();
