@@ -1,5 +1,4 @@
 using M3Train.Text;
-using M3Train.Training;
 
 namespace M3Train.Data;
 
@@ -9,7 +8,8 @@ namespace M3Train.Data;
 /// any world size), tokenizes in parallel and pads; with sub-batches, also cuts the texts into length-sorted sub-batches
 /// (<see cref="SubBatches.ByLength"/>) of the batch's length bin's size.
 /// </summary>
-public sealed class BatchCollator(TrainData data, XlmrTokenizer tokenizer, long seed, SubBatching subBatching = default)
+/// <param name="subBatchOfBin">Texts per sub-batch in a length bin, null for a bin encoded in one pass; null: no sub-batches.</param>
+public sealed class BatchCollator(TrainData data, XlmrTokenizer tokenizer, long seed, Func<int, int?>? subBatchOfBin = null)
 {
     public TrainBatch Collate(PlannedBatch planned, int rank, int epoch, int step)
     {
@@ -17,7 +17,7 @@ public sealed class BatchCollator(TrainData data, XlmrTokenizer tokenizer, long 
         var dataset = data.Datasets[planned.Dataset];
         int[] rows = planned.Slice(rank).ToArray();
         var read = dataset.ReadRows(rows);
-        int? subBatch = config.PadPerSubBatch ? subBatching.Of(planned.Bin) : null;
+        int? subBatch = config.PadPerSubBatch ? subBatchOfBin?.Invoke(planned.Bin) : null;
 
         if (dataset.Kind == RowKind.Text)
         {

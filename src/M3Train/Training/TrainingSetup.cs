@@ -114,7 +114,7 @@ public sealed class TrainingSetup : IDisposable
             }
             Config = config;
             Data = TrainData.Load(config.Data, Tokenizer);
-            _loader = new TrainDataLoader(Data, Tokenizer, config.Train.Seed, Group.WorldSize, Group.Rank, SubBatching.Of(config.Train), State.Loader);
+            _loader = new TrainDataLoader(Data, Tokenizer, config.Train.Seed, Group.WorldSize, Group.Rank, SubBatching.Of(config.Train).Of, State.Loader);
             LogGlobalBatch(config);
 
             int accumulation = config.Train.GradientAccumulationSteps;

@@ -1,6 +1,5 @@
 using M3Train.Data;
 using M3Train.Text;
-using M3Train.Training;
 using Parquet.Serialization;
 using TorchSharp;
 using Xunit;
@@ -135,7 +134,7 @@ public class TrainDataLoaderTests
     {
         using var folder = new DataTestFolder();
         using var data = DataTestFolder.Load(Config(folder.CopySampleData()));
-        using var loader = new TrainDataLoader(data, DataTestFolder.Tokenizer, Seed, subBatchSize: 3);
+        using var loader = new TrainDataLoader(data, DataTestFolder.Tokenizer, Seed, subBatchOfBin: _ => 3);
         for (int i = 0; i < loader.StepsPerEpoch; i++)
         {
             var batch = loader.Next();
@@ -159,7 +158,7 @@ public class TrainDataLoaderTests
     {
         using var folder = new DataTestFolder();
         using var data = DataTestFolder.Load(Config(folder.CopySampleData()));
-        using var loader = new TrainDataLoader(data, DataTestFolder.Tokenizer, Seed, subBatchSize: new SubBatching(null, [3, 0]));
+        using var loader = new TrainDataLoader(data, DataTestFolder.Tokenizer, Seed, subBatchOfBin: bin => bin == 0 ? 3 : null);
         var bins = new HashSet<int>();
         for (int i = 0; i < loader.StepsPerEpoch; i++)
         {
