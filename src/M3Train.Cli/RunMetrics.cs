@@ -10,11 +10,41 @@ public sealed class RunMetrics
 
     public IReadOnlyDictionary<string, IReadOnlyList<(double Step, double Value)>> Series { get; }
 
+    /// <summary>
+    /// The metrics of the run in <paramref name="folder"/>: its metrics.jsonl, or for a staged run (which has none) those
+    /// of its stages under <c>stages/</c> one after another, each stage's steps counted on from where the one before
+    /// ended, so the image shows the whole run.
+    /// </summary>
+    public static RunMetrics ReadRun(string folder)
+    {
+        string own = Path.Combine(folder, "metrics.jsonl"), stages = Path.Combine(folder, "stages");
+        if (File.Exists(own) || !Directory.Exists(stages)) return Read(own);
+        var files = Directory.GetDirectories(stages)
+            .Select(d => (Folder: d, Number: int.TryParse(Path.GetFileName(d).Split('-')[0], out int n) ? n : int.MaxValue))
+            .Where(s => File.Exists(Path.Combine(s.Folder, "metrics.jsonl")))
+            .OrderBy(s => s.Number).Select(s => Path.Combine(s.Folder, "metrics.jsonl")).ToList();
+        if (files.Count == 0) throw new M3TrainException($"{stages}: no stage has logged a step yet (no stages/N-name/metrics.jsonl).");
+        var series = new Dictionary<string, List<(double, double)>>(StringComparer.Ordinal);
+        double offset = 0;
+        foreach (string file in files) offset = Append(file, offset, series);
+        return new RunMetrics(series.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<(double, double)>)kv.Value));
+    }
+
     /// <summary>Reads <paramref name="path"/>; a line that is not a JSON object is an error naming it, lines without a step are skipped.</summary>
     public static RunMetrics Read(string path)
     {
-        if (!File.Exists(path)) throw new M3TrainException($"{path}: not found; plot takes a run folder (output_dir) that holds metrics.jsonl.");
+        if (!File.Exists(path))
+            throw new M3TrainException($"{path}: not found; plot takes a run folder (output_dir) that holds metrics.jsonl, or a staged run's folder (with stages/).");
         var series = new Dictionary<string, List<(double, double)>>(StringComparer.Ordinal);
+        Append(path, 0, series);
+        if (series.Count == 0) throw new M3TrainException($"{path}: no logged steps to plot.");
+        return new RunMetrics(series.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<(double, double)>)kv.Value));
+    }
+
+    /// <summary>Adds the points of <paramref name="path"/> to <paramref name="series"/>, steps shifted by <paramref name="offset"/>; returns the last step so shifted.</summary>
+    static double Append(string path, double offset, Dictionary<string, List<(double, double)>> series)
+    {
+        double last = offset;
         int line = 0;
         foreach (string text in File.ReadLines(path))
         {
@@ -30,15 +60,15 @@ public sealed class RunMetrics
                 throw new M3TrainException($"{path}:{line}: not valid JSON ({e.Message}).", e);
             }
             if (!TryNumber(row["step"], out double step)) continue;
+            last = Math.Max(last, offset + step);
             foreach (var (name, value) in row)
                 if (name != "step" && TryNumber(value, out double v) && double.IsFinite(v))
                 {
                     if (!series.TryGetValue(name, out var points)) series[name] = points = [];
-                    points.Add((step, v));
+                    points.Add((offset + step, v));
                 }
         }
-        if (series.Count == 0) throw new M3TrainException($"{path}: no logged steps to plot.");
-        return new RunMetrics(series.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<(double, double)>)kv.Value));
+        return last;
     }
 
     static bool TryNumber(JsonNode? node, out double value)

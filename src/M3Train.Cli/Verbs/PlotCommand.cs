@@ -37,7 +37,7 @@ public static class PlotCommand
         {
             var run = parse.GetValue(RunArgument)!;
             var output = parse.GetValue(OutputOption) ?? new FileInfo(Path.Combine(run.FullName, "metrics.png"));
-            Log.Information("Wrote {Output}", Render(RunMetrics.Read(Path.Combine(run.FullName, "metrics.jsonl")), output, parse.GetValue(WidthOption), parse.GetValue(HeightOption)));
+            Log.Information("Wrote {Output}", Render(RunMetrics.ReadRun(run.FullName), output, parse.GetValue(WidthOption), parse.GetValue(HeightOption)));
             return 0;
         });
         return command;
@@ -55,7 +55,7 @@ public static class PlotCommand
 
     static Argument<DirectoryInfo> RunFolder()
     {
-        var argument = new Argument<DirectoryInfo>("RUN_DIR") { Description = "A run folder (the config's output_dir), holding metrics.jsonl." };
+        var argument = new Argument<DirectoryInfo>("RUN_DIR") { Description = "A run folder (the config's output_dir), holding metrics.jsonl (a staged run: its stages' one after another)." };
         argument.Validators.Add(result =>
         {
             if (result.GetValueOrDefault<DirectoryInfo>() is { Exists: false } folder) result.AddError($"RUN_DIR {folder}: no such folder.");

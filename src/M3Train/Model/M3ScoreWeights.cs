@@ -17,4 +17,7 @@ public sealed record M3ScoreWeights(double Dense = 1.0, double Sparse = 1.0, dou
             throw new M3TrainException($"weights '{text}': expected three non-negative numbers wd,ws,wc with wd + ws > 0, e.g. 0.4,0.2,0.4.");
         return new M3ScoreWeights(values[0], values[1], values[2]);
     }
+
+    /// <summary>The form <see cref="Parse"/> reads ("1,1,1"), as help and logs show it.</summary>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Dense},{Sparse},{Colbert}");
 }

@@ -24,4 +24,10 @@ public sealed record TrainerOptions
     /// ignores it (the checkpoint says where the run stands).
     /// </summary>
     public TrainerState? Start { get; init; }
+
+    /// <summary>
+    /// The rows the recipe trains on, checked as soon as the data is indexed, so data for another verb is reported as
+    /// such rather than as whatever planning its batches runs into. Null: the objective checks them later.
+    /// </summary>
+    public RowRequirement? Rows { get; init; }
 }

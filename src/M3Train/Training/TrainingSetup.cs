@@ -114,6 +114,7 @@ public sealed class TrainingSetup : IDisposable
             }
             Config = config;
             Data = TrainData.Load(config.Data, Tokenizer);
+            if (options.Rows is { } rows) RequireRows(rows);
             _loader = new TrainDataLoader(Data, Tokenizer, config.Train.Seed, Group.WorldSize, Group.Rank, SubBatching.Of(config.Train).Of, State.Loader);
             LogGlobalBatch(config);
 
@@ -177,11 +178,11 @@ public sealed class TrainingSetup : IDisposable
     string TokenizerSource() =>
         Directory.Exists(_loaded!.Directory) ? _loaded.Directory : Checkpoints.Latest() ?? _loaded.Directory;
 
-    /// <summary>Fails, naming the dataset, the verbs its rows are for and what <paramref name="verb"/> needs, when a dataset holds rows of another kind.</summary>
-    public void RequireRows(RowKind kind, string verb, string needs)
+    /// <summary>Fails, naming the dataset, the verbs its rows are for and what the recipe needs, when a dataset holds rows of another kind.</summary>
+    public void RequireRows(RowRequirement rows)
     {
-        if (Data.Datasets.FirstOrDefault(d => d.Kind != kind) is { } other)
-            throw new M3TrainException(RowShapes.Mismatch(other.Name, other.Kind, verb, needs));
+        if (Data.Datasets.FirstOrDefault(d => d.Kind != rows.Kind) is { } other)
+            throw new M3TrainException(RowShapes.Mismatch(other.Name, other.Kind, rows.Verb, rows.Needs));
     }
 
     void LogGlobalBatch(RunConfig config)

@@ -16,7 +16,7 @@ public static class UnifiedFinetuneRecipe
 {
     public static TrainerResult Run(RunConfig config, TrainerOptions? options = null)
     {
-        options ??= new TrainerOptions();
+        options = (options ?? new TrainerOptions()) with { Rows = RowRequirement.Finetune };
         return config.Stages.Count > 0 ? RunStages(new StagePlan(config), config, options) : RunOne(config, options);
     }
 
@@ -89,7 +89,7 @@ public static class UnifiedFinetuneRecipe
     /// <summary>The recipe's objective over what <paramref name="setup"/> prepared.</summary>
     public static UnifiedFinetuneObjective Objective(TrainingSetup setup)
     {
-        setup.RequireRows(RowKind.Group, "finetune", "{\"query\",\"pos\",\"neg\"} rows");
+        setup.RequireRows(RowRequirement.Finetune);
         var config = setup.Config;
         LogDistillation(setup.Data.Datasets, config.Loss);
         var heads = config.Model.Heads;

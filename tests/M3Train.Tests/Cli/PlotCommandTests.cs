@@ -44,6 +44,25 @@ public sealed class PlotCommandTests : IDisposable
     }
 
     [Fact]
+    public void AStagedRunsStagesArePlottedOneAfterAnother()
+    {
+        // Stages are numbered from 1 in their folder names; "10-" sorts after "2-" as a number, not as text.
+        foreach (var (folder, steps) in new[] { ("1-dense-warmup", 4), ("2-heads-warmup", 3), ("10-unified", 2) })
+        {
+            Directory.CreateDirectory(Path.Combine(_run, "stages", folder));
+            File.WriteAllLines(Path.Combine(_run, "stages", folder, "metrics.jsonl"),
+                Enumerable.Range(1, steps).Select(i => $"{{\"step\": {i}, \"loss\": {folder.Length + i}}}"));
+        }
+
+        var loss = RunMetrics.ReadRun(_run).Series["loss"];
+
+        Assert.Equal([1.0, 2, 3, 4, 5, 6, 7, 8, 9], loss.Select(p => p.Step));
+        Assert.Equal([15.0, 16, 17, 18, 15, 16, 17, 11, 12], loss.Select(p => p.Value));
+        Assert.Equal(0, CliRun.Run("plot", _run).ExitCode);
+        Assert.True(File.Exists(Path.Combine(_run, "metrics.png")));
+    }
+
+    [Fact]
     public void WritesSvgWhenAsked()
     {
         WriteMetrics();

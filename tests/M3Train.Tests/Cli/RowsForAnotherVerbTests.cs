@@ -24,6 +24,21 @@ public class RowsForAnotherVerbTests
     }
 
     [Fact]
+    public void TooFewRowsOfTheWrongKindAreStillReportedAsTheWrongKind()
+    {
+        // Three fine-tuning rows make no batch of 16 texts: the kind of the rows is what the user must hear about.
+        using var folder = new TempFolder();
+        string rows = folder.Sub("three.jsonl");
+        File.WriteAllLines(rows, File.ReadLines(TinyRun.Repo("data", "train", "nq.jsonl")).Take(3));
+        var (code, error) = CliRun.Run("pretrain", "--config", TinyRun.Repo("configs", "quickstart-pretrain.yaml"),
+            "--set", $"model.path={TinyModel}", "--set", "data.passage_max_len=128", "--set", $"output_dir={folder.Sub("run")}", "--set", $"data.files=[{rows}]");
+        Assert.Equal(CliErrors.BadInput, code);
+        Assert.Contains($"{rows} holds {{\"query\",\"pos\",\"neg\"}} rows: those are for `m3train finetune`", error);
+        Assert.Contains("pretrain with pretrain.objective: retromae needs {\"text\"} rows", error);
+        Assert.DoesNotContain("no complete global batch", error);
+    }
+
+    [Fact]
     public void EncodeAndScoreOnFineTuningRowsSayWhatTheyTake()
     {
         using var folder = new TempFolder();

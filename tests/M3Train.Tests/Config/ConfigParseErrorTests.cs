@@ -79,4 +79,15 @@ public sealed class ConfigParseErrorTests : IDisposable
         var config = ConfigLoader.FromText<RunConfig>("output_dir: &out runs/x\n", "anchored.yaml");
         Assert.Equal("runs/x", config.OutputDir);
     }
+
+    [Fact]
+    public void AProblemInAValueGivenByASetIsBlamedOnTheSetNotOnTheFileLineOfItsSection()
+    {
+        const string Yaml = "model: {path: m}\ntrain:\n  eval:\n    beir: data/beir-sample\n  save_best:\n    metric: eval_dense_ndcg@10\n";
+        Assert.Equal("eval_dense_ndcg@10", ConfigLoader.FromText<RunConfig>(Yaml, "run.yaml").Train.SaveBest!.Metric);
+
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.FromText<RunConfig>(Yaml, "run.yaml", ["train.save_best.metric=eval_dense_ndcg"]));
+
+        Assert.StartsWith("--set train.save_best.metric=eval_dense_ndcg: 'train.save_best.metric': 'eval_dense_ndcg' is not a figure", e.Message);
+    }
 }

@@ -49,7 +49,7 @@ public sealed class StagedRunTests
         Assert.Equal(Path.Combine(straight.Output, "final"), whole.FinalModel);
 
         // Stage 1 trains the dense head alone: the other heads leave it as they came; stage 2 trains them.
-        var start = Heads(TinyRun.Repo("data", "models", "tiny-m3"));
+        var start = Heads(TinyRun.Repo("data", "models", "tiny-m3-pretrained"));
         Assert.True(Equal(start, Heads(Path.Combine(Stage(straight, "1-dense-warmup"), "final"))));
         Assert.False(Equal(start, Heads(Path.Combine(Stage(straight, "2-heads-warmup"), "final"))));
         // Only the last stage distils; each stage's checkpoints record their stage.

@@ -20,7 +20,7 @@ public static class ContrastivePretrainRecipe
     public static TrainerResult Run(RunConfig config, TrainerOptions? options = null)
     {
         config = Prepare(config);
-        using var setup = new TrainingSetup(config, (options ?? new TrainerOptions()) with { Recipe = "pretrain-contrastive" });
+        using var setup = new TrainingSetup(config, (options ?? new TrainerOptions()) with { Recipe = "pretrain-contrastive", Rows = RowRequirement.Contrastive });
         using var trainer = new Trainer(setup, Objective(setup));
         return trainer.Run();
     }
@@ -41,7 +41,7 @@ public static class ContrastivePretrainRecipe
     /// <summary>The recipe's objective over what <paramref name="setup"/> prepared.</summary>
     public static UnifiedFinetuneObjective Objective(TrainingSetup setup)
     {
-        setup.RequireRows(RowKind.Group, "pretrain with pretrain.objective: contrastive", "{\"query\",\"pos\"} pairs");
+        setup.RequireRows(RowRequirement.Contrastive);
         // A masked-LM head that came with the checkpoint gets no gradient here: keep it out of the optimizer.
         foreach (var p in setup.Model.LmHead?.parameters() ?? [])
             p.requires_grad_(false);

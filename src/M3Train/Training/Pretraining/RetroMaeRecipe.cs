@@ -12,7 +12,7 @@ public static class RetroMaeRecipe
     public static TrainerResult Run(RunConfig config, TrainerOptions? options = null)
     {
         config = Prepare(config);
-        using var setup = new TrainingSetup(config, (options ?? new TrainerOptions()) with { Recipe = "pretrain-retromae" }, withLmHead: true);
+        using var setup = new TrainingSetup(config, (options ?? new TrainerOptions()) with { Recipe = "pretrain-retromae", Rows = RowRequirement.RetroMae }, withLmHead: true);
         using var trainer = new Trainer(setup, Objective(setup));
         return trainer.Run();
     }
@@ -23,7 +23,7 @@ public static class RetroMaeRecipe
     /// <summary>The recipe's objective over what <paramref name="setup"/> prepared (loaded with the masked-LM head).</summary>
     public static RetroMaeObjective Objective(TrainingSetup setup)
     {
-        setup.RequireRows(RowKind.Text, "pretrain with pretrain.objective: retromae", "{\"text\"} rows");
+        setup.RequireRows(RowRequirement.RetroMae);
         var c = setup.Config;
         return new RetroMaeObjective(setup.Model, setup.Group, c.Pretrain, setup.Tokenizer, c.Model.Path, SubBatching.Of(c.Train), c.Train.Seed);
     }
