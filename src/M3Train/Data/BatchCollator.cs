@@ -5,9 +5,11 @@ namespace M3Train.Data;
 /// <summary>
 /// Turns one replica's slice of a <see cref="PlannedBatch"/> into a <see cref="TrainBatch"/>: reads its rows,
 /// samples each query's group (seeded by seed, epoch, dataset and row, so the same row gets the same group on
-/// any world size), tokenizes in parallel and pads.
+/// any world size), tokenizes in parallel and pads; with sub-batches, also cuts the texts into length-sorted sub-batches
+/// (<see cref="SubBatches.ByLength"/>) of the batch's length bin's size.
 /// </summary>
-public sealed class BatchCollator(TrainData data, XlmrTokenizer tokenizer, long seed, int? subBatchSize = null)
+/// <param name="subBatchOfBin">Texts per sub-batch in a length bin, null for a bin encoded in one pass; null: no sub-batches.</param>
+public sealed class BatchCollator(TrainData data, XlmrTokenizer tokenizer, long seed, Func<int, int?>? subBatchOfBin = null)
 {
     public TrainBatch Collate(PlannedBatch planned, int rank, int epoch, int step)
     {
@@ -15,7 +17,7 @@ public sealed class BatchCollator(TrainData data, XlmrTokenizer tokenizer, long 
         var dataset = data.Datasets[planned.Dataset];
         int[] rows = planned.Slice(rank).ToArray();
         var read = dataset.ReadRows(rows);
-        int? subBatch = config.PadPerSubBatch ? subBatchSize : null;
+        int? subBatch = config.PadPerSubBatch ? subBatchOfBin?.Invoke(planned.Bin) : null;
 
         if (dataset.Kind == RowKind.Text)
         {
@@ -43,9 +45,6 @@ public sealed class BatchCollator(TrainData data, XlmrTokenizer tokenizer, long 
             read.Select(r => r.Positives.Select(TextHash.Of).ToArray()).ToArray());
     }
 
-    static IReadOnlyList<EncodedBatch>? SubBatches(int[][] ids, int? size, int padToMultipleOf)
-    {
-        if (size is not int s) return null;
-        return ids.Chunk(s).Select(chunk => EncodedBatch.Pad(chunk, padToMultipleOf)).ToList();
-    }
+    static SubBatches? SubBatches(int[][] ids, int? size, int padToMultipleOf) =>
+        size is int s ? Data.SubBatches.ByLength(ids, s, padToMultipleOf) : null;
 }

@@ -8,8 +8,9 @@ namespace M3Train.Data;
 /// <item><see cref="Queries"/> [B, Lq]; for text rows (RetroMAE) the texts, and <see cref="Passages"/> is null.</item>
 /// <item><see cref="Passages"/> [B·G, Lp], ordered [q0 pos, q0 negs..., q1 pos, ...].</item>
 /// <item><see cref="TeacherScores"/> [B, G] row-major, aligned with the passages; null when the dataset has none.</item>
-/// <item><see cref="QuerySubBatches"/>/<see cref="PassageSubBatches"/>: the same rows cut into sub-batches of the run's
-/// sub-batch size, each padded to its own longest text; null unless sub-batching and <c>data.pad_per_sub_batch</c> are on.</item>
+/// <item><see cref="QuerySubBatches"/>/<see cref="PassageSubBatches"/>: the same rows sorted by length and cut into
+/// sub-batches of the bin's sub-batch size, each padded to its own longest text (<see cref="SubBatches.ByLength"/>);
+/// null unless sub-batching and <c>data.pad_per_sub_batch</c> are on.</item>
 /// <item><see cref="PassageHashes"/> [B·G] hashes of the passage texts and <see cref="PositiveHashes"/> [B][#pos] of every
 /// positive of each row, for masking in-batch negatives that are really positives.</item>
 /// </list>
@@ -26,22 +27,22 @@ public sealed record TrainBatch(
     float[]? TeacherScores,
     int GroupSize,
     bool NoInBatchNegatives,
-    IReadOnlyList<EncodedBatch>? QuerySubBatches,
-    IReadOnlyList<EncodedBatch>? PassageSubBatches,
+    SubBatches? QuerySubBatches,
+    SubBatches? PassageSubBatches,
     ulong[]? PassageHashes = null,
     ulong[][]? PositiveHashes = null)
 {
     public int BatchSize => Queries.BatchSize;
 
     /// <summary>The queries in pieces of at most <paramref name="subBatch"/> texts (see <see cref="Pieces"/>).</summary>
-    public IReadOnlyList<EncodedBatch> QueryPieces(int subBatch) => Pieces(Queries, QuerySubBatches, subBatch);
+    public SubBatches QueryPieces(int subBatch) => Pieces(Queries, QuerySubBatches, subBatch);
 
     /// <summary>The passages in pieces of at most <paramref name="subBatch"/> texts (see <see cref="Pieces"/>).</summary>
-    public IReadOnlyList<EncodedBatch> PassagePieces(int subBatch) =>
+    public SubBatches PassagePieces(int subBatch) =>
         Pieces(Passages ?? throw new InvalidOperationException($"{DatasetName}: a batch of text rows has no passages"), PassageSubBatches, subBatch);
 
-    /// <summary>The sub-batches of a padded batch: the collator's own (each padded to its longest text) or row slices.</summary>
-    static IReadOnlyList<EncodedBatch> Pieces(EncodedBatch whole, IReadOnlyList<EncodedBatch>? collated, int subBatch)
+    /// <summary>The sub-batches of a padded batch: the collator's own (sorted, each padded to its longest text) or row slices in batch order.</summary>
+    static SubBatches Pieces(EncodedBatch whole, SubBatches? collated, int subBatch)
     {
         if (collated is not null) return collated;
         var pieces = new List<EncodedBatch>();
@@ -51,6 +52,6 @@ public sealed record TrainBatch(
             int n = Math.Min(subBatch, whole.BatchSize - start);
             pieces.Add(new EncodedBatch(whole.InputIds[(start * l)..((start + n) * l)], whole.AttentionMask[(start * l)..((start + n) * l)], n, l));
         }
-        return pieces;
+        return new SubBatches(pieces, null);
     }
 }

@@ -27,10 +27,11 @@ public sealed class TrainDataLoader : IDisposable
     /// <param name="seed">The run's seed (<c>train.seed</c>).</param>
     /// <param name="worldSize">Data-parallel replicas.</param>
     /// <param name="rank">This replica, 0 ≤ rank &lt; worldSize.</param>
-    /// <param name="subBatchSize">The run's sub-batch size, for per-sub-batch padding (null: none).</param>
+    /// <param name="subBatchOfBin">The run's sub-batch size in each length bin (null for a bin without), for length-sorted
+    /// sub-batches padded on their own; null: none.</param>
     /// <param name="resumeFrom">A saved <see cref="Position"/>; null starts at epoch 0, step 0.</param>
     public TrainDataLoader(TrainData data, XlmrTokenizer tokenizer, long seed, int worldSize = 1, int rank = 0,
-        int? subBatchSize = null, LoaderState? resumeFrom = null)
+        Func<int, int?>? subBatchOfBin = null, LoaderState? resumeFrom = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(worldSize, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(rank);
@@ -39,7 +40,7 @@ public sealed class TrainDataLoader : IDisposable
         _seed = seed;
         _worldSize = worldSize;
         _rank = rank;
-        _collator = new BatchCollator(data, tokenizer, seed, subBatchSize);
+        _collator = new BatchCollator(data, tokenizer, seed, subBatchOfBin);
         var first = BatchPlan.Create(data, seed, resumeFrom?.Epoch ?? 0, worldSize);
         StepsPerEpoch = first.Count;
         if (StepsPerEpoch == 0)

@@ -69,6 +69,13 @@ public sealed record M3Representations(
             Cat(p => p.ColbertMask, length - 1, 0));                // [N, L-1]
     }
 
+    /// <summary>Rows <paramref name="index"/> ([N] int64, on their device) of every part, as new tensors.</summary>
+    public M3Representations Rows(Tensor index)
+    {
+        Tensor? Pick(Tensor? t) => t?.index_select(0, index);
+        return new(Pick(Dense)!, Pick(TokenWeights), Pick(InputIds), Pick(ColbertVectors), Pick(ColbertMask));
+    }
+
     IEnumerable<Tensor> Tensors => new[] { Dense, TokenWeights, InputIds, ColbertVectors, ColbertMask }.OfType<Tensor>();
 
     public void Dispose()

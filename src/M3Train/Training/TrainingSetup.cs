@@ -115,7 +115,7 @@ public sealed class TrainingSetup : IDisposable
             Config = config;
             Data = TrainData.Load(config.Data, Tokenizer);
             if (options.Rows is { } rows) RequireRows(rows);
-            _loader = new TrainDataLoader(Data, Tokenizer, config.Train.Seed, Group.WorldSize, Group.Rank, config.Train.SubBatchSize, State.Loader);
+            _loader = new TrainDataLoader(Data, Tokenizer, config.Train.Seed, Group.WorldSize, Group.Rank, SubBatching.Of(config.Train).Of, State.Loader);
             LogGlobalBatch(config);
 
             int accumulation = config.Train.GradientAccumulationSteps;

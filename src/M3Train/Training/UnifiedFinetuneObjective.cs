@@ -11,7 +11,9 @@ namespace M3Train.Training;
 /// the whole micro-batch in the graph, or, with a sub-batch size, <see cref="GradCache"/>'s two passes so memory is
 /// bounded by one sub-batch. Gradients accumulate into the model's parameters; the trainer averages them over the
 /// ranks. Every encoding gets a dropout seed derived from (run seed, micro-step, rank, queries or passages,
-/// sub-batch), so dropout is replayed exactly by GradCache and by a resumed run. Fine-tuning encodes every part
+/// sub-batch), so dropout is replayed exactly by GradCache and by a resumed run. Sub-batches come sorted by length
+/// (<see cref="SubBatches.ByLength"/>); their representations go back to the batch's order before the loss, so the
+/// loss and the gradients are those of the unsorted batch. Fine-tuning encodes every part
 /// (<see cref="EncodingParts.All"/>: the health figures read the sparse and multi-vector outputs of every head);
 /// contrastive pretraining runs it with the dense head and encodes only the dense part, so GradCache caches [N, D]
 /// embeddings and nothing of size L.
@@ -44,18 +46,19 @@ public sealed class UnifiedFinetuneObjective(M3Model model, DataParallelGroup gr
 
     /// <summary>
     /// Accumulates <c>Scale · ∇loss</c> for this rank's <paramref name="batch"/>. The metrics are the loss's parts,
-    /// <c>masked_negatives</c> and, on a measured step, the sparse and multi-vector health of every text it encoded.
+    /// <c>masked_negatives</c>, <c>masked_attention_share</c> (the share of encoder calls that carry an attention mask:
+    /// their texts are padded; read from the host batch) and, on a measured step, the sparse and multi-vector health of every text it encoded.
     /// </summary>
     public ObjectiveStep Step(TrainBatch batch, StepContext context)
     {
         if (batch.Passages is null)
             throw new ArgumentException($"{batch.DatasetName}: a batch of text rows has no passages to score");
         using var inputs = Loss.Prepare(Group, batch);
-        var (result, health) = subBatchSize.Of(batch.Bin) is int s ? TwoPass(batch, inputs, context, s) : OnePass(batch, inputs, context);
+        var (result, health, maskedShare) = subBatchSize.Of(batch.Bin) is int s ? TwoPass(batch, inputs, context, s) : OnePass(batch, inputs, context);
         Group.ThrowIfBackwardFailed();
         PhaseEnd?.Invoke(StepPhase.Backward);
 
-        var figures = new Dictionary<string, double> { ["masked_negatives"] = result.MaskedColumns };
+        var figures = new Dictionary<string, double> { ["masked_negatives"] = result.MaskedColumns, ["masked_attention_share"] = maskedShare };
         if (health is not null)
         {
             figures["sparse_active_per_text"] = health.MeanActiveTokens;
@@ -74,7 +77,7 @@ public sealed class UnifiedFinetuneObjective(M3Model model, DataParallelGroup gr
         return new ObjectiveStep(result.Loss.detach(), result.Parts, figures, alarms.Length > 0 ? alarms : null);
     }
 
-    (M3BatchLossResult, SparseHealthFigures?) OnePass(TrainBatch batch, M3BatchHostInputs inputs, StepContext context)
+    (M3BatchLossResult, SparseHealthFigures?, double) OnePass(TrainBatch batch, M3BatchHostInputs inputs, StepContext context)
     {
         using var t = batch.ToTensors(Group.Device);
         context.FinalBackward?.Invoke();
@@ -85,26 +88,46 @@ public sealed class UnifiedFinetuneObjective(M3Model model, DataParallelGroup gr
         PhaseEnd?.Invoke(StepPhase.Forward);
         var health = context.Measure ? Health([q, p]) : null;
         (result.Loss * context.Scale).backward();
-        return (result, health);
+        double maskedShare = ((batch.Queries.HasPadding() ? 1 : 0) + (batch.Passages!.HasPadding() ? 1 : 0)) / 2.0;
+        return (result, health, maskedShare);
     }
 
-    (M3BatchLossResult, SparseHealthFigures?) TwoPass(TrainBatch batch, M3BatchHostInputs inputs, StepContext context, int subBatch)
+    (M3BatchLossResult, SparseHealthFigures?, double) TwoPass(TrainBatch batch, M3BatchHostInputs inputs, StepContext context, int subBatch)
     {
         // Pieces in the order queries then passages; the two ranges are concatenated back into the representations for the loss.
+        var queries = batch.QueryPieces(subBatch);
+        var passages = batch.PassagePieces(subBatch);
         var pieces = new List<Func<M3Representations>>();
-        var queryRange = AddPieces(pieces, batch.QueryPieces(subBatch), context.MicroStep, QueryStream);
-        var passageRange = AddPieces(pieces, batch.PassagePieces(subBatch), context.MicroStep, PassageStream);
+        var queryRange = AddPieces(pieces, queries.Pieces, context.MicroStep, QueryStream);
+        var passageRange = AddPieces(pieces, passages.Pieces, context.MicroStep, PassageStream);
+        using var queryRows = BatchOrder(queries);
+        using var passageRows = BatchOrder(passages);
         SparseHealthFigures? health = null;
         var result = GradCache.Step(pieces, cached =>
         {
-            var q = M3Representations.Concat(cached.Take(queryRange).ToList());
-            var p = M3Representations.Concat(cached.Take(passageRange).ToList());
+            var q = InBatchOrder(M3Representations.Concat(cached.Take(queryRange).ToList()), queryRows);
+            var p = InBatchOrder(M3Representations.Concat(cached.Take(passageRange).ToList()), passageRows);
             var batchLoss = Loss.Compute(Group, q, p, inputs, context.MicroStep);
             if (context.Measure) health = Health([q, p]);
             return (batchLoss.Loss * context.Scale, batchLoss);
         }, lossComputed: () => PhaseEnd?.Invoke(StepPhase.Forward), finalBackward: context.FinalBackward);
-        return (result, health);
+        int maskedPieces = queries.Pieces.Concat(passages.Pieces).Count(p => p.HasPadding());
+        return (result, health, (double)maskedPieces / pieces.Count);
     }
+
+    /// <summary>
+    /// For each batch row, its place among the sorted pieces' texts ([N] int64 on the device), which gathers the
+    /// concatenated representations back into the batch's order; null when the pieces are in that order already.
+    /// </summary>
+    Tensor? BatchOrder(SubBatches sub)
+    {
+        if (sub.Order is not { } order) return null;
+        var place = new long[order.Length];
+        for (int k = 0; k < order.Length; k++) place[order[k]] = k;
+        return tensor(place, device: Group.Device);
+    }
+
+    static M3Representations InBatchOrder(M3Representations sorted, Tensor? place) => place is null ? sorted : sorted.Rows(place);
 
     Range AddPieces(List<Func<M3Representations>> pieces, IReadOnlyList<EncodedBatch> batch, long microStep, int stream)
     {

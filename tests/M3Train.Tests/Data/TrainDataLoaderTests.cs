@@ -134,7 +134,7 @@ public class TrainDataLoaderTests
     {
         using var folder = new DataTestFolder();
         using var data = DataTestFolder.Load(Config(folder.CopySampleData()));
-        using var loader = new TrainDataLoader(data, DataTestFolder.Tokenizer, Seed, subBatchSize: 3);
+        using var loader = new TrainDataLoader(data, DataTestFolder.Tokenizer, Seed, subBatchOfBin: _ => 3);
         for (int i = 0; i < loader.StepsPerEpoch; i++)
         {
             var batch = loader.Next();
@@ -142,15 +142,46 @@ public class TrainDataLoaderTests
             Assert.Equal(b * g, batch.Passages!.BatchSize);
             Assert.True(batch.Queries.SequenceLength <= data.Config.QueryMaxLen);
             Assert.True(batch.Passages.SequenceLength <= data.Config.PassageMaxLen);
-            Assert.Equal((b * g + 2) / 3, batch.PassageSubBatches!.Count);
-            Assert.Equal(b * g, batch.PassageSubBatches.Sum(s => s.BatchSize));
-            Assert.All(batch.PassageSubBatches, s => Assert.True(s.SequenceLength <= batch.Passages.SequenceLength));
+            Assert.Equal((b * g + 2) / 3, batch.PassageSubBatches!.Pieces.Count);
+            Assert.Equal(b * g, batch.PassageSubBatches.Pieces.Sum(s => s.BatchSize));
+            Assert.All(batch.PassageSubBatches.Pieces, s => Assert.True(s.SequenceLength <= batch.Passages.SequenceLength));
             using var tensors = batch.ToTensors(torch.CPU);
             Assert.Equal(new long[] { b, batch.Queries.SequenceLength }, tensors.QueryIds.shape);
             Assert.Equal(new long[] { b * g, batch.Passages.SequenceLength }, tensors.PassageIds!.shape);
             Assert.Equal(torch.ScalarType.Int64, tensors.PassageMask!.dtype);
             if (batch.TeacherScores is not null) Assert.Equal(b * g, batch.TeacherScores.Length);
         }
+    }
+
+    [Fact]
+    public void PerBinSubBatchesHoldTheBatchsTextsSortedByLengthInPiecesOfTheBinsSize()
+    {
+        using var folder = new DataTestFolder();
+        using var data = DataTestFolder.Load(Config(folder.CopySampleData()));
+        using var loader = new TrainDataLoader(data, DataTestFolder.Tokenizer, Seed, subBatchOfBin: bin => bin == 0 ? 3 : null);
+        var bins = new HashSet<int>();
+        for (int i = 0; i < loader.StepsPerEpoch; i++)
+        {
+            var batch = loader.Next();
+            bins.Add(batch.Bin);
+            if (batch.Bin == 1)
+            {
+                Assert.Null(batch.PassageSubBatches);
+                continue;
+            }
+            var whole = batch.Passages!;
+            var sub = batch.PassageSubBatches!;
+            long[] Row(EncodedBatch b, int r) => b.InputIds[(r * b.SequenceLength)..((r + 1) * b.SequenceLength)];
+            int Length(long[] ids) => ids.Length - ids.Reverse().TakeWhile(id => id == XlmrTokenizer.PadId).Count();
+            int[] order = sub.Order!;
+            Assert.Equal(Enumerable.Range(0, whole.BatchSize), order.Order());
+            Assert.All(sub.Pieces.SkipLast(1), p => Assert.Equal(3, p.BatchSize));
+            var texts = sub.Pieces.SelectMany(p => Enumerable.Range(0, p.BatchSize).Select(r => Row(p, r))).ToList();
+            for (int k = 0; k < texts.Count; k++)
+                Assert.Equal(Row(whole, order[k])[..Length(texts[k])], texts[k][..Length(texts[k])]);
+            Assert.Equal(texts.Select(Length).Order(), texts.Select(Length));
+        }
+        Assert.Equal(2, bins.Count);
     }
 
     [Fact]

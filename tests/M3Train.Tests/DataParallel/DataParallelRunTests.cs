@@ -147,7 +147,7 @@ public class DataParallelRunTests : IDisposable
         using var data = TrainData.Load(c.Data, tokenizer);
         var halves = Enumerable.Range(0, 2).Select(rank =>
         {
-            using var loader = new TrainDataLoader(data, tokenizer, c.Train.Seed, worldSize: 2, rank, subBatch);
+            using var loader = new TrainDataLoader(data, tokenizer, c.Train.Seed, worldSize: 2, rank, _ => subBatch);
             return loader.Next();
         }).ToArray();
         static double Norm(Dictionary<string, TorchSharp.torch.Tensor> grads) => Math.Sqrt(grads.Values.Sum(g => g.pow(2).sum().item<float>()));

@@ -69,7 +69,7 @@ public static class DataBenchmark
             report["model"] = BenchModel.Describe(config, model);
             model.train();
             using var step = new BenchTrainingStep(model, DataParallelGroup.Alone(device), s);
-            using var feeding = new TrainDataLoader(data, tokenizer, s.Seed, launch.WorldSize, launch.Rank, subBatchSize: s.SubBatch);
+            using var feeding = new TrainDataLoader(data, tokenizer, s.Seed, launch.WorldSize, launch.Rank, subBatchOfBin: _ => s.SubBatch);
             var waits = new List<double>();
             var stepResult = StepBenchmark.Measure(s, device, (i, phases) =>
             {
@@ -160,7 +160,7 @@ public static class DataBenchmark
 
     static JsonObject DrainLoader(BenchSettings s, TrainData data, XlmrTokenizer tokenizer, DeviceClock clock, LaunchEnvironment launch)
     {
-        using var loader = new TrainDataLoader(data, tokenizer, s.Seed, launch.WorldSize, launch.Rank, subBatchSize: s.SubBatch);
+        using var loader = new TrainDataLoader(data, tokenizer, s.Seed, launch.WorldSize, launch.Rank, subBatchOfBin: _ => s.SubBatch);
         double start = clock.Now;
         loader.Next();
         double first = clock.Now - start;

@@ -126,7 +126,7 @@ public sealed class RetroMaeObjective : ITrainingObjective
     List<RetroMaePiece> Prepare(TrainBatch batch, long microStep)
     {
         var device = _group.Device;
-        var encoded = batch.QueryPieces(_subBatching.Of(batch.Bin) ?? batch.BatchSize);
+        var encoded = batch.QueryPieces(_subBatching.Of(batch.Bin) ?? batch.BatchSize).Pieces;
         var result = new List<RetroMaePiece>(encoded.Count);
         for (int i = 0; i < encoded.Count; i++)
         {

@@ -85,7 +85,7 @@ public sealed class ContrastivePretrainTests(ITestOutputHelper output)
             return checkpoint.Model.Encode(ids, mask, objective.DropoutSeed(microStep, stream, i), parts: EncodingParts.Dense).Dense;
         }).ToList(), 0);
         using var inputs = objective.Loss.Prepare(Alone, batch);
-        var single = objective.Loss.Compute(Alone, Dense(EncodeAll(batch.QueryPieces(5), 0)), Dense(EncodeAll(batch.PassagePieces(5), 1)),
+        var single = objective.Loss.Compute(Alone, Dense(EncodeAll(batch.QueryPieces(5).Pieces, 0)), Dense(EncodeAll(batch.PassagePieces(5).Pieces, 1)),
             inputs, microStep).Loss;
         single.backward();
 
