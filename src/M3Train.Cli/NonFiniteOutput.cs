@@ -1,19 +1,13 @@
 namespace M3Train.Cli;
 
 /// <summary>
-/// The check every writer of model outputs makes before writing: a NaN or an infinity cannot be written as JSON,
+/// The error every writer of model outputs gives when <see cref="Runtime.FiniteValues"/> finds a NaN or an
+/// infinity: such a value cannot be written as JSON,
 /// and in a .npy it would poison every later use. It comes from damaged or overflowing weights, so the error names
 /// the input line that produced it.
 /// </summary>
 public static class NonFiniteOutput
 {
-    public static bool AllFinite(ReadOnlySpan<float> values)
-    {
-        foreach (float v in values)
-            if (!float.IsFinite(v)) return false;
-        return true;
-    }
-
     /// <param name="file">The input file.</param>
     /// <param name="line">The line of the text (or pair, or row).</param>
     /// <param name="what">The output, e.g. "dense vector".</param>

@@ -169,8 +169,8 @@ public static class EncodeCommand
     }
 
     static string? NonFinitePart(M3Encoding e) =>
-        !NonFiniteOutput.AllFinite(e.Dense) ? "dense vector"
+        !FiniteValues.All(e.Dense) ? "dense vector"
         : !e.LexicalWeights.Values.All(float.IsFinite) ? "lexical weights"
-        : !e.ColbertVecs.All(row => NonFiniteOutput.AllFinite(row)) ? "multi-vector output"
+        : !e.ColbertVecs.All(row => FiniteValues.All(row)) ? "multi-vector output"
         : null;
 }

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using M3Train.Model;
+using M3Train.Runtime;
 
 namespace M3Train.Cli.Verbs;
 
@@ -62,7 +63,7 @@ public static class ScoreCommand
                 for (int i = 0; i < round.Length; i++)
                 {
                     var s = scores[i];
-                    if (!NonFiniteOutput.AllFinite([s.Dense, s.Sparse, s.Colbert]))
+                    if (!FiniteValues.All([s.Dense, s.Sparse, s.Colbert]))
                         throw NonFiniteOutput.Error(pairs.FullName, round[i].Line, "score");
                     writer.Write(Format(s) + "\n");
                 }

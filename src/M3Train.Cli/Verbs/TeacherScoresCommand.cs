@@ -1,6 +1,7 @@
 using System.CommandLine;
 using M3Train.Eval;
 using M3Train.Model;
+using M3Train.Runtime;
 using Serilog;
 
 namespace M3Train.Cli.Verbs;
@@ -53,7 +54,7 @@ public static class TeacherScoresCommand
     }
 
     static RowScores FiniteScores(FileInfo input, TrainingRowRecord row, RowScores scores) =>
-        NonFiniteOutput.AllFinite(scores.Positives) && NonFiniteOutput.AllFinite(scores.Negatives)
+        FiniteValues.All(scores.Positives) && FiniteValues.All(scores.Negatives)
             ? scores
             : throw NonFiniteOutput.Error(input.FullName, row.Line, "teacher score");
 }

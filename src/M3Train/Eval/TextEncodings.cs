@@ -1,3 +1,4 @@
+using M3Train.Runtime;
 using M3Train.Text;
 
 namespace M3Train.Eval;
@@ -78,17 +79,10 @@ public sealed class TextEncodings
     {
         for (int i = 0; i < Count; i++)
         {
-            if (Parts.HasFlag(EncodingParts.Dense) && !AllFinite(DenseOf(i))) return (i, "dense embedding");
+            if (Parts.HasFlag(EncodingParts.Dense) && !FiniteValues.All(DenseOf(i))) return (i, "dense embedding");
             if (Parts.HasFlag(EncodingParts.Lexical) && Lexical[i].Values.Any(w => !float.IsFinite(w))) return (i, "lexical weights");
-            if (Parts.HasFlag(EncodingParts.Colbert) && !AllFinite(ColbertOf(i))) return (i, "multi-vectors");
+            if (Parts.HasFlag(EncodingParts.Colbert) && !FiniteValues.All(ColbertOf(i))) return (i, "multi-vectors");
         }
         return null;
-    }
-
-    static bool AllFinite(ReadOnlySpan<float> values)
-    {
-        foreach (float v in values)
-            if (!float.IsFinite(v)) return false;
-        return true;
     }
 }
