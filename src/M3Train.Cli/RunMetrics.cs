@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using M3Train.Training;
 
 namespace M3Train.Cli;
 
@@ -17,12 +18,9 @@ public sealed class RunMetrics
     /// </summary>
     public static RunMetrics ReadRun(string folder)
     {
-        string own = Path.Combine(folder, "metrics.jsonl"), stages = Path.Combine(folder, "stages");
+        string own = Path.Combine(folder, "metrics.jsonl"), stages = Path.Combine(folder, StagePlan.StagesFolder);
         if (File.Exists(own) || !Directory.Exists(stages)) return Read(own);
-        var files = Directory.GetDirectories(stages)
-            .Select(d => (Folder: d, Number: int.TryParse(Path.GetFileName(d).Split('-')[0], out int n) ? n : int.MaxValue))
-            .Where(s => File.Exists(Path.Combine(s.Folder, "metrics.jsonl")))
-            .OrderBy(s => s.Number).Select(s => Path.Combine(s.Folder, "metrics.jsonl")).ToList();
+        var files = StagePlan.ExistingStageFolders(folder).Select(s => Path.Combine(s, "metrics.jsonl")).Where(File.Exists).ToList();
         if (files.Count == 0) throw new M3TrainException($"{stages}: no stage has logged a step yet (no stages/N-name/metrics.jsonl).");
         var series = new Dictionary<string, List<(double, double)>>(StringComparer.Ordinal);
         double offset = 0;

@@ -12,12 +12,12 @@ namespace M3Train.Training;
 /// resume: stages whose last checkpoint reached their total are done; the first one that is not resumes from its
 ///   checkpoint (or starts, if it has none); the trainer state of each checkpoint records its stage
 /// </code>
-/// <c>train.stop_after</c> counts the steps of all stages (so a run can stop in the middle of stage 2), and a resume gives
+/// <c>train.stop_after</c> counts the steps an invocation trains across stages (so a run can stop in the middle of stage 2), and a resume gives
 /// the weights of an uninterrupted run because each stage's resume does, and the next stage starts from the same state.
 /// </summary>
 public sealed class StagePlan
 {
-    const string StagesFolder = "stages";
+    public const string StagesFolder = "stages";
 
     readonly RunConfig _config;
 
@@ -28,6 +28,16 @@ public sealed class StagePlan
         Output = Path.GetFullPath(config.OutputDir);
         Stages = config.Stages.Select((s, i) => new Stage(i, $"{i + 1}/{config.Stages.Count} {s.Name}",
             Path.Combine(Output, StagesFolder, $"{i + 1}-{s.Name}"), s)).ToList();
+    }
+
+    /// <summary>The stage folders (<c>stages/N-name</c>) that exist in the run folder <paramref name="output"/>, in stage order.</summary>
+    public static IReadOnlyList<string> ExistingStageFolders(string output)
+    {
+        string stages = Path.Combine(output, StagesFolder);
+        if (!Directory.Exists(stages)) return [];
+        return [.. Directory.GetDirectories(stages)
+            .Select(d => (Folder: d, Number: int.TryParse(Path.GetFileName(d).Split('-')[0], out int n) ? n : int.MaxValue))
+            .OrderBy(s => s.Number).Select(s => s.Folder)];
     }
 
     /// <summary>The run folder: the stages' folders under <c>stages/</c>, and <c>final</c>.</summary>
