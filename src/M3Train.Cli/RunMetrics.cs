@@ -25,7 +25,7 @@ public sealed class RunMetrics
         var series = new Dictionary<string, List<(double, double)>>(StringComparer.Ordinal);
         double offset = 0;
         foreach (string file in files) offset = Append(file, offset, series);
-        return new RunMetrics(series.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<(double, double)>)kv.Value));
+        return From(series, stages);
     }
 
     /// <summary>Reads <paramref name="path"/>; a line that is not a JSON object is an error naming it, lines without a step are skipped.</summary>
@@ -35,9 +35,14 @@ public sealed class RunMetrics
             throw new M3TrainException($"{path}: not found; plot takes a run folder (output_dir) that holds metrics.jsonl, or a staged run's folder (with stages/).");
         var series = new Dictionary<string, List<(double, double)>>(StringComparer.Ordinal);
         Append(path, 0, series);
-        if (series.Count == 0) throw new M3TrainException($"{path}: no logged steps to plot.");
-        return new RunMetrics(series.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<(double, double)>)kv.Value));
+        return From(series, path);
     }
+
+    /// <summary>The metrics read from <paramref name="where"/>; an error when no step was logged there.</summary>
+    static RunMetrics From(Dictionary<string, List<(double, double)>> series, string where) =>
+        series.Count == 0
+            ? throw new M3TrainException($"{where}: no logged steps to plot.")
+            : new RunMetrics(series.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<(double, double)>)kv.Value));
 
     /// <summary>Adds the points of <paramref name="path"/> to <paramref name="series"/>, steps shifted by <paramref name="offset"/>; returns the last step so shifted.</summary>
     static double Append(string path, double offset, Dictionary<string, List<(double, double)>> series)
