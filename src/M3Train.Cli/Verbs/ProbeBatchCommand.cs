@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Reflection;
 using M3Train.Training;
 
 namespace M3Train.Cli.Verbs;
@@ -51,13 +50,14 @@ public static class ProbeBatchCommand
                 Console.WriteLine(BatchSizeProbe.RunTrial(run, ProbeTrial.FromJson(trial)).ToJson());
                 return 0;
             }
+            var self = RankProcesses.Self();
             var report = BatchSizeProbe.Run(run, new BatchProbeOptions
             {
                 OutputPath = parse.GetValue(Output)?.FullName ?? BatchSizeProbe.DefaultOutputPath(path),
                 MemoryFraction = parse.GetValue(MemoryFraction),
                 Device = parse.GetValue(Device),
                 MaxBatch = parse.GetValue(MaxBatch),
-                TrialRunner = new ProbeTrialProcess([.. SelfCommand(), "probe-batch"]),
+                TrialRunner = new ProbeTrialProcess([self.Program, .. self.Prefix, "probe-batch"]),
             });
             Console.WriteLine($"{(report.SubBatches ? "GradCache sub-batch" : "Per-replica batch")} per length bin on {report.Device}, within {report.Limit}:");
             Console.Write(report.FormatTable());
@@ -65,14 +65,5 @@ public static class ProbeBatchCommand
             return 0;
         });
         return command;
-    }
-
-    /// <summary>How this program was started: the m3train executable, or dotnet with m3train.dll.</summary>
-    static string[] SelfCommand()
-    {
-        string program = Environment.ProcessPath ?? throw new M3TrainException("cannot tell which program is running, to start probe trials");
-        return Path.GetFileNameWithoutExtension(program) == "dotnet"
-            ? [program, Assembly.GetEntryAssembly()!.Location]
-            : [program];
     }
 }
