@@ -96,8 +96,8 @@ public sealed class DataFileIndex : IDisposable
 
     public RowInfo Row(int row)
     {
-        int k = PartOf(row);
-        return _parts[k][row - _rowStarts[k]];
+        var (part, local) = Locate(row);
+        return part[local];
     }
 
     /// <summary>The part holding <paramref name="row"/> and the row's place in it.</summary>

@@ -16,11 +16,10 @@ public sealed class DataFileSource
     const int SampleBytes = 64 << 10;
     readonly Lazy<RowKind> _kind;
 
-    DataFileSource(string path, bool noInBatchNegatives, long size, ParquetLayout? layout, IReadOnlyList<PartRange> parts, string fileKey, DataConfig config)
+    DataFileSource(string path, bool noInBatchNegatives, ParquetLayout? layout, IReadOnlyList<PartRange> parts, string fileKey, DataConfig config)
     {
         Path = path;
         NoInBatchNegatives = noInBatchNegatives;
-        Size = size;
         Layout = layout;
         Parts = parts;
         FileKey = fileKey;
@@ -29,7 +28,6 @@ public sealed class DataFileSource
 
     public string Path { get; }
     public bool NoInBatchNegatives { get; }
-    public long Size { get; }
     /// <summary>The row groups of a Parquet file; null for JSONL.</summary>
     public ParquetLayout? Layout { get; }
     public IReadOnlyList<PartRange> Parts { get; }
@@ -84,7 +82,7 @@ public sealed class DataFileSource
             tokenizer.Fingerprint, config.QueryInstruction ?? "<none>", config.QueryInstructionFormat, config.UseRowPrompt ? "row-prompt" : "no-row-prompt",
             $"max-row-bytes {config.MaxRowBytes}", DatasetOverrides.GroupSizeOf(path, config) > 1 ? "groups" : "single passages", $"part-bytes {partBytes}");
         string key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(material)));
-        return new DataFileSource(path, noInBatchNegatives, size, layout, parts, key, config);
+        return new DataFileSource(path, noInBatchNegatives, layout, parts, key, config);
     }
 
     /// <summary>SHA-256 of the first and last 64 KiB: the whole of a small file.</summary>

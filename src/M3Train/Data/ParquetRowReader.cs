@@ -65,7 +65,7 @@ public static class ParquetRowReader
             if (group.Count() > 1)
                 throw BadSchema(path, $"columns {string.Join(" and ", group.Select(k => $"\"{k}\""))} are the same field under m3train's and sentence-transformers' names: keep one");
         foreach (string name in StringColumns)
-            if (fields.TryGetValue(name, out var f) && !(f is DataField { IsArray: false } d && IsString(d.ClrType)))
+            if (fields.TryGetValue(name, out var f) && !IsStringField(f))
                 throw BadSchema(path, $"column \"{name}\" is {Describe(f)}, expected a string");
         foreach (string name in TextColumns)
             if (fields.TryGetValue(name, out var f) && !IsStringField(f) && !(f is ListField { Item: DataField item } && IsString(item.ClrType)))

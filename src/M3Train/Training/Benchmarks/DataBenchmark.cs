@@ -61,7 +61,7 @@ public static class DataBenchmark
             var loader = DrainLoader(s, data, tokenizer, clock, launch);
             result["loader"] = loader;
             result["gpu"] = CompareWithGpu(loader);
-            if (s.PlanRows > 0) result["plan_at_scale"] = PlanAtScale(s, tokenizer, clock);
+            if (s.PlanRows > 0) result["plan_at_scale"] = PlanAtScale(s, dataConfig, tokenizer, clock);
             // --steps 0: the data path alone, for files whose batches would take a CPU minutes per step.
             if (s.Steps == 0) return result;
 
@@ -211,7 +211,7 @@ public static class DataBenchmark
     /// written for an empty data file (no row is read, so none is needed), then opened and planned as a run above
     /// <c>data.shuffle_in_memory_rows</c> would (permuted, whatever the number of rows).
     /// </summary>
-    static JsonObject PlanAtScale(BenchSettings s, XlmrTokenizer tokenizer, DeviceClock clock)
+    static JsonObject PlanAtScale(BenchSettings s, DataConfig dataConfig, XlmrTokenizer tokenizer, DeviceClock clock)
     {
         string folder = Path.Combine(Path.GetTempPath(), $"m3train-bench-plan-{Guid.NewGuid():N}");
         try
@@ -219,12 +219,8 @@ public static class DataBenchmark
             Directory.CreateDirectory(folder);
             string file = Path.Combine(folder, "synthetic.jsonl");
             File.WriteAllBytes(file, []);
-            var config = new DataConfig
-            {
-                Files = [file], TrainGroupSize = s.Group, QueryMaxLen = s.QueryTokens, PassageMaxLen = s.PassageTokens,
-                BatchSizes = [.. Enumerable.Repeat(s.Queries, new DataConfig().BatchSizes.Count)], IndexDir = Path.Combine(folder, "index"),
-                ShuffleInMemoryRows = 0,
-            };
+            // The measured run's data settings, over an empty file whose index is synthesized, always planned by permutation.
+            var config = dataConfig with { Files = [file], IndexDir = Path.Combine(folder, "index"), ShuffleInMemoryRows = 0 };
             var source = DataFileSource.Inspect(file, false, tokenizer, config);
             Directory.CreateDirectory(config.IndexDir);
             double start = clock.Now;
