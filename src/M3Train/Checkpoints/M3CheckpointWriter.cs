@@ -49,7 +49,7 @@ public static class M3CheckpointWriter
         SafetensorsFile.Write(Path.Combine(folder, M3Keys.SafetensorsFile), EncoderTensors(model, layout));
         PickleHead(model.ColbertHead, Path.Combine(folder, M3Keys.ColbertFile));
         PickleHead(model.SparseHead, Path.Combine(folder, M3Keys.SparseFile));
-        if (tokenizerDirectory is not null) TokenizerFiles.Copy(tokenizerDirectory, folder, M3Keys.TokenizerFiles);
+        if (tokenizerDirectory is not null) TokenizerFiles.Copy(tokenizerDirectory, folder);
     }
 
     /// <summary>The layout's keys in order, each with the model tensor it names; model parameters the layout lacks follow.</summary>

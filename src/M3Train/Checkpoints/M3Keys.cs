@@ -27,9 +27,6 @@ internal static class M3Keys
 
     public const string ConfigFile = "config.json";
 
-    /// <summary>Tokenizer files copied into a saved checkpoint when present.</summary>
-    public static readonly IReadOnlyList<string> TokenizerFiles = Text.TokenizerFiles.Names;
-
     /// <summary>Encoder keys M3 does not use but keeps for a faithful round trip.</summary>
     public static bool IsPassthrough(string encoderKey) =>
         encoderKey.StartsWith("pooler.", StringComparison.Ordinal) || encoderKey == "embeddings.position_ids";

@@ -45,7 +45,7 @@ public static partial class ModelCard
         card.Append(CultureInfo.InvariantCulture, $"# {name}\n\n");
         card.Append(CultureInfo.InvariantCulture,
             $"A BGE-M3-style embedding model: XLM-RoBERTa ({config.NumHiddenLayers} layers, hidden size {config.HiddenSize}, " +
-            $"up to {config.MaxPositionEmbeddings - config.PadTokenId - 1} tokens) with dense, sparse (lexical) and multi-vector (ColBERT) heads, " +
+            $"up to {config.MaxTokens} tokens) with dense, sparse (lexical) and multi-vector (ColBERT) heads, " +
             $"saved by M3Train {version}.\n\n");
         card.Append("| | |\n| --- | --- |\n");
         if (baseModel is not null) card.Append(CultureInfo.InvariantCulture, $"| Base model | `{baseModel}` |\n");

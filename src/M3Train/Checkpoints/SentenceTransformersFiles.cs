@@ -40,7 +40,7 @@ public static class SentenceTransformersFiles
         WriteJson(Path.Combine(folder, ModulesFile), modules);
         WriteJson(Path.Combine(folder, TransformerConfigFile), new JsonObject
         {
-            ["max_seq_length"] = config.MaxPositionEmbeddings - config.PadTokenId - 1,
+            ["max_seq_length"] = config.MaxTokens,
             ["do_lower_case"] = false,
         });
         Directory.CreateDirectory(Path.Combine(folder, PoolingFolder));
