@@ -110,25 +110,11 @@ public static class ConfigBinder
         if (target is IConfigValidatable v)
             foreach (var (key, message) in v.Validate())
             {
-                var at = Deepest(node, key);
+                // The deepest node the key reaches: a value given by --set inside a section of the file is blamed on the --set.
+                var at = key.Length == 0 ? node : node.Follow(key.Split('.')).Node;
                 throw new ConfigException(at.Origin ?? source, at.Line, Join(path, key), message);
             }
         return target;
-    }
-
-    /// <summary>
-    /// The node a validation problem of <paramref name="key"/> (dotted, below <paramref name="node"/>) is about: the
-    /// deepest one the key reaches, so a value given by --set inside a section of the file is blamed on the --set.
-    /// </summary>
-    static ConfigNode Deepest(ConfigNode node, string key)
-    {
-        if (key.Length == 0) return node;
-        foreach (string part in key.Split('.'))
-        {
-            if (node is not ConfigNode.Map map || !map.Entries.TryGetValue(part, out var child)) break;
-            node = child;
-        }
-        return node;
     }
 
     static void CheckRange(PropertyInfo prop, object? value, ConfigNode node, string source, string path)

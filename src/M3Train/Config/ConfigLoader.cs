@@ -17,7 +17,7 @@ public static class ConfigLoader
     public static T Load<T>(string path, IEnumerable<string>? overrides, IReadOnlyList<string> defaults, out IReadOnlyList<string> applied) where T : new()
     {
         var root = ConfigOverrides.Apply(ConfigParser.ParseFile(path), overrides ?? []);
-        var missing = defaults.Where(d => !Sets(root, d[..d.IndexOf('=')].Trim().Split('.'))).ToList();
+        var missing = defaults.Where(d => !root.Follow(d[..d.IndexOf('=')].Trim().Split('.')).Complete).ToList();
         applied = missing.Select(d => d[..d.IndexOf('=')].Trim()).ToList();
         return ConfigBinder.Bind<T>(ConfigOverrides.Apply(root, missing), path);
     }
@@ -26,17 +26,5 @@ public static class ConfigLoader
     {
         var parsed = source.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? ConfigParser.ParseJson(text, source) : ConfigParser.ParseYaml(text, source);
         return ConfigBinder.Bind<T>(ConfigOverrides.Apply(parsed, overrides ?? []), source);
-    }
-
-    /// <summary>Whether the document sets the key at <paramref name="path"/>.</summary>
-    static bool Sets(ConfigNode root, string[] path)
-    {
-        var node = root;
-        foreach (string key in path)
-        {
-            if (node is not ConfigNode.Map map || !map.Entries.TryGetValue(key, out var child)) return false;
-            node = child;
-        }
-        return true;
     }
 }
