@@ -1,7 +1,9 @@
+using M3Train.Runtime;
+
 namespace M3Train.Cli;
 
 /// <summary>
-/// The error every writer of model outputs gives when <see cref="Runtime.FiniteValues"/> finds a NaN or an
+/// The error every writer of model outputs gives when <see cref="FiniteValues"/> finds a NaN or an
 /// infinity: such a value cannot be written as JSON,
 /// and in a .npy it would poison every later use. It comes from damaged or overflowing weights, so the error names
 /// the input line that produced it.
@@ -12,5 +14,5 @@ public static class NonFiniteOutput
     /// <param name="line">The line of the text (or pair, or row).</param>
     /// <param name="what">The output, e.g. "dense vector".</param>
     public static M3TrainException Error(string file, long line, string what) =>
-        new($"{file}:{line}: the model's {what} for this input is NaN or infinite (the checkpoint's weights are damaged or overflow: check the model, e.g. with m3train inspect, or run with --precision fp32).");
+        new(FiniteValues.Problem($"{file}:{line}", $"{what} for this input is NaN or infinite", "run") + ".");
 }

@@ -132,8 +132,7 @@ public sealed class HardNegativeMiner(IM3Inference inference, Device device)
 
     /// <summary>Dense scores of non-finite encodings would mine at random: mining stops, naming the text.</summary>
     static M3TrainException NonFinite(string text) =>
-        new($"{text}: the model's dense embedding is NaN or infinite, so nothing can be mined (the checkpoint's weights are damaged or overflow: " +
-            "check the model, e.g. with m3train inspect, or mine with --precision fp32)");
+        new(FiniteValues.Problem(text, "dense embedding is NaN or infinite, so nothing can be mined", "mine"));
 
     static string Shorten(string text) => text.Length <= 60 ? text : text[..57] + "...";
 

@@ -96,8 +96,7 @@ public sealed class RetrievalEvaluator(IM3Inference inference, Device device)
 
     /// <summary>Scores of non-finite encodings would rank at random: the evaluation stops, naming the text, before any metric is written.</summary>
     static M3TrainException NonFinite(string text, string part) =>
-        new($"{text}: the model's {part} is NaN or infinite, so no metric can be computed (the checkpoint's weights are damaged or overflow: " +
-            "check the model, e.g. with m3train inspect, or evaluate with --precision fp32)");
+        new(FiniteValues.Problem(text, $"{part} is NaN or infinite, so no metric can be computed", "evaluate"));
 
     static SearchHit[] Candidates(SearchHit[] hits, int rerankK) => hits.Length <= rerankK ? hits : hits[..rerankK];
 
