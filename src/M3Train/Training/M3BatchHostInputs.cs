@@ -12,7 +12,7 @@ namespace M3Train.Training;
 /// <param name="InBatchNegatives">Each query is scored against every passage of the batch, not only its own group.</param>
 /// <param name="CrossDevice">The dense loss spans every rank's rows (several ranks, in-batch negatives, the dense head).</param>
 /// <param name="TeacherScores">Teacher scores, or null when the data has none.</param>
-/// <param name="Mask">The false-negative mask, or null when the data has no hashes to compare.</param>
+/// <param name="Mask">The false-negative mask, or null when the data has no hashes to compare or <c>loss.mask_duplicate_negatives</c> is off.</param>
 /// <param name="MaskedColumns">Masked entries in this rank's rows (the figure <c>masked_negatives</c>).</param>
 public sealed record M3BatchHostInputs(int GroupSize, bool InBatchNegatives, bool CrossDevice, Tensor? TeacherScores,
     FalseNegativeMask? Mask, int MaskedColumns) : IDisposable

@@ -65,7 +65,8 @@ public sealed class M3BatchLoss(LossConfig config, IReadOnlyList<M3Head> heads)
                 using var count = own.sum();
                 masked = (int)count.item<long>();
             }
-            mask = new FalseNegativeMask(HostToDevice.Copy(global.Mask, group.Device), global.MaskedColumns);
+            // The figure is logged either way; the mask goes to the device only when the loss uses it.
+            if (Config.MaskDuplicateNegatives) mask = new FalseNegativeMask(HostToDevice.Copy(global.Mask, group.Device), global.MaskedColumns);
             global.Mask.Dispose();
         }
         return new M3BatchHostInputs(g, inBatch, crossDevice, scores, mask, masked);
@@ -103,7 +104,7 @@ public sealed class M3BatchLoss(LossConfig config, IReadOnlyList<M3Head> heads)
             Colbert = colbert,
             DenseCrossDevice = cross,
             TeacherScores = inputs.TeacherScores,
-            ExcludeMask = Config.MaskDuplicateNegatives ? inputs.Mask?.Mask : null,
+            ExcludeMask = inputs.Mask?.Mask,
         }, microStep);
 
         var parts = new Dictionary<string, Tensor>();
