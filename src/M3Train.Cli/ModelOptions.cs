@@ -59,7 +59,7 @@ public static class ModelOptions
     };
 
     /// <summary>Loads checkpoint and tokenizer and places the model on the device; the checkpoint owns the model.</summary>
-    public static (M3Checkpoint Checkpoint, M3TextInference Inference, XlmrTokenizer Tokenizer) Load(ModelRun run)
+    public static (M3Checkpoint Checkpoint, M3TextInference Inference) Load(ModelRun run)
     {
         var (folder, precision) = (run.Model, run.Precision);
         Device device = TorchDevices.Resolve(run.Device);
@@ -76,6 +76,6 @@ public static class ModelOptions
         var checkpoint = M3Checkpoint.Load(folder.FullName);
         checkpoint.Model.to(device);
         checkpoint.Model.Precision = Compute(precision);
-        return (checkpoint, new M3TextInference(checkpoint.Model, tokenizer, device), tokenizer);
+        return (checkpoint, new M3TextInference(checkpoint.Model, tokenizer, device));
     }
 }

@@ -108,23 +108,14 @@ public static class EncodeCommand
 
     static int RunTorch(ModelRun run, EncodeRequest request)
     {
-        var (checkpoint, encoder, tokenizer) = ModelOptions.Load(run);
+        var (checkpoint, encoder) = ModelOptions.Load(run);
         using var owned = checkpoint;
         int maxLength = Cap(request.MaxLength ?? encoder.MaxTokens, encoder.MaxTokens);
-        Write(run, request, checkpoint.Model.Config.HiddenSize, texts =>
-        {
-            var lengths = tokenizer.EncodeBatch(texts, maxLength).Select(ids => ids.Length).ToList();
-            var encodings = new M3Encoding[texts.Count];
-            foreach (int[] batch in LengthBatches.LongestFirst(lengths, run.BatchSize))
-            {
-                var part = encoder.Encode(batch.Select(i => texts[i]).ToList(), maxLength, batch.Length,
-                    dense: request.Parts.HasFlag(EncodingParts.Dense), lexical: request.Parts.HasFlag(EncodingParts.Lexical),
-                    colbert: request.Parts.HasFlag(EncodingParts.Colbert));
-                for (int b = 0; b < batch.Length; b++)
-                    encodings[batch[b]] = new M3Encoding(part[b].Dense ?? [], part[b].LexicalWeights ?? new Dictionary<int, float>(), part[b].ColbertVectors ?? []);
-            }
-            return encodings;
-        });
+        // The inference tokenizes each text once and batches by length itself (LengthBatches), as the ONNX backend does.
+        Write(run, request, checkpoint.Model.Config.HiddenSize, texts => encoder.Encode(texts, maxLength, run.BatchSize,
+                dense: request.Parts.HasFlag(EncodingParts.Dense), lexical: request.Parts.HasFlag(EncodingParts.Lexical),
+                colbert: request.Parts.HasFlag(EncodingParts.Colbert))
+            .Select(e => new M3Encoding(e.Dense ?? [], e.LexicalWeights ?? new Dictionary<int, float>(), e.ColbertVectors ?? [])).ToList());
         return 0;
     }
 

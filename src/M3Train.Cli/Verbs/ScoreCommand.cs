@@ -52,7 +52,7 @@ public static class ScoreCommand
     static int Run(PairInference inference, FileInfo pairs, FileInfo output, M3ScoreWeights weights)
     {
         VerbOutput.Check("--output", output, ("--pairs", pairs));
-        var (checkpoint, encoder, _) = ModelOptions.Load(inference.Run);
+        var (checkpoint, encoder) = ModelOptions.Load(inference.Run);
         using var owned = checkpoint;
         using var file = VerbOutput.Open("--output", output, ("--pairs", pairs));
         using (var writer = new StreamWriter(file.Stream, new UTF8Encoding(false), bufferSize: 1 << 16, leaveOpen: true))
