@@ -96,8 +96,9 @@ public sealed class RetroMaeObjective : ITrainingObjective
         // Pass 1: every piece's masks and targets, and the micro-batch's token counts: the means' denominators, as the
         // mean count per rank, so the mean over ranks of each rank's share is the global batch's mean.
         var pieces = Prepare(batch, microStep);
-        using var mlmTokens = Denominator(pieces.Select(x => x.MlmTokens));
-        using var decoderTokens = Denominator(pieces.Select(x => x.DecoderTokens));
+        var (mlmTokens, decoderTokens) = Denominators(pieces);
+        using var mlmDenominator = mlmTokens;
+        using var decoderDenominator = decoderTokens;
 
         // Pass 2: forward and backward piece by piece; gradients accumulate.
         Tensor mlm = zeros(1, device: _group.Device), decoder = zeros(1, device: _group.Device);
@@ -116,11 +117,16 @@ public sealed class RetroMaeObjective : ITrainingObjective
             new Dictionary<string, double>());
     }
 
-    /// <summary>The mean over ranks of this rank's token count (0-d counts of its pieces); at least 1, so an empty micro-batch gives loss 0.</summary>
-    Tensor Denominator(IEnumerable<Tensor> counts)
+    /// <summary>
+    /// The means over ranks of this rank's masked-LM and decoder token counts (0-d counts of its pieces), in one
+    /// all-reduce; each at least 1, so an empty micro-batch gives loss 0.
+    /// </summary>
+    (Tensor Mlm, Tensor Decoder) Denominators(List<RetroMaePiece> pieces)
     {
-        using var local = counts.Aggregate((a, b) => a + b).to(ScalarType.Float32);
-        return _group.Mean(local).clamp_min(1);
+        Tensor Total(Func<RetroMaePiece, Tensor> count) => pieces.Select(count).Aggregate((a, b) => a + b);
+        using var local = stack([Total(x => x.MlmTokens), Total(x => x.DecoderTokens)]).to(ScalarType.Float32);   // [2]
+        using var mean = _group.Mean(local).clamp_min(1);
+        return (mean[0], mean[1]);
     }
 
     List<RetroMaePiece> Prepare(TrainBatch batch, long microStep)
