@@ -1,4 +1,5 @@
 using M3Train.Model;
+using M3Train.Runtime;
 using M3Train.Text;
 using TorchSharp;
 using TorchSharp.PyBridge;
@@ -113,22 +114,6 @@ public static class M3CheckpointWriter
     static void Replace(string target, string staging)
     {
         if (File.Exists(target)) throw new M3TrainException($"{target}: exists and is a file, not a checkpoint folder.");
-        if (!System.IO.Directory.Exists(target))
-        {
-            System.IO.Directory.Move(staging, target);
-            return;
-        }
-        string retired = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.replaced-{Guid.NewGuid():N}");
-        System.IO.Directory.Move(target, retired);
-        try
-        {
-            System.IO.Directory.Move(staging, target);
-        }
-        catch
-        {
-            System.IO.Directory.Move(retired, target);
-            throw;
-        }
-        System.IO.Directory.Delete(retired, recursive: true);
+        AtomicFolder.Replace(staging, target);
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using M3Train.Model;
+using M3Train.Runtime;
 using Serilog;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -61,7 +62,7 @@ public static class PositionExtension
             CopyOtherFiles(source, staging, old - config.PadTokenId - 1, maxPositions - config.PadTokenId - 1);
             Text.TokenizerFiles.MakePortable(Path.Combine(staging, Text.TokenizerFiles.ConfigFile));
             SentenceTransformersFiles.Write(staging, config with { MaxPositionEmbeddings = maxPositions }, target, source);
-            MoveIntoPlace(staging, target);
+            AtomicFolder.Replace(staging, target);
             Log.Information("Extended {Key} from {Old} to {New} rows ({Method}) into {Output}", key, old, maxPositions,
                 method.ToString().ToLowerInvariant(), target);
             return new PositionExtensionResult(key, old, maxPositions, Path.Combine(target, M3Keys.SafetensorsFile));
@@ -212,27 +213,5 @@ public static class PositionExtension
             return null;
         root["model_max_length"] = newTokens;
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
-    }
-
-    /// <summary>Renames the finished folder to the target; an existing target is set aside first and removed only after the rename.</summary>
-    static void MoveIntoPlace(string staging, string target)
-    {
-        if (!Directory.Exists(target))
-        {
-            Directory.Move(staging, target);
-            return;
-        }
-        string retired = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.replaced-{Guid.NewGuid():N}");
-        Directory.Move(target, retired);
-        try
-        {
-            Directory.Move(staging, target);
-        }
-        catch
-        {
-            Directory.Move(retired, target);
-            throw;
-        }
-        Directory.Delete(retired, recursive: true);
     }
 }

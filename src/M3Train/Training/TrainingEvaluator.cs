@@ -135,20 +135,26 @@ public sealed class TrainingEvaluator
 
     /// <summary>
     /// Writes the model into a temporary folder beside <see cref="BestPath"/> and swaps it in, so a crash leaves the
-    /// earlier best model whole.
+    /// earlier best model whole; a failed write leaves no temporary folder behind.
     /// </summary>
     void SaveBest(int step, string metric, double value)
     {
-        string temp = BestPath + $".tmp-{Guid.NewGuid():N}", old = BestPath + $".old-{Guid.NewGuid():N}";
-        using (var scope = NewDisposeScope())
-            _setup.SaveModel(temp);
-        File.WriteAllText(Path.Combine(temp, BestFile), JsonSerializer.Serialize(new Dictionary<string, object>
+        string temp = BestPath + $".tmp-{Guid.NewGuid():N}";
+        try
         {
-            ["step"] = step, ["metric"] = metric, ["value"] = value, ["mode"] = _saveBest.Mode.ToString().ToLowerInvariant(),
-        }));
-        if (Directory.Exists(BestPath)) Directory.Move(BestPath, old);
-        Directory.Move(temp, BestPath);
-        if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+            using (var scope = NewDisposeScope())
+                _setup.SaveModel(temp);
+            File.WriteAllText(Path.Combine(temp, BestFile), JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["step"] = step, ["metric"] = metric, ["value"] = value, ["mode"] = _saveBest.Mode.ToString().ToLowerInvariant(),
+            }));
+            AtomicFolder.Replace(temp, BestPath);
+        }
+        catch when (Directory.Exists(temp))
+        {
+            Directory.Delete(temp, recursive: true);
+            throw;
+        }
         Log.Information("Best {Metric} so far ({Value:F4} at step {Step}): model written to {Path}", metric, value, step, BestPath);
     }
 
