@@ -12,24 +12,30 @@ public static class ModelInference
     /// <summary>Loads the checkpoint on the device and in the precision the user named.</summary>
     public static (TorchM3Inference Inference, torch.Device Device) Load(ModelRun run)
     {
-        var resolved = TorchDevices.Resolve(run.Device);
-        ComputeThreads.Apply(run.Threads, hostThreads: 0, "--threads");
+        var (resolved, compute) = Prepare(run);
         Log.Information("Loading {Model} on {Device} ({Precision})", run.Model.FullName, resolved.ToString(), run.Precision);
-        var compute = ModelOptions.Compute(run.Precision);
         return (TorchM3Inference.Load(run.Model.FullName, resolved, run.BatchSize, compute), resolved);
     }
 
-    /// <summary>The requested length, or the model's limit (said in the log) when it asks for more.</summary>
-    public static int CapLength(int requested, IM3Inference inference, string option)
+    /// <summary>What every verb that runs a libtorch model does first: the device and threads the user named, and the precision.</summary>
+    public static (torch.Device Device, ComputePrecision Precision) Prepare(ModelRun run)
     {
-        if (requested <= inference.MaxTokens) return requested;
-        Log.Information("{Option} {Requested}: the model takes at most {Max} tokens; using {Max}", option, requested, inference.MaxTokens);
-        return inference.MaxTokens;
+        var device = TorchDevices.Resolve(run.Device);
+        ComputeThreads.Apply(run.Threads, hostThreads: 0, "--threads");
+        return (device, ModelOptions.Compute(run.Precision));
+    }
+
+    /// <summary>The requested length, or the model's limit <paramref name="modelMax"/> (said in the log) when it asks for more.</summary>
+    public static int CapLength(int requested, int modelMax, string option)
+    {
+        if (requested <= modelMax) return requested;
+        Log.Information("{Option} {Requested}: the model takes at most {Max} tokens; using {Max}", option, requested, modelMax);
+        return modelMax;
     }
 
     /// <summary>The query and passage limits of <paramref name="request"/>, each capped as <see cref="CapLength"/> does.</summary>
     public static (int Query, int Passage) CapLengths(PairInference request, IM3Inference inference) =>
-        (CapLength(request.MaxQueryLength, inference, "--max-query-length"), CapLength(request.MaxPassageLength, inference, "--max-passage-length"));
+        (CapLength(request.MaxQueryLength, inference.MaxTokens, "--max-query-length"), CapLength(request.MaxPassageLength, inference.MaxTokens, "--max-passage-length"));
 
     /// <summary>Parses <c>--weights wd,ws,wc</c>.</summary>
     public static M3ScoreWeights Weights(string text)

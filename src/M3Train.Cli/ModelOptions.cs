@@ -61,9 +61,8 @@ public static class ModelOptions
     /// <summary>Loads checkpoint and tokenizer and places the model on the device; the checkpoint owns the model.</summary>
     public static (M3Checkpoint Checkpoint, M3TextInference Inference) Load(ModelRun run)
     {
-        var (folder, precision) = (run.Model, run.Precision);
-        Device device = TorchDevices.Resolve(run.Device);
-        ComputeThreads.Apply(run.Threads, hostThreads: 0, "--threads");
+        var folder = run.Model;
+        var (device, precision) = ModelInference.Prepare(run);
         XlmrTokenizer tokenizer;
         try
         {
@@ -75,7 +74,7 @@ public static class ModelOptions
         }
         var checkpoint = M3Checkpoint.Load(folder.FullName);
         checkpoint.Model.to(device);
-        checkpoint.Model.Precision = Compute(precision);
+        checkpoint.Model.Precision = precision;
         return (checkpoint, new M3TextInference(checkpoint.Model, tokenizer, device));
     }
 }

@@ -121,8 +121,7 @@ public static class EncodeCommand
 
     static int Cap(int requested, int modelMax)
     {
-        int length = Math.Min(requested, modelMax);
-        if (requested > modelMax) Log.Information("--max-length {Requested}: the model takes at most {Max} tokens; using {Max}", requested, modelMax);
+        int length = ModelInference.CapLength(requested, modelMax, "--max-length");
         Log.Information("Texts are truncated to {MaxLength} tokens", length);
         return length;
     }
