@@ -81,7 +81,8 @@ public static class M3CheckpointLoader
         }
     }
 
-    static ITensorFile OpenEncoder(string directory)
+    /// <summary>The encoder's weights file in <paramref name="directory"/>: model.safetensors, else pytorch_model.bin.</summary>
+    internal static ITensorFile OpenEncoder(string directory)
     {
         string safetensors = Path.Combine(directory, M3Keys.SafetensorsFile);
         if (File.Exists(safetensors)) return SafetensorsFile.Open(safetensors);

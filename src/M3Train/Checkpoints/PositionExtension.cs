@@ -160,15 +160,11 @@ public static class PositionExtension
     /// </summary>
     static (string Path, List<KeyValuePair<string, Tensor>> Tensors) ReadWeights(string source)
     {
-        string safetensors = Path.Combine(source, M3Keys.SafetensorsFile);
-        if (File.Exists(safetensors)) return (safetensors, SafetensorsFile.Read(safetensors));
-        string pickle = Path.Combine(source, M3Keys.PickleFile);
-        if (!File.Exists(pickle))
-            throw new M3TrainException($"{source}: neither {M3Keys.SafetensorsFile} nor {M3Keys.PickleFile} found (sharded checkpoints are not supported).");
-        using var file = new TorchPickleReader(pickle);
-        var tensors = file.ReadAll().OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
-        Log.Information("{Pickle}: read; the extended weights are written as {File}", pickle, M3Keys.SafetensorsFile);
-        return (pickle, tensors);
+        using var file = M3CheckpointLoader.OpenEncoder(source);
+        var tensors = file.ReadAll();
+        if (file is not TorchPickleReader) return (file.Path, tensors);
+        Log.Information("{Pickle}: read; the extended weights are written as {File}", file.Path, M3Keys.SafetensorsFile);
+        return (file.Path, [.. tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal)]);
     }
 
     static void WriteConfig(string sourcePath, string targetPath, int maxPositions)
