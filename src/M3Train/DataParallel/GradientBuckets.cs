@@ -38,6 +38,22 @@ public sealed class GradientBuckets : ILayerGradientObserver, IDisposable
     bool _final;
     int _launched;
     Exception? _failure;
+    XlmRobertaModel? _observed;
+
+    /// <summary>
+    /// Buckets over <paramref name="backbone"/>'s trainable <paramref name="parameters"/> that its checkpointed layers
+    /// tell when their gradients are final (with ranks to average over); disposing the buckets stops that.
+    /// </summary>
+    public static GradientBuckets Observing(DataParallelGroup group, IReadOnlyList<Parameter> parameters, XlmRobertaModel backbone, bool overlap = true)
+    {
+        var buckets = new GradientBuckets(group, parameters, backbone.Encoder.Layers, overlap: overlap);
+        if (group.WorldSize > 1)
+        {
+            backbone.Compute.GradientObserver = buckets;
+            buckets._observed = backbone;
+        }
+        return buckets;
+    }
 
     /// <param name="group">The ranks to average over; a world of one reduces nothing.</param>
     /// <param name="parameters">The trainable parameters (the optimizer's).</param>
@@ -214,6 +230,7 @@ public sealed class GradientBuckets : ILayerGradientObserver, IDisposable
 
     public void Dispose()
     {
+        if (_observed is not null) _observed.Compute.GradientObserver = null;
         foreach (var bucket in _buckets) bucket.Flat.Dispose();
     }
 

@@ -62,8 +62,7 @@ public sealed class Trainer : IDisposable
         var trainable = named.Where(p => p.parameter.requires_grad).ToList();
         _trainable = trainable.Select(p => p.parameter).ToList();
         _optimizer = OptimizerFactory.Create(trainable, setup.Config.Train);
-        _gradients = new GradientBuckets(_group, _trainable, setup.Model.Backbone.Encoder.Layers);
-        if (_group.WorldSize > 1) setup.Model.Backbone.Compute.GradientObserver = _gradients;
+        _gradients = GradientBuckets.Observing(_group, _trainable, setup.Model.Backbone);
         if (setup.Model.Precision == Model.ComputePrecision.Float16)
             _scaler = new LossScaler(setup.Config.Train.LossScaleInitial, setup.Config.Train.LossScaleWindow, _state.LossScaler);
         // Evaluation and the best model are rank 0's: the other ranks wait for it at a barrier (WaitForRankZero).
@@ -328,7 +327,6 @@ public sealed class Trainer : IDisposable
 
     public void Dispose()
     {
-        _setup.Model.Backbone.Compute.GradientObserver = null;
         _gradients.Dispose();
         _optimizer.Dispose();
     }

@@ -40,8 +40,7 @@ internal static class ThreadRanks
         model.GradientCheckpointing = checkpointing;
         var group = new DataParallelGroup(context.Collectives, CPU);
         var trainable = model.parameters().Where(p => p.requires_grad).ToList();
-        using var buckets = new GradientBuckets(group, trainable, model.Backbone.Encoder.Layers, overlap: overlap);
-        model.Backbone.Compute.GradientObserver = buckets;
+        using var buckets = GradientBuckets.Observing(group, trainable, model.Backbone, overlap);
         var step = objective(model, group).Step(batch(group.Rank), new StepContext(1, microStep, FinalBackward: buckets.FinalBackwardNext));
         buckets.Reduce();
         var grads = model.named_parameters().Where(p => p.parameter.grad is not null).ToDictionary(p => p.name, p => p.parameter.grad!.clone());

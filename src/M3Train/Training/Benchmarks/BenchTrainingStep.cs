@@ -18,7 +18,6 @@ public sealed class BenchTrainingStep : IDisposable
     readonly DataParallelGroup _group;
     readonly UnifiedFinetuneObjective _objective;
     readonly GradientBuckets _gradients;
-    readonly M3Model _model;
     readonly AdamW _optimizer;
     readonly List<Parameter> _trainable;
     readonly TrainConfig _train;
@@ -31,14 +30,12 @@ public sealed class BenchTrainingStep : IDisposable
     public BenchTrainingStep(M3Model model, DataParallelGroup group, BenchSettings s)
     {
         _train = new TrainConfig { SubBatchSize = s.SubBatch, ActivationCheckpointing = s.Checkpointing, Seed = s.Seed };
-        _model = model;
         _group = group;
         _objective = new UnifiedFinetuneObjective(model, group, new M3BatchLoss(new LossConfig(), Enum.GetValues<M3Head>()), s.SubBatch, s.Seed);
         var named = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
         _trainable = named.Select(p => p.parameter).ToList();
         _optimizer = OptimizerFactory.Create(named, _train);
-        _gradients = new GradientBuckets(group, _trainable, model.Backbone.Encoder.Layers, overlap: s.Overlap);
-        if (group.WorldSize > 1) model.Backbone.Compute.GradientObserver = _gradients;
+        _gradients = GradientBuckets.Observing(group, _trainable, model.Backbone, s.Overlap);
         if (model.Precision == ComputePrecision.Float16) _scaler = new LossScaler(_train.LossScaleInitial, _train.LossScaleWindow);
     }
 
@@ -62,7 +59,6 @@ public sealed class BenchTrainingStep : IDisposable
 
     public void Dispose()
     {
-        _model.Backbone.Compute.GradientObserver = null;
         _gradients.Dispose();
         _optimizer.Dispose();
     }
