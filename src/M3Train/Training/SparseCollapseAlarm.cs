@@ -10,7 +10,7 @@ namespace M3Train.Training;
 /// </summary>
 public sealed class SparseCollapseAlarm(double threshold, int window)
 {
-    readonly Queue<double> _recent = new();
+    int _inARow;
 
     /// <summary>The alarm text while it holds, else null.</summary>
     public string? Current { get; private set; }
@@ -18,18 +18,16 @@ public sealed class SparseCollapseAlarm(double threshold, int window)
     /// <summary>Takes the share of a measured step (optimizer step <paramref name="step"/>); returns <see cref="Current"/>.</summary>
     public string? Observe(double allZeroShare, int step)
     {
-        _recent.Enqueue(allZeroShare);
-        while (_recent.Count > window) _recent.Dequeue();
-        if (_recent.Count < window || _recent.Any(s => s < threshold))
+        if (allZeroShare < threshold)
         {
-            if (allZeroShare < threshold) _recent.Clear();
-            if (_recent.Count == 0) Current = null;
-            return Current;
+            _inARow = 0;
+            return Current = null;
         }
+        if (++_inARow < window) return Current;
         Log.Warning("Step {Step}: {Share:P0} of texts have an all-zero sparse vector, at or above {Threshold:P0} for the last {Window} logged steps: " +
                     "the sparse head is collapsing. Consider a lower train.lr, a larger loss.sparse_loss_weight, or loss.use_self_distill.",
             step, allZeroShare, threshold, window);
-        _recent.Clear();
+        _inARow = 0;
         return Current = $"sparse all-zero {allZeroShare:P0}";
     }
 }
