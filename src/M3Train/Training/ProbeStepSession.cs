@@ -45,7 +45,7 @@ public sealed class ProbeStepSession : IDisposable
         });
         var model = _checkpoint.Model;
         TrainingSetup.Prepare(model, config, device);
-        TrainingSetup.Freeze([model], config);
+        TrainingSetup.Freeze(model, config);
         _model = model;
         _group = DataParallelGroup.Alone(device);
         _loss = new M3BatchLoss(config.Loss, config.Model.Heads);

@@ -100,7 +100,7 @@ public sealed class TrainingSetup : IDisposable
             });
             Model = _loaded.Model;
             Prepare(Model, config, device);
-            Freeze([Model], config);
+            Freeze(Model, config);
             Log.Information("Model {Source}: {Params:N0} parameters, {Trainable:N0} trainable, rank {Rank} of {World} on {Device}, {Precision}, checkpointing {Ckpt}",
                 source, Model.parameters().Sum(p => p.numel()), Model.parameters().Where(p => p.requires_grad).Sum(p => p.numel()),
                 Group.Rank, Group.WorldSize, device, Model.Precision, config.Train.ActivationCheckpointing);
@@ -257,21 +257,18 @@ public sealed class TrainingSetup : IDisposable
     };
 
     /// <summary>Fixes the parts the config freezes, and the heads it does not train (they keep their weights bit for bit and are still saved).</summary>
-    internal static void Freeze(IEnumerable<M3Model> models, RunConfig config)
+    internal static void Freeze(M3Model model, RunConfig config)
     {
         var frozen = config.Train.FrozenParts();
         var heads = config.Model.Heads;
-        foreach (var model in models)
-        {
-            if (frozen.Contains("encoder"))
-                foreach (var p in model.Backbone.parameters()) p.requires_grad_(false);
-            if (frozen.Contains("sparse") || !heads.Contains(M3Head.Sparse))
-                foreach (var p in model.SparseHead.parameters()) p.requires_grad_(false);
-            if (frozen.Contains("colbert") || !heads.Contains(M3Head.Colbert))
-                foreach (var p in model.ColbertHead.parameters()) p.requires_grad_(false);
-            if (model.LmHead is { } lm && frozen.Contains("encoder"))
-                foreach (var p in lm.parameters()) p.requires_grad_(false);
-        }
+        if (frozen.Contains("encoder"))
+            foreach (var p in model.Backbone.parameters()) p.requires_grad_(false);
+        if (frozen.Contains("sparse") || !heads.Contains(M3Head.Sparse))
+            foreach (var p in model.SparseHead.parameters()) p.requires_grad_(false);
+        if (frozen.Contains("colbert") || !heads.Contains(M3Head.Colbert))
+            foreach (var p in model.ColbertHead.parameters()) p.requires_grad_(false);
+        if (model.LmHead is { } lm && frozen.Contains("encoder"))
+            foreach (var p in lm.parameters()) p.requires_grad_(false);
     }
 
     public void Dispose()
