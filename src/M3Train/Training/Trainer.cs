@@ -165,8 +165,6 @@ public sealed class Trainer : IDisposable
             {
                 Step = step,
                 TotalSteps = schedule.TotalSteps,
-                Loader = _setup.Loader.Position,
-                WorldSize = _group.WorldSize,
                 TokensSeen = _state.TokensSeen + tokens,
                 TrainSeconds = _state.TrainSeconds + clock.Elapsed.TotalSeconds,
                 LossScaler = _scaler?.State,
