@@ -110,14 +110,7 @@ public sealed class DataFileIndex : IDisposable
     int PartOf(int row)
     {
         if ((uint)row >= (uint)RowCount) throw new ArgumentOutOfRangeException(nameof(row), $"row {row} of {RowCount}");
-        int k = Array.BinarySearch(_rowStarts, row);
-        // An exact hit may be the start of empty parts: take the last part starting there.
-        if (k >= 0)
-        {
-            while (k + 1 < _parts.Length && _rowStarts[k + 1] == row) k++;
-            return k;
-        }
-        return ~k - 1;
+        return RangeStarts.Find<long>(_rowStarts, row);
     }
 
     /// <summary><c>file:line</c> for JSONL, <c>file: row N</c> for Parquet.</summary>
@@ -191,10 +184,8 @@ public sealed class DataFileIndex : IDisposable
 
     int GroupOf(long row)
     {
-        int g = Array.BinarySearch(_groupStarts!, row);
-        g = g >= 0 ? g : ~g - 1;
-        while (g + 1 < _groupStarts!.Length - 1 && _groupStarts[g + 1] == row) g++;
-        if (g < 0 || g >= _groupStarts.Length - 1) throw Changed(row);
+        int g = RangeStarts.Find<long>(_groupStarts!, row);
+        if (g < 0 || g >= _groupStarts!.Length - 1) throw Changed(row);
         return g;
     }
 

@@ -71,11 +71,7 @@ public sealed class TrainDataset
     (DataFileIndex File, int Local) Locate(int row)
     {
         if ((uint)row >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(row), $"row {row} of a dataset of {Count}");
-        int f = Array.BinarySearch(_fileStarts, row);
-        if (f >= 0)
-            while (f + 1 < _files.Length && _fileStarts[f + 1] == row) f++;
-        else
-            f = ~f - 1;
+        int f = RangeStarts.Find<int>(_fileStarts, row);
         return (_files[f], row - _fileStarts[f]);
     }
 
