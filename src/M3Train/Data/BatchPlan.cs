@@ -1,4 +1,5 @@
 using System.Collections;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -183,14 +184,9 @@ public sealed class BatchPlan
     }
 
     /// <summary>Bin of a row of <paramref name="length"/> tokens: the number of edges at or below it.</summary>
-    public static int BinOf(int length, IReadOnlyList<int> edges)
-    {
-        int bin = 0;
-        while (bin < edges.Count && length >= edges[bin]) bin++;
-        return bin;
-    }
+    public static int BinOf(int length, List<int> edges) => BinOf(length, CollectionsMarshal.AsSpan(edges));
 
-    /// <inheritdoc cref="BinOf(int, IReadOnlyList{int})"/>
+    /// <inheritdoc cref="BinOf(int, List{int})"/>
     public static int BinOf(int length, ReadOnlySpan<int> edges)
     {
         int bin = 0;

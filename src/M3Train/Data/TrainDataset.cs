@@ -12,8 +12,8 @@ public sealed class TrainDataset
 
     public TrainDataset(string name, IReadOnlyList<DataFileIndex> files)
     {
-        if (files.Count == 0 || files.Sum(f => (long)f.RowCount) == 0) throw new ArgumentException("a dataset needs rows", nameof(files));
         long rows = files.Sum(f => (long)f.RowCount);
+        if (rows == 0) throw new ArgumentException("a dataset needs rows", nameof(files));
         if (rows > int.MaxValue)
             throw new M3TrainException($"{name}: {rows} rows, more than the {int.MaxValue} one dataset may hold; put its files in separate datasets (folders)");
         Name = name;

@@ -105,8 +105,8 @@ public static class DataBenchmark
             buildSeconds = clock.Now - start;
             buildCpu = DeviceClock.ProcessCpuSeconds() - cpu;
             long rowsRead = built.Files.Sum(f => f.TotalRows), rows = built.Files.Sum(f => (long)f.RowCount), bytes = built.Files.Sum(f => f.IndexBytes);
-            int builtHere = built.Files.Sum(f => f.PartsBuilt);
-            index["parts"] = built.Files.Sum(f => f.Parts.Count);
+            int builtHere = built.Files.Sum(f => f.PartsBuilt), parts = built.Files.Sum(f => f.Parts.Count);
+            index["parts"] = parts;
             index["parts_built_here"] = builtHere;
             index["rows_read"] = rowsRead;
             index["bytes"] = bytes;
@@ -114,7 +114,7 @@ public static class DataBenchmark
             index["build_seconds"] = buildSeconds;
             index["build_cpu_seconds"] = buildCpu;
             // Rates count what this process indexed: with other ranks building other parts, its share of the rows.
-            double share = index["parts"]!.GetValue<int>() == 0 ? 0 : (double)builtHere / index["parts"]!.GetValue<int>();
+            double share = parts == 0 ? 0 : (double)builtHere / parts;
             index["rows_per_second"] = rowsRead * share / buildSeconds;
             index["rows_per_cpu_second"] = buildCpu > 0 ? rowsRead * share / buildCpu : 0;
         }
