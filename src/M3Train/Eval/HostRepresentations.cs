@@ -35,8 +35,7 @@ public sealed class HostRepresentations
         if (parts.HasFlag(EncodingParts.Lexical)) flat.Add(reps.TokenWeights!.flatten());
         if (parts.HasFlag(EncodingParts.Colbert)) flat.Add(reps.ColbertVectors!.flatten());
         float[] data = flat.Count == 0 ? [] : cat(flat, 0).cpu().data<float>().ToArray(); // [B·D + B·L + B·(L-1)·D']
-        long length = reps.InputIds?.shape[1] ?? (reps.ColbertMask is { } mask ? mask.shape[1] + 1 : 0);
-        return new HostRepresentations(data, (int)reps.Dense.shape[0], (int)reps.Dense.shape[1], (int)length,
+        return new HostRepresentations(data, (int)reps.Dense.shape[0], (int)reps.Dense.shape[1], (int)reps.Tokens,
             (int)(reps.ColbertVectors?.shape[2] ?? 0), parts);
     }
 

@@ -17,6 +17,9 @@ public sealed record M3Representations(
     Tensor? ColbertVectors,
     Tensor? ColbertMask) : IDisposable
 {
+    /// <summary>L, the padded length of the texts: from the ids, or from the multi-vector mask (which leaves out CLS); 0 with neither.</summary>
+    public long Tokens => InputIds?.shape[1] ?? (ColbertMask is { } mask ? mask.shape[1] + 1 : 0);
+
     /// <summary>Which parts are here.</summary>
     public EncodingParts Parts =>
         EncodingParts.Dense | (TokenWeights is null ? 0 : EncodingParts.Lexical) | (ColbertVectors is null ? 0 : EncodingParts.Colbert);
@@ -48,7 +51,7 @@ public sealed record M3Representations(
         if (pieces.Count == 1) return pieces[0];
         var parts = pieces[0].Parts;
         if (pieces.Any(p => p.Parts != parts)) throw new ArgumentException("the pieces hold different parts");
-        long length = pieces.Max(p => p.InputIds?.shape[1] ?? (p.ColbertMask is { } m ? m.shape[1] + 1 : 0));
+        long length = pieces.Max(p => p.Tokens);
         Tensor? Cat(Func<M3Representations, Tensor?> part, long tokens, double padValue)
         {
             if (part(pieces[0]) is null) return null;
